@@ -1,0 +1,1 @@
+"""Built-in camera-type schema files, registered like any user schema."""
