@@ -1,0 +1,1 @@
+"""Router layer: Typer commands that parse, call one service and render."""

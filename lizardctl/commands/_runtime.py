@@ -1,0 +1,145 @@
+"""What every command shares: global state, the async runner, the error seam and output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import traceback
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lizardctl.core.config import DB_URL_ENV, default_db_url, parse_db_url
+from lizardctl.core.database import Database, environment_error
+from lizardctl.core.errors import LizardError
+
+T = TypeVar("T")
+INTERNAL_ERROR_EXIT = 70
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+
+
+@dataclass
+class AppState:
+    """Global options, set once by the root callback and read by every command."""
+
+    db: str | None = None
+    quiet: bool = False
+    verbose: bool = False
+    json: bool = False
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def wants_json(ctx: typer.Context, json_flag: bool) -> bool:
+    return json_flag or state(ctx).json
+
+
+def fail(message: str, code: int, details: Sequence[str] = ()) -> NoReturn:
+    typer.echo(f"Error: {message}", err=True)
+    for line in details:
+        typer.echo(f"  {line}", err=True)
+    raise typer.Exit(code)
+
+
+def say(ctx: typer.Context, message: str) -> None:
+    """A command's result for people on stdout, silenced by --quiet."""
+    if not state(ctx).quiet:
+        typer.echo(message)
+
+
+def info(ctx: typer.Context, message: str) -> None:
+    """A note for people on stderr, silenced by --quiet."""
+    if not state(ctx).quiet:
+        typer.echo(message, err=True)
+
+
+def run(
+    ctx: typer.Context,
+    work: Callable[[Database], Awaitable[T]],
+    *,
+    check_schema: bool = True,
+) -> T:
+    """Open the database inside one event loop, run ``work``, dispose, map errors to exits.
+
+    This is the seam where the tool's errors become one stderr line and an exit code;
+    anything unexpected keeps its traceback only under ``--verbose``.
+    """
+    from lizardctl.core.services.schemas import register_builtins
+
+    st = state(ctx)
+
+    async def main() -> T:
+        url = parse_db_url(st.db or default_db_url())
+        db = Database(url)
+        try:
+            if check_schema:
+                await db.ensure_current(on_upgrade=register_builtins)
+                if db.created:
+                    info(ctx, f"created database {db.display_url}")
+            return await work(db)
+        except Exception as exc:
+            translated = environment_error(exc, url)
+            if translated is not None:
+                raise translated from exc
+            raise
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(main())
+    except LizardError as exc:
+        if st.verbose:
+            traceback.print_exc()
+        fail(str(exc), exc.exit_code, exc.details)
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+    except Exception as exc:
+        if st.verbose:
+            raise
+        fail(
+            f"internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)",
+            INTERNAL_ERROR_EXIT,
+        )
+
+
+def emit_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+
+
+def console() -> Console:
+    """stdout console; wide when not a terminal so piped tables are not wrapped."""
+    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+
+
+def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    table = Table(title=title, show_lines=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if cell is None else str(cell) for cell in row))
+    console().print(table)
+
+
+def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
+    """A two-column key/value view for ``show`` commands."""
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in fields:
+        table.add_row(key, "" if value is None else str(value))
+    console().print(table)
+
+
+def db_option_help() -> str:
+    return f"Database URL (env {DB_URL_ENV}); default: SQLite file ./lizard.db"

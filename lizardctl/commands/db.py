@@ -1,0 +1,81 @@
+"""``lizardctl db``: schema migrations."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import JsonOpt, emit_json, info, print_table, run, wants_json
+from lizardctl.core.database import Database
+from lizardctl.core.db import migrate
+from lizardctl.core.services.database import DatabaseService, DatabaseStatus
+
+app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
+
+
+@app.command()
+def upgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+) -> None:
+    """Migrate the database up to REVISION (default: the newest) and register the built-in
+    camera types.  Example: lizardctl --db postgresql+asyncpg://me@db/lizard db upgrade"""
+
+    async def work(db: Database) -> str:
+        await DatabaseService(db).upgrade(revision)
+        return db.display_url
+
+    url = run(ctx, work, check_schema=False)
+    info(ctx, f"database {url} upgraded to {revision}")
+
+
+@app.command()
+def downgrade(
+    ctx: typer.Context,
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")],
+) -> None:
+    """Migrate the database down to REVISION.  Example: lizardctl db downgrade -1"""
+
+    async def work(db: Database) -> str:
+        await DatabaseService(db).downgrade(revision)
+        return db.display_url
+
+    url = run(ctx, work, check_schema=False)
+    info(ctx, f"database {url} downgraded to {revision}")
+
+
+@app.command()
+def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """Show the database (password masked) and its schema revision.
+    Example: lizardctl db current --json"""
+
+    async def work(db: Database) -> DatabaseStatus:
+        return await DatabaseService(db).status()
+
+    status = run(ctx, work, check_schema=False)
+    if wants_json(ctx, json_):
+        emit_json(asdict(status))
+        return
+    typer.echo(f"database: {status.url}")
+    typer.echo(f"revision: {', '.join(status.current) or 'none (not migrated)'}")
+    typer.echo(f"head:     {', '.join(status.head)}")
+    typer.echo(f"state:    {status.state}")
+
+
+@app.command()
+def history(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List the migrations this lizardctl knows, newest first.  Example: lizardctl db history"""
+    revisions = migrate.history()
+    if wants_json(ctx, json_):
+        emit_json([asdict(r) for r in revisions])
+        return
+    print_table(
+        "Migrations",
+        ["revision", "down revision", "head", "message"],
+        [
+            (r.revision, r.down_revision or "-", "yes" if r.is_head else "", r.message)
+            for r in revisions
+        ],
+    )

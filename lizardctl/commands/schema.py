@@ -1,0 +1,164 @@
+"""``lizardctl schema``: the camera-type registry."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import JsonOpt, emit_json, print_table, run, say, wants_json
+from lizardctl.core.database import Database
+from lizardctl.core.services.schemas import (
+    TYPE_NAME,
+    AddOutcome,
+    CheckResult,
+    SchemaService,
+    SchemaSummary,
+    VersionView,
+)
+
+app = typer.Typer(
+    help="Register camera types by schema file and try them on samples.", no_args_is_help=True
+)
+
+NameArg = Annotated[str, typer.Argument(help="Camera type name, e.g. camerus4.")]
+VersionOpt = Annotated[
+    int | None, typer.Option("--version", min=1, help="Schema version (default: the latest).")
+]
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    name: NameArg,
+    file: Annotated[Path, typer.Option("--file", "-f", help="Schema file (.json or .toml).")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check the file, register nothing.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Check a schema file and register it as the next version of NAME; identical content
+    registers nothing.  Example: lizardctl schema add camerus4 --file camerus4.json"""
+
+    async def work(db: Database) -> AddOutcome:
+        return await SchemaService(db.uow).add_file(name, file, dry_run=dry_run)
+
+    outcome = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json(outcome.to_dict())
+    else:
+        say(ctx, outcome.message)
+    if outcome.status == "matches-older":
+        raise typer.Exit(1)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List camera types: latest version, number of versions, cameras using them.
+    Example: lizardctl schema list --json"""
+
+    async def work(db: Database) -> list[SchemaSummary]:
+        return await SchemaService(db.uow).list()
+
+    summaries = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([asdict(s) for s in summaries])
+        return
+    print_table(
+        "Camera types",
+        ["name", "latest version", "versions", "cameras"],
+        [(s.name, s.latest_version, s.versions, s.cameras) for s in summaries],
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context, name: NameArg, version: VersionOpt = None, json_: JsonOpt = False
+) -> None:
+    """Print a schema file exactly as it was registered.
+    Example: lizardctl schema show camerus2 --version 1"""
+
+    async def work(db: Database) -> VersionView:
+        return await SchemaService(db.uow).show(name, version)
+
+    view = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json(view.to_dict())
+    else:
+        typer.echo(view.content, nl=not view.content.endswith("\n"))
+
+
+@app.command()
+def versions(ctx: typer.Context, name: NameArg, json_: JsonOpt = False) -> None:
+    """List the registered versions of a camera type.
+    Example: lizardctl schema versions camerus1"""
+
+    async def work(db: Database) -> list[VersionView]:
+        return await SchemaService(db.uow).versions(name)
+
+    views = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([v.to_dict(with_content=False) for v in views])
+        return
+    print_table(
+        f"{name} versions",
+        ["version", "registered", "format", "digest"],
+        [
+            (v.version, v.created_at.isoformat(timespec="seconds"), v.file_format, v.digest[:16])
+            for v in views
+        ],
+    )
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    args: Annotated[
+        list[str],
+        typer.Argument(
+            help="[NAME] FILE...: sample metadata files (.json/.bin); with NAME first, check "
+            "against that type instead of detecting it.",
+            metavar="[NAME] FILE...",
+        ),
+    ],
+    version: VersionOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Decode, validate and map sample metadata files and print the canonical case or the
+    errors; nothing is stored.  Exit 1 when any file fails.
+    Example: lizardctl schema check camerus4 samples/*.json"""
+    name: str | None = None
+    if len(args) > 1 and TYPE_NAME.fullmatch(args[0]) and not Path(args[0]).exists():
+        name = args[0]
+        args = args[1:]
+    if version is not None and name is None:
+        raise typer.BadParameter("--version needs a type NAME before the files")
+    paths = [Path(a) for a in args]
+
+    async def work(db: Database) -> list[CheckResult]:
+        return await SchemaService(db.uow).check_files(paths, name=name, version=version)
+
+    results = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([r.to_dict() for r in results])
+    else:
+        for result in results:
+            _print_check(result)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _print_check(result: CheckResult) -> None:
+    if result.ok:
+        typer.echo(f"{result.file}: ok ({result.camera_type} v{result.version})")
+        for key, value in (result.case or {}).items():
+            typer.echo(f"  {key}: {value}")
+    else:
+        where = f" ({result.camera_type} v{result.version})" if result.camera_type else ""
+        typer.echo(f"{result.file}: {result.reason}{where}")
+        for error in result.errors:
+            typer.echo(f"  {error}")
+    for note in result.notes:
+        typer.echo(f"  note: {note}")

@@ -1,0 +1,71 @@
+"""Where the database and the photo store live, and how URLs are shown to people."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from lizardctl.core.errors import UsageError
+
+DEFAULT_DB_FILE = "lizard.db"
+DB_URL_ENV = "LIZARD_DB_URL"
+STORE_ENV = "LIZARD_STORE"
+SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def default_db_url(cwd: Path | None = None) -> str:
+    """The embedded default: ``lizard.db`` in the current directory."""
+    path = (cwd or Path.cwd()) / DEFAULT_DB_FILE
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def parse_db_url(raw: str) -> URL:
+    """Parse and check a database URL; plain ``sqlite:``/``postgresql:`` get the async driver."""
+    try:
+        url = make_url(raw)
+    except ArgumentError as exc:
+        raise UsageError(f"not a database URL: {mask_url(raw)!r}") from exc
+    if url.drivername in ("sqlite", "sqlite+pysqlite"):
+        url = url.set(drivername="sqlite+aiosqlite")
+    elif url.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        url = url.set(drivername="postgresql+asyncpg")
+    if url.drivername not in SUPPORTED_DRIVERS:
+        raise UsageError(
+            f"unsupported database {url.drivername!r}: use sqlite+aiosqlite:// or "
+            "postgresql+asyncpg://"
+        )
+    return url
+
+
+def is_sqlite(url: URL) -> bool:
+    return url.get_backend_name() == "sqlite"
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    if not is_sqlite(url) or url.database in (None, "", ":memory:"):
+        return None
+    return Path(url.database)
+
+
+def mask_url(url: URL | str) -> str:
+    """Render a URL with its password hidden: safe for logs, errors and ``db current``."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<unparseable URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def default_store_dir(url: URL) -> Path:
+    """Photos live beside the SQLite file, or in ``./photos`` for a server database."""
+    env = os.environ.get(STORE_ENV)
+    if env:
+        return Path(env)
+    db_file = sqlite_path(url)
+    base = db_file.resolve().parent if db_file is not None else Path.cwd()
+    return base / "photos"

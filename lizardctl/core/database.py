@@ -1,0 +1,78 @@
+"""Opening the database: engine, schema check, and driver errors turned into our own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lizardctl.core.config import is_sqlite, mask_url, sqlite_path
+from lizardctl.core.db import migrate
+from lizardctl.core.db.engine import create_engine, session_factory
+from lizardctl.core.errors import EnvironmentFailure
+from lizardctl.core.uow import UnitOfWork
+
+UPGRADE_HINT = "run `lizardctl db upgrade`"
+
+
+def environment_error(exc: BaseException, url: URL) -> EnvironmentFailure | None:
+    """The one-line failure for a driver error that means "the database is not usable"."""
+    if isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    ):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return EnvironmentFailure(f"database {mask_url(url)} unusable: {reason}")
+    if isinstance(exc, OSError | asyncio.TimeoutError):
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return EnvironmentFailure(f"database {mask_url(url)} unreachable: {reason or 'timed out'}")
+    return None
+
+
+class Database:
+    """An open database: the engine plus the UnitOfWork factory that services are given."""
+
+    def __init__(self, url: URL) -> None:
+        self.url = url
+        self.engine: AsyncEngine = create_engine(url)
+        self._sessions = session_factory(self.engine)
+        self.created = False
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self._sessions)
+
+    @property
+    def display_url(self) -> str:
+        return mask_url(self.url)
+
+    async def ensure_current(
+        self, on_upgrade: Callable[[Database], Awaitable[None]] | None = None
+    ) -> None:
+        """Check the schema is at head; migrate SQLite implicitly, never PostgreSQL.
+
+        ``on_upgrade`` runs after an implicit migration (it registers the built-in types).
+        """
+        path = sqlite_path(self.url)
+        if path is not None and not path.parent.is_dir():
+            raise EnvironmentFailure(f"cannot create database {path}: {path.parent} does not exist")
+        current = set(await migrate.current_revisions(self.engine))
+        heads = set(migrate.head_revisions())
+        if current == heads:
+            return
+        if not current <= {r.revision for r in migrate.history()}:
+            raise EnvironmentFailure(
+                f"database {self.display_url} is at revision {', '.join(sorted(current))}, "
+                "which this lizardctl does not know: upgrade lizardctl"
+            )
+        if not is_sqlite(self.url):
+            state = "not migrated" if not current else "outdated"
+            raise EnvironmentFailure(f"database {self.display_url} is {state}: {UPGRADE_HINT}")
+        self.created = not current
+        await migrate.upgrade(self.engine)
+        if on_upgrade is not None:
+            await on_upgrade(self)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

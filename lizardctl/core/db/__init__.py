@@ -1,0 +1,1 @@
+"""Database layer: engine factory, typed models, migrations."""

@@ -1,0 +1,58 @@
+"""One engine factory for SQLite (aiosqlite) and PostgreSQL (asyncpg)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+
+from lizardctl.core.config import is_sqlite
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers run beside the writer; the busy timeout makes concurrent runs wait.
+
+    The driver's own transaction handling is switched off so that ``_sqlite_begin`` can
+    start every transaction with ``BEGIN IMMEDIATE``.
+    """
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Take the write lock up front: a deferred transaction that reads and then writes
+    fails at once with "database is locked" under a concurrent writer instead of waiting."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(url: URL, **kwargs: Any) -> AsyncEngine:
+    """Build the async engine; call inside the running loop and dispose when done.
+
+    A PostgreSQL URL may carry ``?search_path=SCHEMA`` to keep lizardctl's tables in
+    their own schema (asyncpg takes it as a server setting, not a URL parameter).
+    """
+    if is_sqlite(url):
+        engine = create_async_engine(
+            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    search_path = url.query.get("search_path")
+    if search_path:
+        kwargs.setdefault("connect_args", {})["server_settings"] = {"search_path": str(search_path)}
+        url = url.difference_update_query(["search_path"])
+    return create_async_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[Any]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

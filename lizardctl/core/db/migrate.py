@@ -1,0 +1,96 @@
+"""Alembic driven from code on lizardctl's own async engine.
+
+The migration scripts ship inside the wheel as the ``lizardctl.migrations`` package, so
+``pip install .`` followed by ``lizardctl db upgrade`` works from any directory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib.resources import as_file, files
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from lizardctl.core.errors import UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    revision: str
+    down_revision: str | None
+    message: str
+    is_head: bool
+
+
+def _script_location() -> Path:
+    with as_file(files("lizardctl.migrations")) as path:
+        return Path(path)
+
+
+def alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_script_location()))
+    return cfg
+
+
+def _script() -> ScriptDirectory:
+    return ScriptDirectory.from_config(alembic_config())
+
+
+def head_revisions() -> tuple[str, ...]:
+    return tuple(_script().get_heads())
+
+
+async def _on_connection(engine: AsyncEngine, action: str, revision: str) -> None:
+    def run(connection: Connection) -> None:
+        cfg = alembic_config()
+        cfg.attributes["connection"] = connection
+        try:
+            getattr(command, action)(cfg, revision)
+        except CommandError as exc:
+            raise UsageError(f"cannot {action} to {revision!r}: {exc}") from exc
+
+    async with engine.begin() as connection:
+        await connection.run_sync(run)
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    await _on_connection(engine, "upgrade", revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    await _on_connection(engine, "downgrade", revision)
+
+
+async def current_revisions(engine: AsyncEngine) -> tuple[str, ...]:
+    """The revisions the database is at; empty for a database never migrated."""
+
+    def read(connection: Connection) -> tuple[str, ...]:
+        return tuple(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as connection:
+        return await connection.run_sync(read)
+
+
+def history() -> list[Revision]:
+    """All revisions, newest first."""
+    heads = set(head_revisions())
+    revisions = []
+    for script in _script().walk_revisions():
+        down = script.down_revision
+        revisions.append(
+            Revision(
+                revision=script.revision,
+                down_revision=down if isinstance(down, str) or down is None else ",".join(down),
+                message=script.doc or "",
+                is_head=script.revision in heads,
+            )
+        )
+    return revisions

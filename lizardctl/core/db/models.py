@@ -1,0 +1,193 @@
+"""Typed SQLAlchemy models: the one description of the schema that Alembic migrations follow."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in and out on both engines (SQLite keeps no offset: store UTC)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a timezone-aware column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSONType}  # noqa: RUF012
+
+
+class CameraType(Base):
+    """A camera vendor's metadata layout, known by name (``camerus1``)."""
+
+    __tablename__ = "camera_types"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SchemaVersion(Base):
+    """One registered schema file of a camera type; cases remember which one validated them."""
+
+    __tablename__ = "schema_versions"
+    __table_args__ = (
+        UniqueConstraint("camera_type", "version"),
+        UniqueConstraint("camera_type", "digest"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_type: Mapped[str] = mapped_column(ForeignKey("camera_types.name", ondelete="RESTRICT"))
+    version: Mapped[int] = mapped_column(Integer)
+    digest: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    file_format: Mapped[str] = mapped_column(String(8), default="json")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Camera(Base):
+    __tablename__ = "cameras"
+    __table_args__ = (
+        CheckConstraint("latitude >= -90 AND latitude <= 90", name="latitude_range"),
+        CheckConstraint("longitude >= -180 AND longitude <= 180", name="longitude_range"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    camera_type: Mapped[str] = mapped_column(
+        ForeignKey("camera_types.name", ondelete="RESTRICT"), index=True
+    )
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    description: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Photo(Base):
+    """A stored photo, addressed by its content hash: identical photos are kept once."""
+
+    __tablename__ = "photos"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[str] = mapped_column(String(8))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IngestRun(Base):
+    """One ``lizardctl ingest`` invocation and what came of it."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    paths: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    host: Mapped[str] = mapped_column(String(255), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Case(Base):
+    """The canonical case made from one shot; (photo, metadata) content identifies the shot."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("photo_sha256", "metadata_sha256"),
+        Index("ix_cases_status_skill_occurred", "status", "required_skill", "occurred_at"),
+        CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    photo_sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256", ondelete="RESTRICT"))
+    metadata_sha256: Mapped[str] = mapped_column(String(64))
+    camera_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cameras.id", ondelete="RESTRICT"), index=True
+    )
+    schema_version_id: Mapped[int] = mapped_column(
+        ForeignKey("schema_versions.id", ondelete="RESTRICT")
+    )
+    run_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="SET NULL"), index=True
+    )
+    plate: Mapped[str] = mapped_column(String(16), index=True)
+    violation_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    violation_value: Mapped[str] = mapped_column(String(64))
+    skill: Mapped[int] = mapped_column(Integer)
+    occurred_at: Mapped[datetime] = mapped_column(index=True)
+    raw: Mapped[dict[str, Any]] = mapped_column()
+    source_photo: Mapped[str] = mapped_column(Text)
+    source_metadata: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    required_skill: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Rejection(Base):
+    """A shot that did not become a case, with the reason code and a message a human can act on."""
+
+    __tablename__ = "rejections"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("ingest_runs.id", ondelete="CASCADE"), index=True
+    )
+    photo_path: Mapped[str | None] = mapped_column(Text)
+    metadata_path: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(32), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Repositories: queries and inserts on a lent session, never a transaction of their own."""

@@ -1,0 +1,51 @@
+"""Cameras: the registered devices whose shots we accept."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import func, insert, select, update
+
+from lizardctl.core.db.models import Camera
+from lizardctl.core.repositories.base import Repository
+
+
+class CameraRepository(Repository):
+    async def get(self, camera_id: uuid.UUID) -> Camera | None:
+        return await self.session.get(Camera, camera_id)
+
+    async def list(self, camera_type: str | None = None) -> Sequence[Camera]:
+        query = select(Camera).order_by(Camera.camera_type, Camera.id)
+        if camera_type is not None:
+            query = query.where(Camera.camera_type == camera_type)
+        return (await self.session.scalars(query)).all()
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Camera]:
+        wanted = list(ids)
+        found: dict[uuid.UUID, Camera] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            rows = await self.session.scalars(select(Camera).where(Camera.id.in_(chunk)))
+            found.update((camera.id, camera) for camera in rows)
+        return found
+
+    async def types_by_id(self) -> dict[uuid.UUID, str]:
+        """Every camera's type: the ingest pipeline checks shots against this map."""
+        rows = await self.session.execute(select(Camera.id, Camera.camera_type))
+        return {row.id: row.camera_type for row in rows}
+
+    async def count_by_type(self) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(Camera.camera_type, func.count()).group_by(Camera.camera_type)
+        )
+        return dict(rows.tuples().all())
+
+    async def insert_many(self, rows: Sequence[dict[str, object]]) -> None:
+        if rows:
+            await self.session.execute(insert(Camera), list(rows))
+
+    async def update_many(self, rows: Sequence[dict[str, object]]) -> None:
+        for row in rows:
+            values = {key: value for key, value in row.items() if key != "id"}
+            await self.session.execute(update(Camera).where(Camera.id == row["id"]).values(values))

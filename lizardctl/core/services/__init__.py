@@ -1,0 +1,1 @@
+"""Services: the business logic, one class per area, each given a UnitOfWork factory."""

@@ -1,0 +1,42 @@
+"""Migrating the database and reporting where its schema stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lizardctl.core.database import Database
+from lizardctl.core.db import migrate
+from lizardctl.core.services.schemas import register_builtins
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStatus:
+    url: str
+    current: tuple[str, ...]
+    head: tuple[str, ...]
+    state: str
+
+
+class DatabaseService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def upgrade(self, revision: str = "head") -> None:
+        """Migrate, then register the built-in camera types once the schema is complete."""
+        await migrate.upgrade(self.db.engine, revision)
+        if set(await migrate.current_revisions(self.db.engine)) == set(migrate.head_revisions()):
+            await register_builtins(self.db)
+
+    async def downgrade(self, revision: str) -> None:
+        await migrate.downgrade(self.db.engine, revision)
+
+    async def status(self) -> DatabaseStatus:
+        current = await migrate.current_revisions(self.db.engine)
+        head = migrate.head_revisions()
+        if not current:
+            state = "not migrated: run `lizardctl db upgrade`"
+        elif set(current) == set(head):
+            state = "up to date"
+        else:
+            state = "outdated: run `lizardctl db upgrade`"
+        return DatabaseStatus(self.db.display_url, current, head, state)

@@ -1,0 +1,60 @@
+"""The Unit of Work: the one place a transaction is committed or rolled back.
+
+Leaving the ``async with`` block without ``commit()`` rolls back, so a service that
+forgets to commit, or fails half way, persists nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lizardctl.core.repositories.base import SessionView
+from lizardctl.core.repositories.cameras import CameraRepository
+from lizardctl.core.repositories.schemas import SchemaRepository
+
+
+class UnitOfWork:
+    cameras: CameraRepository
+    schemas: SchemaRepository
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        view = SessionView(self._session)
+        self.cameras = CameraRepository(view)
+        self.schemas = SchemaRepository(view)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self._require_session()
+        try:
+            await session.rollback()
+        finally:
+            await session.close()
+            self._session = None
+
+    def _require_session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("UnitOfWork used outside 'async with'")
+        return self._session
+
+    async def commit(self) -> None:
+        await self._require_session().commit()
+
+    async def rollback(self) -> None:
+        await self._require_session().rollback()
+
+
+UowFactory = Callable[[], UnitOfWork]
