@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, emit_json, print_table, run, say, wants_json
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    emit_json,
+    fail,
+    print_table,
+    run,
+    say,
+    wants_json,
+)
 from lizardctl.core.database import Database
 from lizardctl.core.services.schemas import (
     TYPE_NAME,
@@ -48,10 +56,12 @@ def add(
     outcome = run(ctx, work)
     if wants_json(ctx, json_):
         emit_json(outcome.to_dict())
-    else:
-        say(ctx, outcome.message)
     if outcome.status == "matches-older":
-        raise typer.Exit(1)
+        # A refusal, not a result: on stderr, and not silenced by --quiet, so a cron log
+        # says why the exit code is 1.
+        fail(outcome.message, 1)
+    if not wants_json(ctx, json_):
+        say(ctx, outcome.message)
 
 
 @app.command("list")
@@ -130,7 +140,11 @@ def check(
     errors; nothing is stored.  Exit 1 when any file fails.
     Example: lizardctl schema check camerus4 samples/*.json"""
     name: str | None = None
-    if len(args) > 1 and TYPE_NAME.fullmatch(args[0]) and not Path(args[0]).exists():
+    if TYPE_NAME.fullmatch(args[0]) and not Path(args[0]).exists():
+        if len(args) == 1:
+            raise typer.BadParameter(
+                f"{args[0]!r} is no file; to check against a camera type, give FILEs after it"
+            )
         name = args[0]
         args = args[1:]
     if version is not None and name is None:

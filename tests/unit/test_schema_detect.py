@@ -180,4 +180,8 @@ def test_detector_and_errors_cross_process_boundaries(detector: TypeDetector) ->
             error.errors,
         )
     problem = pickle.loads(pickle.dumps(SchemaFileError(["x: y"], "f.json")))
-    assert (problem.problems, str(problem)) == (["x: y"], "f.json: 1 problem:\n  x: y")
+    assert (problem.problems, str(problem), problem.details) == (
+        ["x: y"],
+        "f.json: 1 problem",
+        ["x: y"],
+    )

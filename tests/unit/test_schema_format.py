@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def test_broken_fixture_is_rejected_naming_the_problem(fixture: str, expected: s
         load_schema_file(FIXTURES / fixture)
     assert any(p.startswith(expected) for p in caught.value.problems), caught.value.problems
     assert fixture in str(caught.value)
-    assert expected in str(caught.value)
+    assert expected in "\n".join(caught.value.details)
 
 
 def test_schema_file_error_is_a_usage_error() -> None:
@@ -199,23 +200,28 @@ def test_lookaround_is_rejected_because_the_regex_engine_cannot_run_it() -> None
     assert "look-around" in found[0]
 
 
+def only_problem(call: Callable[[], object]) -> str:
+    with pytest.raises(SchemaFileError) as caught:
+        call()
+    (problem,) = caught.value.problems
+    return problem
+
+
 def test_duplicate_keys_are_an_error() -> None:
-    with pytest.raises(SchemaFileError, match="duplicate key 'plate'"):
-        parse_schema('{"layout": {"plate": "string", "plate": "int"}, "mapping": {}}')
+    doc = '{"layout": {"plate": "string", "plate": "int"}, "mapping": {}}'
+    assert "duplicate key 'plate'" in only_problem(lambda: parse_schema(doc))
 
 
 def test_unsupported_suffix_and_bad_encoding() -> None:
-    with pytest.raises(SchemaFileError, match=r"unsupported file suffix '\.yaml'"):
-        parse_schema("{}", suffix=".yaml")
-    with pytest.raises(SchemaFileError, match=r"not UTF-8 \(byte 0\)"):
-        parse_schema(b"\xff{}")
-    with pytest.raises(SchemaFileError, match="malformed TOML"):
-        parse_schema("layout = [", suffix=".toml")
+    assert "unsupported file suffix '.yaml'" in only_problem(
+        lambda: parse_schema("{}", suffix=".yaml")
+    )
+    assert "not UTF-8 (byte 0)" in only_problem(lambda: parse_schema(b"\xff{}"))
+    assert "malformed TOML" in only_problem(lambda: parse_schema("layout = [", suffix=".toml"))
 
 
 def test_missing_file_is_a_schema_file_error(tmp_path: Path) -> None:
-    with pytest.raises(SchemaFileError, match="cannot read"):
-        load_schema_file(tmp_path / "nope.json")
+    assert "cannot read" in only_problem(lambda: load_schema_file(tmp_path / "nope.json"))
 
 
 def test_document_structure_of_camerus2() -> None:

@@ -24,7 +24,7 @@ class SchemaFileError(UsageError):
         self.problems = problems
         self.source = source
         count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-        super().__init__(f"{source}: {count}:\n" + "\n".join(f"  {p}" for p in problems))
+        super().__init__(f"{source}: {count}", details=problems)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.problems, self.source)

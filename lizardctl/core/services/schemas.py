@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -179,9 +180,10 @@ class SchemaService:
             version = (latest or 0) + 1
             if dry_run:
                 return AddOutcome(name, "would-register", version, latest, digest)
-            if not versions and not await uow.schemas.type_exists(name):
-                await uow.schemas.add_type(name)
             try:
+                # Inside the try: two first registrations of a new type race on the type row.
+                if not versions and not await uow.schemas.type_exists(name):
+                    await uow.schemas.add_type(name)
                 await uow.schemas.add_version(name, version, digest, content, suffix.lstrip("."))
                 await uow.commit()
             except IntegrityError as exc:
@@ -208,7 +210,7 @@ class SchemaService:
         async with self.uow_factory() as uow:
             return VersionView.of(await _version_row(uow, name, version))
 
-    async def versions(self, name: str) -> list[VersionView]:
+    async def versions(self, name: str) -> builtins.list[VersionView]:
         async with self.uow_factory() as uow:
             views = [VersionView.of(row) for row in await uow.schemas.versions(name)]
         if not views:
@@ -227,18 +229,20 @@ class SchemaService:
         name: str | None = None,
         version: int | None = None,
         now: datetime | None = None,
-    ) -> list[CheckResult]:
+    ) -> builtins.list[CheckResult]:
         """Decode, detect (or use ``name``), validate and map sample files; write nothing."""
         async with self.uow_factory() as uow:
+            schema: CompiledSchema | TypeDetector
             if name is not None:
+                # Named: validate against that type directly, so a sample that does not fit
+                # gets every field-level error, not a "no camera type has these keys".
                 schema = compile_row(await _version_row(uow, name, version))
-                detector = TypeDetector([schema])
             else:
-                detector = TypeDetector(
+                schema = TypeDetector(
                     [compile_row(row) for row in await uow.schemas.latest_versions()]
                 )
             camera_types = await uow.cameras.types_by_id()
-        return [_check_one(path, detector, camera_types, now) for path in paths]
+        return [_check_one(path, schema, camera_types, now) for path in paths]
 
 
 def compile_row(row: SchemaVersion) -> CompiledSchema:
@@ -262,20 +266,26 @@ async def _version_row(uow: UnitOfWork, name: str, version: int | None) -> Schem
 
 def _check_one(
     path: Path,
-    detector: TypeDetector,
+    schema: CompiledSchema | TypeDetector,
     camera_types: Mapping[uuid.UUID, str],
     now: datetime | None,
 ) -> CheckResult:
+    named: dict[str, Any] = {}
+    if isinstance(schema, CompiledSchema):
+        named = {"camera_type": schema.name, "version": schema.version}
     try:
         raw = decode_metadata(read_user_file(path), path.suffix)
-        case = detector.case(raw, now=now)
+        if isinstance(schema, CompiledSchema):
+            case = schema.to_case(raw, now=now)
+        else:
+            case = schema.case(raw, now=now)
     except MetadataDecodeError as exc:
         return CheckResult(str(path), False, reason="bad-metadata", errors=[str(exc)])
     except ShotInvalid as exc:
-        return CheckResult(str(path), False, reason=exc.reason, errors=exc.errors)
+        return CheckResult(str(path), False, **named, reason=exc.reason, errors=exc.errors)
     except LizardError as exc:
         return CheckResult(str(path), False, reason="unreadable", errors=[str(exc)])
-    found = {"camera_type": case.schema_name, "version": case.schema_version}
+    found: dict[str, Any] = {"camera_type": case.schema_name, "version": case.schema_version}
     mapped = case.model_dump(mode="json")
     try:
         check_camera(case, camera_types)
