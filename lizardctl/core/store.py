@@ -1,0 +1,286 @@
+"""Content-addressed photo store: one file per distinct photo, named by its sha256.
+
+Layout: ``root/ab/cd/abcd…``; two levels of 256 directories keep each directory small
+(~150 files per 10 million photos). A final name is only ever created by renaming a complete,
+durable temporary file from the same directory, so a file existing under its final name is
+the whole photo: existence alone proves a hash is stored, and no content is re-read or
+re-hashed. The caller vouches that each digest is the sha256 of its bytes
+(``probe_photo`` computed it); the store does not hash again.
+
+Durability is paid per batch, not per photo. An fsync waits for a journal commit and a disk
+flush whatever the file's size (~0.4 ms a photo here, more than the rest of the per-shot work
+together), so on Linux ``put_many`` writes every temporary file, makes them all durable with
+one ``syncfs(2)`` of the store's file system, renames them all, and makes the renames durable
+with a second ``syncfs``: two flushes per batch, however large. syncfs also flushes every
+other dirty page on that file system; during a nightly run those are mostly our own writes,
+and its cost is bounded by the bytes pending either way (which ``vm.dirty_*`` bounds too). It
+is only used from Linux 5.8, whose syncfs reports writeback errors (earlier ones return 0
+after losing data), and it assumes no other file system is mounted inside the store.
+Elsewhere, or where the system call is refused (ENOSYS), each file and then each directory
+is fsynced, several at a time: fsync releases the GIL, and concurrent fsyncs share journal
+commits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Collection, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+
+from lizardctl.core.errors import EnvironmentFailure, UsageError
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_LEVEL = re.compile(r"[0-9a-f]{2}")
+_TEMP_PREFIX = ".tmp-"
+_FSYNC_THREADS = 8  # halves the serial cost on our VM; more threads gain nothing
+
+
+class StoreError(EnvironmentFailure):
+    """The store's file system failed us: not writable, read-only, full."""
+
+
+def _load_syncfs() -> Callable[[int], None] | None:
+    """``syncfs(fd)`` raising OSError, or None where it cannot be trusted to report failures."""
+    release = re.match(r"(\d+)\.(\d+)", os.uname().release) if sys.platform == "linux" else None
+    if release is None or (int(release[1]), int(release[2])) < (5, 8):
+        return None
+    native: Callable[[int], None] | None = getattr(os, "syncfs", None)
+    if native is not None:
+        return native
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):  # no libc to load, or one too old to wrap syncfs
+        return None
+    function.argtypes = [ctypes.c_int]
+    function.restype = ctypes.c_int
+
+    def syncfs(fd: int) -> None:
+        if function(fd) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+
+    return syncfs
+
+
+_syncfs = _load_syncfs()
+
+
+class PhotoStore:
+    """Photos on disk under ``root``; safe to share between processes and hosts."""
+
+    def __init__(
+        self, root: Path, *, syncfs: bool = True, fsync_threads: int = _FSYNC_THREADS
+    ) -> None:
+        """``syncfs=False`` forces per-file fsync, on ``fsync_threads`` threads at a time."""
+        self.root = Path(root)
+        self._syncfs = _syncfs if syncfs else None
+        self._fsync_threads = fsync_threads
+
+    def path_for(self, sha256: str) -> Path:
+        """Final path of a photo: derived from its lower-case hex digest and nothing else."""
+        if not _DIGEST.fullmatch(sha256):
+            raise UsageError(f"not a lower-case sha256 hex digest: {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256
+
+    def contains(self, sha256: str, size: int | None = None) -> bool:
+        """Whether the photo is stored (with exactly ``size`` bytes, when given)."""
+        path = self.path_for(sha256)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error("cannot read", exc) from exc
+        return size is None or stat.st_size == size
+
+    def check_writable(self) -> None:
+        """Fail before a run starts, not at its first batch, when photos cannot be written."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f"{_TEMP_PREFIX}probe-{secrets.token_hex(4)}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise self._error("not writable", exc) from exc
+
+    def put(self, sha256: str, data: bytes) -> bool:
+        """Store one photo durably; True if this call wrote it, False if it was already there."""
+        return self.put_many([(sha256, data)]) == 1
+
+    def put_many(self, items: Sequence[tuple[str, bytes]]) -> int:
+        """Store a batch durably and return how many photos were newly written.
+
+        Every temporary file is durable before any rename, so no final name can point at
+        partial data; every directory entry the batch depends on is made durable after all
+        renames, so on return every photo of the batch survives a crash and may be
+        referenced by a committed case. That includes photos that already existed: another
+        process may have renamed them in without syncing yet.
+
+        Two processes storing the same photo at once each rename a complete copy over the
+        other: one correct file remains, and both may count it as newly written.
+        """
+        batch: dict[Path, bytes] = {}
+        dirty: set[Path] = set()
+        for sha256, data in items:
+            path = self.path_for(sha256)
+            dirty.add(path.parent)
+            if path not in batch and not self._exists(path):
+                batch[path] = data
+        if not dirty:
+            return 0
+        staged: list[tuple[Path, Path]] = []
+        renamed = 0
+        root_fd: int | None = None
+        try:
+            if self._syncfs is not None:
+                root_fd = self._open_root(dirty)
+            for path, data in batch.items():
+                staged.append((_write_temporary(path.parent, data, dirty), path))
+            if staged:
+                self._make_durable([temporary for temporary, _ in staged], root_fd)
+            for temporary, path in staged:
+                temporary.replace(path)
+                renamed += 1
+            self._make_durable(dirty, root_fd)
+        except OSError as exc:
+            raise self._error("cannot write", exc) from exc
+        finally:
+            if root_fd is not None:
+                with suppress(OSError):
+                    os.close(root_fd)
+            for temporary, _ in staged[renamed:]:
+                with suppress(OSError):
+                    temporary.unlink()
+        return len(batch)
+
+    def iter_hashes(self) -> Iterator[str]:
+        """Yield every stored digest in sorted order; temporary and foreign files are skipped."""
+        for first in self._names(self.root, _LEVEL, directories=True):
+            for second in self._names(self.root / first, _LEVEL, directories=True):
+                prefix = first + second
+                for name in self._names(self.root / first / second, _DIGEST, directories=False):
+                    if name.startswith(prefix):
+                        yield name
+
+    def remove(self, sha256: str) -> None:
+        """Delete a photo durably; removing an absent photo is not an error."""
+        path = self.path_for(sha256)
+        try:
+            path.unlink(missing_ok=True)
+            _fsync(path.parent)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise self._error("cannot remove", exc) from exc
+
+    def _open_root(self, dirty: set[Path]) -> int:
+        """Open the root for syncfs before writing: it reports writeback errors since the open."""
+        flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        try:
+            return os.open(self.root, flags)
+        except FileNotFoundError:
+            _make_directories(self.root, dirty)
+            return os.open(self.root, flags)
+
+    def _make_durable(self, paths: Collection[Path], root_fd: int | None) -> None:
+        """Flush ``paths``: one syncfs of the whole file system, or an fsync each."""
+        if root_fd is not None and self._syncfs is not None:
+            try:
+                self._syncfs(root_fd)
+                return
+            except OSError as exc:
+                if exc.errno != errno.ENOSYS:
+                    raise
+                self._syncfs = None  # refused here (a sandbox, an emulator): for good
+        if self._fsync_threads <= 1 or len(paths) <= 1:
+            for path in paths:
+                _fsync(path)
+            return
+        with ThreadPoolExecutor(min(self._fsync_threads, len(paths))) as pool:
+            for _ in pool.map(_fsync, paths):  # re-raises the first failure
+                pass
+
+    def _exists(self, path: Path) -> bool:
+        try:
+            path.stat()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise self._error("cannot read", exc) from exc
+        return True
+
+    def _names(self, directory: Path, pattern: re.Pattern[str], *, directories: bool) -> list[str]:
+        """Sorted names in ``directory`` that fit the layout; a missing directory is empty."""
+        try:
+            with os.scandir(directory) as entries:
+                return sorted(
+                    entry.name
+                    for entry in entries
+                    if pattern.fullmatch(entry.name)
+                    and (entry.is_dir() if directories else entry.is_file())
+                )
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._error("cannot list", exc) from exc
+
+    def _error(self, action: str, exc: OSError) -> StoreError:
+        where = f" {exc.filename}" if exc.filename else ""
+        return StoreError(f"photo store {self.root}: {action}{where}: {exc.strerror or exc}")
+
+
+def _write_temporary(directory: Path, data: bytes, dirty: set[Path]) -> Path:
+    """Write ``data`` to a fresh temporary file in ``directory`` and return its path.
+
+    Not synced: the caller flushes the whole batch at once. Missing directories are created
+    only when the open fails, so the common case costs no extra system call. On failure the
+    temporary file is removed before the error propagates.
+    """
+    temporary = directory / f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    try:
+        fd = os.open(temporary, flags, 0o644)
+    except FileNotFoundError:
+        _make_directories(directory, dirty)
+        fd = os.open(temporary, flags, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+    except BaseException:
+        with suppress(OSError):
+            temporary.unlink()
+        raise
+    return temporary
+
+
+def _make_directories(directory: Path, dirty: set[Path]) -> None:
+    """Create ``directory`` and missing ancestors, marking each parent for an fsync."""
+    try:
+        directory.mkdir()
+    except FileNotFoundError:
+        _make_directories(directory.parent, dirty)
+        directory.mkdir(exist_ok=True)
+    except FileExistsError:
+        # Created concurrently; its entry may not be durable yet either.
+        pass
+    dirty.add(directory.parent)
+
+
+def _fsync(path: Path) -> None:
+    """Make a file's data, or a directory's entries, durable (POSIX needs a descriptor)."""
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
