@@ -8,13 +8,15 @@ import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from lizardctl.core.config import DB_URL_ENV, default_db_url, parse_db_url
+from lizardctl.core.config import DB_URL_ENV, default_db_url, default_store_dir, parse_db_url
 from lizardctl.core.database import Database, environment_error
 from lizardctl.core.errors import LizardError
 
@@ -139,6 +141,31 @@ def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
     for key, value in fields:
         table.add_row(key, "" if value is None else str(value))
     console().print(table)
+
+
+def parse_since(text: str) -> datetime:
+    """``2026-11-25`` or any ISO-8601 timestamp; without an offset it is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not a date or ISO-8601 timestamp: {text!r}") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+SinceOpt = Annotated[
+    datetime | None,
+    typer.Option(
+        "--since",
+        parser=parse_since,
+        metavar="DATE",
+        help="From this date or ISO-8601 time on (UTC unless an offset is given).",
+    ),
+]
+LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
+
+
+def store_root(db: Database, store: Path | None) -> Path:
+    return store or default_store_dir(db.url)
 
 
 def db_option_help() -> str:

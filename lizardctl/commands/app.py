@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lizardctl import __version__
-from lizardctl.commands import camera, db, schema
+from lizardctl.commands import camera, cases, db, ingest, report, schema
 from lizardctl.commands._runtime import AppState, db_option_help
 from lizardctl.core.config import DB_URL_ENV
 
@@ -25,6 +25,10 @@ app = typer.Typer(
 app.add_typer(db.app, name="db")
 app.add_typer(camera.app, name="camera")
 app.add_typer(schema.app, name="schema")
+app.add_typer(cases.app, name="cases")
+app.command()(ingest.ingest)
+app.command()(report.report)
+app.command()(report.rejects)
 
 
 def _version(value: bool) -> None:

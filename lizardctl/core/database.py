@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -34,9 +35,9 @@ def environment_error(exc: BaseException, url: URL) -> EnvironmentFailure | None
 class Database:
     """An open database: the engine plus the UnitOfWork factory that services are given."""
 
-    def __init__(self, url: URL) -> None:
+    def __init__(self, url: URL, **engine_options: Any) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_engine(url)
+        self.engine: AsyncEngine = create_engine(url, **engine_options)
         self._sessions = session_factory(self.engine)
         self.created = False
 

@@ -44,11 +44,14 @@ class BadPhotoError(UsageError):
     """The bytes are not a complete, supported image of a sane size; the message says why."""
 
 
-def probe_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoInfo:
+def probe_photo(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, sha256: str | None = None
+) -> PhotoInfo:
     """Identify a photo and prove it complete, without decoding a JPEG or any oversized image.
 
     Stored and reported dimensions are those of the encoded frame: EXIF orientation is not
-    applied, exactly as Pillow reports ``Image.size``.
+    applied, exactly as Pillow reports ``Image.size``. A caller that already hashed the
+    bytes passes ``sha256`` so they are not hashed twice.
     """
     if data[:2] == b"\xff\xd8":
         image_format = "JPEG"
@@ -58,7 +61,8 @@ def probe_photo(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> PhotoIn
     else:
         image_format = _sniff(data)
         width, height = _pillow_size(data, image_format, max_pixels)
-    return PhotoInfo(hashlib.sha256(data).hexdigest(), len(data), image_format, width, height)
+    digest = sha256 or hashlib.sha256(data).hexdigest()
+    return PhotoInfo(digest, len(data), image_format, width, height)
 
 
 # --- JPEG fast path ---------------------------------------------------------------------

@@ -14,12 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lizardctl.core.repositories.base import SessionView
 from lizardctl.core.repositories.cameras import CameraRepository
+from lizardctl.core.repositories.ingest import (
+    CaseRepository,
+    RejectionRepository,
+    RunRepository,
+    ShotRepository,
+)
 from lizardctl.core.repositories.schemas import SchemaRepository
 
 
 class UnitOfWork:
     cameras: CameraRepository
     schemas: SchemaRepository
+    runs: RunRepository
+    shots: ShotRepository
+    rejections: RejectionRepository
+    cases: CaseRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -30,6 +40,10 @@ class UnitOfWork:
         view = SessionView(self._session)
         self.cameras = CameraRepository(view)
         self.schemas = SchemaRepository(view)
+        self.runs = RunRepository(view)
+        self.shots = ShotRepository(view)
+        self.rejections = RejectionRepository(view)
+        self.cases = CaseRepository(view)
         return self
 
     async def __aexit__(

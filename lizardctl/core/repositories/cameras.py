@@ -39,7 +39,7 @@ class CameraRepository(Repository):
         rows = await self.session.execute(
             select(Camera.camera_type, func.count()).group_by(Camera.camera_type)
         )
-        return dict(rows.tuples().all())
+        return dict(rows.all())
 
     async def insert_many(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:

@@ -1,0 +1,93 @@
+"""``lizardctl cases``: the canonical cases ingest made."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    LimitOpt,
+    SinceOpt,
+    emit_json,
+    print_fields,
+    print_table,
+    run,
+    store_root,
+    wants_json,
+)
+from lizardctl.core.config import STORE_ENV
+from lizardctl.core.database import Database
+from lizardctl.core.services.reports import CaseService, CaseView
+
+app = typer.Typer(help="List and show ingested cases.", no_args_is_help=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", envvar=STORE_ENV, help="Photo store folder (default: beside the DB)."),
+]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    camera: Annotated[uuid.UUID | None, typer.Option("--camera", help="Camera id.")] = None,
+    plate: Annotated[str | None, typer.Option("--plate", help="Canonical plate.")] = None,
+    since: SinceOpt = None,
+    limit: LimitOpt = 100,
+    json_: JsonOpt = False,
+) -> None:
+    """List cases, oldest shot first.  Example: lizardctl cases list --plate 1ABC2377"""
+
+    async def work(db: Database) -> list[CaseView]:
+        service = CaseService(db.uow, store_root(db, None))
+        return await service.list(camera_id=camera, plate=plate, since=since, limit=limit)
+
+    cases = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([c.to_dict() for c in cases])
+        return
+    print_table(
+        f"{len(cases)} case(s)",
+        ["id", "plate", "occurred at", "camera", "violation", "skill", "status"],
+        [
+            (
+                c.id,
+                c.plate,
+                c.occurred_at.isoformat(),
+                c.camera_id,
+                c.violation_value,
+                c.skill,
+                c.status,
+            )
+            for c in cases
+        ],
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    case_id: Annotated[uuid.UUID, typer.Argument(help="Case id.")],
+    store: StoreOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Show one case: canonical fields, raw metadata and the photo's path in the store.
+    Example: lizardctl cases show 3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11"""
+
+    async def work(db: Database) -> CaseView:
+        return await CaseService(db.uow, store_root(db, store)).show(case_id)
+
+    case = run(ctx, work)
+    data = case.to_dict(detail=True)
+    if wants_json(ctx, json_):
+        emit_json(data)
+        return
+    raw = data.pop("raw")
+    print_fields(data.items())
+    typer.echo("raw metadata:")
+    typer.echo(json.dumps(raw, indent=2, ensure_ascii=False))

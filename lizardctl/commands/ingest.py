@@ -1,0 +1,149 @@
+"""``lizardctl ingest``: the main job."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lizardctl.commands._runtime import JsonOpt, emit_json, run, state, wants_json
+from lizardctl.core.config import STORE_ENV
+from lizardctl.core.database import Database
+from lizardctl.core.ingest.batch import BatchResult
+from lizardctl.core.services.ingest import IngestOptions, IngestService, IngestSummary
+
+
+class _Bar:
+    """A rich progress line on stderr: shots/s, MB/s and counts as batches complete."""
+
+    def __init__(self) -> None:
+        self.done = BatchResult()
+        self.progress = Progress(
+            TextColumn("[bold]ingest"),
+            BarColumn(bar_width=None, pulse_style="cyan"),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self.task = self.progress.add_task("ingest", total=None, status="walking…")
+
+    def __call__(self, result: BatchResult) -> None:
+        self.done.add(result)
+        elapsed = max(self.progress.tasks[0].elapsed or 0.0, 1e-6)
+        counts = self.done.outcomes
+        self.progress.update(
+            self.task,
+            status=(
+                f"{self.done.shots} shots · {self.done.shots / elapsed:,.0f}/s · "
+                f"{self.done.bytes / elapsed / 1e6:,.1f} MB/s · {counts['ingested']} new · "
+                f"{counts['duplicate']} dup · {counts['rejected']} rejected"
+            ),
+        )
+
+
+def render_summary(summary: IngestSummary) -> None:
+    data = summary.to_dict()
+    head = "dry run, nothing written: " if summary.dry_run else ""
+    typer.echo(
+        f"{head}{data['shots']} shots in {data['elapsed_s']:.1f}s "
+        f"({data['shots_per_s']:,.0f} shots/s, {data['mb_per_s']:.1f} MB/s)"
+    )
+    typer.echo(
+        f"  ingested {data['ingested']}, duplicate {data['duplicate']}, "
+        f"pending {data['pending']}, rejected {data['rejected']}"
+    )
+    for reason, count in data["rejected_by_reason"].items():
+        typer.echo(f"    {reason}: {count}")
+    for problem in data["problems"]:
+        typer.echo(f"  problem: {problem}")
+    typer.echo(f"  run {data['run_id']} · database {data['database']} · store {data['store']}")
+    if summary.rejected:
+        typer.echo(f"  see the rejected shots: lizardctl rejects --run {data['run_id']}")
+
+
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Dump folders, walked recursively.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Do everything but write to the database and store.")
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=0, help="Worker processes (0: in this process)."),
+    ] = os.cpu_count() or 1,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=100_000, help="Shots per transaction.")
+    ] = 256,
+    settle: Annotated[
+        float,
+        typer.Option(
+            "--settle",
+            min=0,
+            help="Files younger than this many seconds may still be being written: left for "
+            "the next run and counted as pending.",
+        ),
+    ] = 60.0,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", help="Only files whose name or relative path match (glob)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Skip files and folders whose name or path match (glob)."),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            envvar=STORE_ENV,
+            help="Photo store folder (default: photos/ beside the SQLite file).",
+        ),
+    ] = None,
+    delete_source: Annotated[
+        bool,
+        typer.Option(
+            "--delete-source",
+            help="Remove a shot's files once its case and photo are durably stored.",
+        ),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
+    Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
+    Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
+    st = state(ctx)
+    as_json = wants_json(ctx, json_)
+    options = IngestOptions(
+        paths=paths,
+        dry_run=dry_run,
+        workers=workers,
+        batch_size=batch_size,
+        settle_seconds=settle,
+        include=include or (),
+        exclude=exclude or (),
+        store=store,
+        delete_source=delete_source,
+    )
+    show_bar = sys.stderr.isatty() and not st.quiet and not as_json
+    bar = _Bar() if show_bar else None
+
+    async def work(db: Database) -> IngestSummary:
+        service = IngestService(db)
+        if bar is None:
+            return await service.ingest(options)
+        with bar.progress:
+            return await service.ingest(options, bar)
+
+    summary = run(ctx, work)
+    if as_json:
+        emit_json(summary.to_dict())
+    elif not st.quiet or summary.rejected or summary.problems:
+        render_summary(summary)
+    if summary.rejected or summary.problems:
+        raise typer.Exit(1)

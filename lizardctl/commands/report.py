@@ -1,0 +1,125 @@
+"""``lizardctl report`` and ``lizardctl rejects``: what ingest runs did."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    LimitOpt,
+    SinceOpt,
+    emit_json,
+    print_fields,
+    print_table,
+    run,
+    wants_json,
+)
+from lizardctl.core.database import Database
+from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.services.reports import PeriodReport, RejectionView, ReportService, RunView
+
+RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
+
+
+def _run_fields(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    rate = (
+        f"{data['shots_per_s']:,} shots/s, {data['mb_per_s']} MB/s"
+        if data["shots_per_s"] is not None
+        else "-"
+    )
+    fields = [
+        ("run", data["run_id"]),
+        ("status", data["status"]),
+        ("started", data["started_at"]),
+        ("finished", data["finished_at"] or "-"),
+        ("host / pid", f"{data['host']} / {data['pid']}"),
+        ("paths", ", ".join(data["paths"])),
+        ("shots", data["shots"]),
+        ("ingested", data["ingested"]),
+        ("duplicate", data["duplicate"]),
+        ("pending", data["pending"]),
+        ("rejected", data["rejected"]),
+    ]
+    fields += [(f"  {reason}", n) for reason, n in data["rejected_by_reason"].items()]
+    fields += [(f"type {name}", n) for name, n in data["ingested_by_type"].items()]
+    fields += [("elapsed", f"{data['elapsed_s']} s"), ("throughput", rate)]
+    fields += [("problem", problem) for problem in data["problems"]]
+    return fields
+
+
+def report(
+    ctx: typer.Context,
+    last: Annotated[bool, typer.Option("--last", help="The latest run (the default).")] = False,
+    run_id: RunOpt = None,
+    since: SinceOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Report ingest runs: one run in detail (--last, --run ID) or a period (--since DATE)
+    with totals and a per-day table.  Example: lizardctl report --since 2026-11-01"""
+    if sum((last, run_id is not None, since is not None)) > 1:
+        raise typer.BadParameter("give one of --last, --run, --since")
+
+    async def one(db: Database) -> RunView:
+        return await ReportService(db.uow).run(run_id)
+
+    async def period(db: Database) -> PeriodReport:
+        assert since is not None
+        return await ReportService(db.uow).period(since)
+
+    as_json = wants_json(ctx, json_)
+    if since is None:
+        view = run(ctx, one)
+        if as_json:
+            emit_json(view.to_dict())
+        else:
+            print_fields(_run_fields(view.to_dict()))
+        return
+    result = run(ctx, period)
+    data = result.to_dict()
+    if as_json:
+        emit_json(data)
+        return
+    columns = ["day", "runs", "shots", "ingested", "duplicate", "pending", "rejected", "shots/s"]
+    rows = [[d[c] if c != "shots/s" else d["shots_per_s"] for c in columns] for d in data["days"]]
+    totals = data["totals"]
+    rows.append(["total", *(totals[c] for c in columns[1:-1]), totals["shots_per_s"]])
+    print_table(f"Ingest since {_day(since)}", columns, rows)
+    if data["rejected_by_reason"]:
+        print_table("Rejected by reason", ["reason", "shots"], data["rejected_by_reason"].items())
+
+
+def _day(value: datetime) -> str:
+    return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+
+
+def rejects(
+    ctx: typer.Context,
+    run_id: RunOpt = None,
+    reason: Annotated[
+        Reason | None, typer.Option("--reason", help="Only this reason code.")
+    ] = None,
+    limit: LimitOpt = 1000,
+    json_: JsonOpt = False,
+) -> None:
+    """List rejected shots with their reason and message, to fix and re-run.
+    Example: lizardctl rejects --reason invalid --limit 20"""
+
+    async def work(db: Database) -> list[RejectionView]:
+        service = ReportService(db.uow)
+        return await service.rejections(
+            run_id=run_id, reason=reason.value if reason else None, limit=limit
+        )
+
+    rows = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([r.to_dict() for r in rows])
+        return
+    print_table(
+        f"{len(rows)} rejected shot(s)",
+        ["reason", "photo", "metadata", "message"],
+        [(r.reason, r.photo_path or "-", r.metadata_path or "-", r.message) for r in rows],
+    )

@@ -1,0 +1,1 @@
+"""The ingest pipeline: walk and pair, examine each shot, persist in batches."""

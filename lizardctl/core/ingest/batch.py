@@ -1,0 +1,245 @@
+"""One batch of shots, end to end: read, hash, skip known shots, examine, store, commit.
+
+A ``BatchProcessor`` lives in each worker process with its own database connection, so
+the CPU-heavy work (hashing, decoding, validation, probing) and the fsync-heavy work
+(the photo store) run in parallel across processes, and each batch is one transaction:
+a batch is either wholly committed or not at all, whenever the process dies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.pool import NullPool
+
+from lizardctl.core.config import parse_db_url
+from lizardctl.core.database import Database, environment_error
+from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
+from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.ingest.walk import ShotFiles
+from lizardctl.core.schema.detect import TypeDetector
+from lizardctl.core.services.schemas import compile_row
+from lizardctl.core.store import PhotoStore
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """Everything a worker process needs to judge and persist shots (picklable)."""
+
+    db_url: str
+    store_root: str
+    run_id: uuid.UUID
+    now: datetime
+    max_pixels: int
+    dry_run: bool = False
+    delete_source: bool = False
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """Counts of one batch (or, summed, of a run)."""
+
+    shots: int = 0
+    bytes: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    by_type: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.shots += other.shots
+        self.bytes += other.bytes
+        self.outcomes.update(other.outcomes)
+        self.reasons.update(other.reasons)
+        self.by_type.update(other.by_type)
+        self.problems.extend(other.problems)
+
+
+@dataclass(slots=True)
+class _Read:
+    shot: ShotFiles
+    photo: bytes
+    metadata: bytes
+    key: tuple[str, str]
+
+
+def _read(path: str) -> bytes:
+    return Path(path).read_bytes()
+
+
+class BatchProcessor:
+    """Judges and persists batches; one per worker process, built by ``open``."""
+
+    def __init__(
+        self, settings: BatchSettings, db: Database, context: Context, schema_ids: dict[str, int]
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.context = context
+        self.schema_ids = schema_ids
+        self.store = PhotoStore(Path(settings.store_root))
+
+    @classmethod
+    async def open(cls, settings: BatchSettings) -> BatchProcessor:
+        """Load the registry once: latest schema of every type, and every camera's type."""
+        db = Database(parse_db_url(settings.db_url), poolclass=NullPool)
+        try:
+            async with db.uow() as uow:
+                rows = await uow.schemas.latest_versions()
+                schemas = [compile_row(row) for row in rows]
+                schema_ids = {f"{row.camera_type}:{row.version}": row.id for row in rows}
+                camera_types = await uow.cameras.types_by_id()
+        except Exception as exc:
+            await db.dispose()
+            translated = environment_error(exc, db.url)
+            if translated is not None:
+                raise translated from exc
+            raise
+        context = Context(TypeDetector(schemas), camera_types, settings.now, settings.max_pixels)
+        return cls(settings, db, context, schema_ids)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+    async def process(self, shots: list[ShotFiles]) -> BatchResult:
+        try:
+            return await self._process(shots)
+        except Exception as exc:
+            translated = environment_error(exc, self.db.url)
+            if translated is not None:
+                raise translated from exc
+            raise
+
+    async def _process(self, shots: list[ShotFiles]) -> BatchResult:
+        result = BatchResult(shots=len(shots))
+        rejections: list[dict[str, Any]] = []
+
+        def reject(shot: ShotFiles, reason: Reason, message: str) -> None:
+            result.outcomes["rejected"] += 1
+            result.reasons[reason.value] += 1
+            rejections.append(
+                {
+                    "run_id": self.settings.run_id,
+                    "photo_path": shot.photo,
+                    "metadata_path": shot.metadata,
+                    "reason": reason.value,
+                    "message": message,
+                    "created_at": self.settings.now,
+                }
+            )
+
+        readable: list[_Read] = []
+        for shot in shots:
+            if shot.problem is not None:
+                reject(shot, *shot.problem)
+                continue
+            assert shot.photo is not None and shot.metadata is not None
+            try:
+                photo = _read(shot.photo)
+                metadata = _read(shot.metadata)
+            except OSError as exc:
+                reject(shot, Reason.UNREADABLE, f"{exc.filename}: {exc.strerror or exc}")
+                continue
+            result.bytes += len(photo) + len(metadata)
+            key = (hashlib.sha256(photo).hexdigest(), hashlib.sha256(metadata).hexdigest())
+            readable.append(_Read(shot, photo, metadata, key))
+
+        async with self.db.uow() as uow:
+            known = await uow.shots.existing(r.key for r in readable)
+
+        cases: dict[tuple[str, str], dict[str, Any]] = {}
+        case_types: dict[tuple[str, str], str] = {}
+        photos: dict[str, dict[str, Any]] = {}
+        blobs: dict[str, bytes] = {}
+        sources: dict[tuple[str, str], ShotFiles] = {}
+        for item in readable:
+            if item.key in known or item.key in cases:
+                result.outcomes["duplicate"] += 1
+                continue
+            verdict = examine(
+                item.photo,
+                item.metadata,
+                Path(item.shot.metadata or "").suffix,
+                self.context,
+                photo_sha256=item.key[0],
+            )
+            if isinstance(verdict, Rejected):
+                reject(item.shot, verdict.reason, verdict.message)
+                continue
+            cases[item.key] = self._case_row(item, verdict)
+            case_types[item.key] = verdict.case.schema_name
+            sources[item.key] = item.shot
+            info = verdict.photo
+            photos[info.sha256] = {
+                "sha256": info.sha256,
+                "size": info.size,
+                "format": info.format,
+                "width": info.width,
+                "height": info.height,
+                "created_at": self.settings.now,
+            }
+            blobs[info.sha256] = item.photo
+
+        if self.settings.dry_run:
+            result.outcomes["ingested"] += len(cases)
+            result.by_type.update(case_types.values())
+            return result
+
+        await asyncio.to_thread(self.store.put_many, list(blobs.items()))
+        async with self.db.uow() as uow:
+            await uow.shots.add_photos(list(photos.values()))
+            inserted = await uow.shots.add_cases(list(cases.values()))
+            await uow.shots.add_rejections(rejections)
+            await uow.commit()
+        result.outcomes["ingested"] += len(inserted)
+        result.outcomes["duplicate"] += len(cases) - len(inserted)
+        result.by_type.update(case_types[key] for key in inserted)
+        if self.settings.delete_source:
+            result.problems.extend(_delete_sources(sources[key] for key in inserted))
+        return result
+
+    def _case_row(self, item: _Read, verdict: Accepted) -> dict[str, Any]:
+        case = verdict.case
+        return {
+            "id": uuid.uuid4(),
+            "photo_sha256": item.key[0],
+            "metadata_sha256": item.key[1],
+            "camera_id": case.camera_id,
+            "schema_version_id": self.schema_ids[f"{case.schema_name}:{case.schema_version}"],
+            "run_id": self.settings.run_id,
+            "plate": case.plate,
+            "violation_id": case.violation_id,
+            "violation_value": case.violation_value,
+            "skill": case.skill,
+            "occurred_at": case.occurred_at,
+            "raw": verdict.raw,
+            "source_photo": item.shot.photo,
+            "source_metadata": item.shot.metadata,
+            "status": "open",
+            "required_skill": case.skill,
+            "created_at": self.settings.now,
+        }
+
+
+def _delete_sources(shots: Iterable[ShotFiles]) -> list[str]:
+    """Remove the source files of committed shots; a failure is reported, never fatal."""
+    problems = []
+    for shot in shots:
+        for path in (shot.photo, shot.metadata):
+            if path is None:
+                continue
+            try:
+                Path(path).unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                problems.append(f"{path}: not deleted: {exc.strerror or exc}")
+    return problems

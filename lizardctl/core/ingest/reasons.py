@@ -1,0 +1,34 @@
+"""Reason codes of rejected shots: what run summaries count by and operators filter on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    ORPHAN = "orphan"
+    AMBIGUOUS_PAIR = "ambiguous-pair"
+    UNREADABLE = "unreadable"
+    BAD_METADATA = "bad-metadata"
+    UNKNOWN_TYPE = "unknown-type"
+    AMBIGUOUS_TYPE = "ambiguous-type"
+    INVALID = "invalid"
+    FUTURE_TIMESTAMP = "future-timestamp"
+    UNKNOWN_CAMERA = "unknown-camera"
+    TYPE_MISMATCH = "type-mismatch"
+    BAD_PHOTO = "bad-photo"
+
+
+REASON_HELP: dict[Reason, str] = {
+    Reason.ORPHAN: "a photo without metadata file, or metadata without photo",
+    Reason.AMBIGUOUS_PAIR: "several photos or metadata files share one stem",
+    Reason.UNREADABLE: "a file could not be read",
+    Reason.BAD_METADATA: "the metadata file does not decode (JSON or binary)",
+    Reason.UNKNOWN_TYPE: "no registered camera type has this metadata's shape",
+    Reason.AMBIGUOUS_TYPE: "several camera types accept this metadata",
+    Reason.INVALID: "the metadata breaks its camera type's schema",
+    Reason.FUTURE_TIMESTAMP: "the shot is dated more than 5 minutes in the future",
+    Reason.UNKNOWN_CAMERA: "the camera id is not registered",
+    Reason.TYPE_MISMATCH: "the camera is registered as another camera type",
+    Reason.BAD_PHOTO: "the photo is not a complete, readable image of a sane size",
+}

@@ -1,0 +1,207 @@
+"""Walking dump folders concurrently and pairing each photo with its metadata file.
+
+Pairing only ever looks inside one directory (a shot's two files share a folder and a
+stem), so every directory is scanned once, in a worker thread, and yields its shots at
+once: memory holds one directory's listing per scanning task, never the whole dump.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from pathlib import Path, PurePath
+
+from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.photos import PHOTO_SUFFIXES
+
+METADATA_SUFFIXES = frozenset({".json", ".bin"})
+
+
+@dataclass(frozen=True, slots=True)
+class ShotFiles:
+    """A shot to examine, or a file that cannot become one (``problem`` says why)."""
+
+    photo: str | None
+    metadata: str | None
+    problem: tuple[Reason, str] | None = None
+
+
+@dataclass(slots=True)
+class WalkStats:
+    """What the walk saw besides shots: files held back, files ignored, folders it could not use."""
+
+    pending: int = 0
+    ignored_files: int = 0
+    directories: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    name: str
+    path: str
+    mtime: float
+
+
+@dataclass(slots=True)
+class _Listing:
+    directory: str
+    files: list[_Entry] = field(default_factory=list)
+    subdirs: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)
+    ignored: int = 0
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WalkOptions:
+    settle_seconds: float = 60.0
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+    concurrency: int = 8
+
+
+def _matches(patterns: Sequence[str], relative: str, name: str) -> bool:
+    return any(fnmatchcase(relative, p) or fnmatchcase(name, p) for p in patterns)
+
+
+def _kind(name: str) -> str | None:
+    suffix = PurePath(name).suffix.lower()
+    if suffix in PHOTO_SUFFIXES:
+        return "photo"
+    if suffix in METADATA_SUFFIXES:
+        return "metadata"
+    return None
+
+
+class Walker:
+    """Yields batches of ``ShotFiles`` per directory, walking directories concurrently."""
+
+    def __init__(self, roots: Sequence[Path], options: WalkOptions, now: float) -> None:
+        self.roots = [Path(r).absolute() for r in roots]
+        self.options = options
+        self.young_after = now - options.settle_seconds
+        self.stats = WalkStats()
+
+    def _scan(self, root: Path, directory: str) -> _Listing:
+        listing = _Listing(directory)
+        options = self.options
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    relative = os.path.relpath(entry.path, root)
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
+                        if options.exclude and _matches(options.exclude, relative, entry.name):
+                            continue
+                        info = entry.stat()
+                        listing.subdirs.append(
+                            (entry.path, (info.st_dev, info.st_ino), entry.is_symlink())
+                        )
+                        continue
+                    kind = _kind(entry.name)
+                    if (
+                        kind is None
+                        or (options.exclude and _matches(options.exclude, relative, entry.name))
+                        or (options.include and not _matches(options.include, relative, entry.name))
+                    ):
+                        listing.ignored += 1
+                        continue
+                    try:
+                        mtime = entry.stat().st_mtime
+                    except OSError:
+                        mtime = entry.stat(follow_symlinks=False).st_mtime
+                    listing.files.append(_Entry(entry.name, entry.path, mtime))
+        except OSError as exc:
+            listing.problem = f"{directory}: cannot list folder: {exc.strerror or exc}"
+        return listing
+
+    def _pair(self, listing: _Listing) -> list[ShotFiles]:
+        stems: dict[str, tuple[list[_Entry], list[_Entry]]] = {}
+        for entry in listing.files:
+            stem = PurePath(entry.name).stem
+            photos, metadata = stems.setdefault(stem, ([], []))
+            (photos if _kind(entry.name) == "photo" else metadata).append(entry)
+        shots: list[ShotFiles] = []
+        for stem in sorted(stems):
+            photos, metadata = stems[stem]
+            group = photos + metadata
+            if any(e.mtime > self.young_after for e in group):
+                self.stats.pending += max(len(photos), len(metadata))
+                continue
+            if len(photos) == 1 and len(metadata) == 1:
+                shots.append(ShotFiles(photos[0].path, metadata[0].path))
+            elif not photos or not metadata:
+                partner = "metadata file" if photos else "photo"
+                for entry in group:
+                    path = entry.path
+                    shots.append(
+                        ShotFiles(
+                            path if photos else None,
+                            None if photos else path,
+                            (Reason.ORPHAN, f"no {partner} with the stem {stem!r} beside it"),
+                        )
+                    )
+            else:
+                names = ", ".join(sorted(e.name for e in group))
+                message = f"cannot pair {names}: several photos or metadata files share one stem"
+                shots.extend(
+                    ShotFiles(
+                        e.path if e in photos else None,
+                        e.path if e in metadata else None,
+                        (Reason.AMBIGUOUS_PAIR, message),
+                    )
+                    for e in group
+                )
+        return shots
+
+    async def __aiter__(self) -> AsyncIterator[list[ShotFiles]]:
+        """Directory by directory; several directories are listed at once in threads."""
+        pending: set[asyncio.Task[_Listing]] = set()
+        seen: set[tuple[int, int]] = set()
+        queue: list[tuple[Path, str]] = []
+        for root in self.roots:
+            try:
+                info = root.stat()
+            except OSError as exc:
+                self.stats.problems.append(f"{root}: {exc.strerror or exc}")
+                continue
+            if not stat.S_ISDIR(info.st_mode):
+                self.stats.problems.append(f"{root}: not a folder")
+                continue
+            if (info.st_dev, info.st_ino) not in seen:
+                seen.add((info.st_dev, info.st_ino))
+                queue.append((root, str(root)))
+        roots_of: dict[asyncio.Task[_Listing], Path] = {}
+        while queue or pending:
+            while queue and len(pending) < self.options.concurrency:
+                root, directory = queue.pop()
+                task = asyncio.create_task(asyncio.to_thread(self._scan, root, directory))
+                roots_of[task] = root
+                pending.add(task)
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                root = roots_of.pop(task)
+                listing = task.result()
+                self.stats.directories += 1
+                self.stats.ignored_files += listing.ignored
+                if listing.problem:
+                    self.stats.problems.append(listing.problem)
+                for path, key, is_link in listing.subdirs:
+                    if key in seen:
+                        if is_link:
+                            self.stats.problems.append(
+                                f"{path}: symlink loop or repeated folder, not walked twice"
+                            )
+                        continue
+                    seen.add(key)
+                    queue.append((root, path))
+                shots = self._pair(listing)
+                if shots:
+                    yield shots

@@ -1,0 +1,126 @@
+"""What ingest writes: runs, photos, cases and rejections, in bulk."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, tuple_, update
+
+from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
+from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
+from lizardctl.core.repositories.base import Repository
+
+ShotKey = tuple[str, str]
+_CHUNK = 400
+
+
+class RunRepository(Repository):
+    async def add(self, run: IngestRun) -> None:
+        self.session.add(run)
+        await self.session.flush()
+
+    async def finish(
+        self,
+        run_id: uuid.UUID,
+        *,
+        status: str,
+        finished_at: datetime,
+        counts: dict[str, Any],
+        bytes_read: int,
+    ) -> None:
+        await self.session.execute(
+            update(IngestRun)
+            .where(IngestRun.id == run_id)
+            .values(status=status, finished_at=finished_at, counts=counts, bytes=bytes_read)
+        )
+
+    async def get(self, run_id: uuid.UUID) -> IngestRun | None:
+        return await self.session.get(IngestRun, run_id)
+
+    async def last(self) -> IngestRun | None:
+        query = select(IngestRun).order_by(IngestRun.started_at.desc()).limit(1)
+        return await self.session.scalar(query)
+
+    async def since(self, start: datetime) -> Sequence[IngestRun]:
+        query = (
+            select(IngestRun).where(IngestRun.started_at >= start).order_by(IngestRun.started_at)
+        )
+        return (await self.session.scalars(query)).all()
+
+
+class ShotRepository(Repository):
+    """Photos, cases and rejections of ingested shots."""
+
+    async def existing(self, keys: Iterable[ShotKey]) -> set[ShotKey]:
+        """Which (photo sha256, metadata sha256) pairs are already cases."""
+        wanted = list(set(keys))
+        found: set[ShotKey] = set()
+        pair = tuple_(Case.photo_sha256, Case.metadata_sha256)
+        for start in range(0, len(wanted), _CHUNK):
+            rows = await self.session.execute(
+                select(Case.photo_sha256, Case.metadata_sha256).where(
+                    pair.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    async def add_photos(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(
+                insert_ignoring_conflicts(self.session.dialect, Photo), list(rows)
+            )
+
+    async def add_cases(self, rows: Sequence[dict[str, Any]]) -> set[ShotKey]:
+        """Insert cases, skipping shots another run got in first; returns the keys inserted."""
+        if not rows:
+            return set()
+        statement = insert_ignoring_conflicts(self.session.dialect, Case).returning(
+            Case.photo_sha256, Case.metadata_sha256
+        )
+        result = await self.session.execute(statement, list(rows))
+        return {(row[0], row[1]) for row in result}
+
+    async def add_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(insert(Rejection), list(rows))
+
+
+class RejectionRepository(Repository):
+    async def list(
+        self, *, run_id: uuid.UUID | None, reason: str | None, limit: int
+    ) -> Sequence[Rejection]:
+        query = select(Rejection).order_by(Rejection.id).limit(limit)
+        if run_id is not None:
+            query = query.where(Rejection.run_id == run_id)
+        if reason is not None:
+            query = query.where(Rejection.reason == reason)
+        return (await self.session.scalars(query)).all()
+
+
+class CaseRepository(Repository):
+    async def get(self, case_id: uuid.UUID) -> Case | None:
+        return await self.session.get(Case, case_id)
+
+    async def list(
+        self,
+        *,
+        camera_id: uuid.UUID | None = None,
+        plate: str | None = None,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> Sequence[Case]:
+        query = select(Case).order_by(Case.occurred_at, Case.id).limit(limit)
+        if camera_id is not None:
+            query = query.where(Case.camera_id == camera_id)
+        if plate is not None:
+            query = query.where(Case.plate == plate)
+        if since is not None:
+            query = query.where(Case.occurred_at >= since)
+        if status is not None:
+            query = query.where(Case.status == status)
+        return (await self.session.scalars(query)).all()

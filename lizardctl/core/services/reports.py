@@ -1,0 +1,291 @@
+"""What ingest runs did, what they rejected, and the cases they made."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from lizardctl.core.db.models import Case, IngestRun, Rejection
+from lizardctl.core.errors import NotFoundError
+from lizardctl.core.store import PhotoStore
+from lizardctl.core.uow import UowFactory
+
+COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_status(run: IngestRun) -> str:
+    """A run still marked running whose process is gone from this host was killed."""
+    if run.status == "running" and run.host == socket.gethostname() and not _process_alive(run.pid):
+        return "abandoned"
+    return run.status
+
+
+@dataclass(frozen=True, slots=True)
+class RunView:
+    id: uuid.UUID
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    host: str
+    pid: int
+    paths: list[str]
+    counts: dict[str, Any]
+    bytes: int
+
+    @classmethod
+    def of(cls, run: IngestRun) -> RunView:
+        return cls(
+            run.id,
+            run_status(run),
+            run.started_at,
+            run.finished_at,
+            run.host,
+            run.pid,
+            list(run.paths),
+            dict(run.counts),
+            run.bytes,
+        )
+
+    @property
+    def elapsed_s(self) -> float:
+        if "elapsed_s" in self.counts:
+            return float(self.counts["elapsed_s"])
+        end = self.finished_at or self.started_at
+        return (end - self.started_at).total_seconds()
+
+    def to_dict(self) -> dict[str, Any]:
+        elapsed = max(self.elapsed_s, 1e-9)
+        shots = int(self.counts.get("shots", 0))
+        return {
+            "run_id": str(self.id),
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+            "host": self.host,
+            "pid": self.pid,
+            "paths": self.paths,
+            **{key: self.counts.get(key, 0) for key in COUNT_KEYS},
+            "rejected_by_reason": self.counts.get("rejected_by_reason", {}),
+            "ingested_by_type": self.counts.get("ingested_by_type", {}),
+            "problems": self.counts.get("problems", []),
+            "elapsed_s": round(self.elapsed_s, 3),
+            "bytes": self.bytes,
+            "shots_per_s": round(shots / elapsed, 1) if self.finished_at else None,
+            "mb_per_s": round(self.bytes / elapsed / 1e6, 2) if self.finished_at else None,
+        }
+
+
+@dataclass(slots=True)
+class DayRow:
+    day: date
+    runs: int = 0
+    counts: Counter[str] = field(default_factory=Counter)
+    bytes: int = 0
+    elapsed_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "runs": self.runs,
+            **{key: self.counts[key] for key in COUNT_KEYS},
+            "bytes": self.bytes,
+            "shots_per_s": round(self.counts["shots"] / self.elapsed_s, 1)
+            if self.elapsed_s
+            else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodReport:
+    since: datetime
+    runs: list[RunView]
+    days: list[DayRow]
+    totals: DayRow
+    rejected_by_reason: dict[str, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        totals = self.totals.to_dict()
+        totals.pop("day")
+        return {
+            "since": self.since.isoformat(),
+            "totals": totals,
+            "rejected_by_reason": self.rejected_by_reason,
+            "days": [d.to_dict() for d in self.days],
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionView:
+    id: int
+    run_id: uuid.UUID
+    reason: str
+    message: str
+    photo_path: str | None
+    metadata_path: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: Rejection) -> RejectionView:
+        return cls(
+            row.id,
+            row.run_id,
+            row.reason,
+            row.message,
+            row.photo_path,
+            row.metadata_path,
+            row.created_at,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "run_id": str(self.run_id),
+            "reason": self.reason,
+            "message": self.message,
+            "photo_path": self.photo_path,
+            "metadata_path": self.metadata_path,
+            "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    id: uuid.UUID
+    plate: str
+    camera_id: uuid.UUID
+    violation_id: uuid.UUID
+    violation_value: str
+    skill: int
+    occurred_at: datetime
+    status: str
+    photo_sha256: str
+    source_photo: str
+    source_metadata: str
+    raw: dict[str, Any]
+    photo_path: str | None = None
+
+    @classmethod
+    def of(cls, case: Case, store: PhotoStore | None = None) -> CaseView:
+        return cls(
+            case.id,
+            case.plate,
+            case.camera_id,
+            case.violation_id,
+            case.violation_value,
+            case.skill,
+            case.occurred_at,
+            case.status,
+            case.photo_sha256,
+            case.source_photo,
+            case.source_metadata,
+            case.raw,
+            str(store.path_for(case.photo_sha256)) if store is not None else None,
+        )
+
+    def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": str(self.id),
+            "plate": self.plate,
+            "camera_id": str(self.camera_id),
+            "violation_id": str(self.violation_id),
+            "violation_value": self.violation_value,
+            "skill": self.skill,
+            "occurred_at": self.occurred_at.isoformat(),
+            "status": self.status,
+        }
+        if detail:
+            data |= {
+                "photo_sha256": self.photo_sha256,
+                "photo_path": self.photo_path,
+                "source_photo": self.source_photo,
+                "source_metadata": self.source_metadata,
+                "raw": self.raw,
+            }
+        return data
+
+
+class ReportService:
+    def __init__(self, uow_factory: UowFactory) -> None:
+        self.uow_factory = uow_factory
+
+    async def run(self, run_id: uuid.UUID | None = None) -> RunView:
+        """One run by id, or the latest one."""
+        async with self.uow_factory() as uow:
+            run = await (uow.runs.get(run_id) if run_id is not None else uow.runs.last())
+            if run is None:
+                raise NotFoundError(f"no ingest run {run_id}" if run_id else "no ingest run yet")
+            return RunView.of(run)
+
+    async def period(self, since: datetime) -> PeriodReport:
+        async with self.uow_factory() as uow:
+            runs = [RunView.of(r) for r in await uow.runs.since(since)]
+        days: dict[date, DayRow] = {}
+        totals = DayRow(since.date())
+        reasons: Counter[str] = Counter()
+        for run in runs:
+            day = days.setdefault(run.started_at.date(), DayRow(run.started_at.date()))
+            for row in (day, totals):
+                row.runs += 1
+                row.counts.update({k: int(run.counts.get(k, 0)) for k in COUNT_KEYS})
+                row.bytes += run.bytes
+                row.elapsed_s += run.elapsed_s
+            reasons.update(run.counts.get("rejected_by_reason", {}))
+        return PeriodReport(
+            since,
+            runs,
+            sorted(days.values(), key=lambda d: d.day),
+            totals,
+            dict(sorted(reasons.items())),
+        )
+
+    async def rejections(
+        self, *, run_id: uuid.UUID | None, reason: str | None, limit: int
+    ) -> list[RejectionView]:
+        async with self.uow_factory() as uow:
+            rows = await uow.rejections.list(run_id=run_id, reason=reason, limit=limit)
+            return [RejectionView.of(r) for r in rows]
+
+
+class CaseService:
+    def __init__(self, uow_factory: UowFactory, store_root: Path) -> None:
+        self.uow_factory = uow_factory
+        self.store = PhotoStore(store_root)
+
+    async def list(
+        self,
+        *,
+        camera_id: uuid.UUID | None = None,
+        plate: str | None = None,
+        since: datetime | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[CaseView]:
+        async with self.uow_factory() as uow:
+            rows = await uow.cases.list(
+                camera_id=camera_id, plate=plate, since=since, status=status, limit=limit
+            )
+            return [CaseView.of(row) for row in rows]
+
+    async def show(self, case_id: uuid.UUID) -> CaseView:
+        async with self.uow_factory() as uow:
+            case = await uow.cases.get(case_id)
+            if case is None:
+                raise NotFoundError(f"no case {case_id}")
+            return CaseView.of(case, self.store)
