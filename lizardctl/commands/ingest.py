@@ -112,12 +112,19 @@ def ingest(
             help="Remove a shot's files once its case and photo are durably stored.",
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="Print nothing unless some shot was rejected (for cron)."
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
     Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
     st = state(ctx)
+    st.quiet = quiet = quiet or st.quiet  # also silences the runner's notes on stderr
     as_json = wants_json(ctx, json_)
     options = IngestOptions(
         paths=paths,
@@ -130,7 +137,7 @@ def ingest(
         store=store,
         delete_source=delete_source,
     )
-    show_bar = sys.stderr.isatty() and not st.quiet and not as_json
+    show_bar = sys.stderr.isatty() and not quiet and not as_json
     bar = _Bar() if show_bar else None
 
     async def work(db: Database) -> IngestSummary:
@@ -143,7 +150,7 @@ def ingest(
     summary = run(ctx, work)
     if as_json:
         emit_json(summary.to_dict())
-    elif not st.quiet or summary.rejected or summary.problems:
+    elif not quiet or summary.rejected or summary.problems:
         render_summary(summary)
     if summary.rejected or summary.problems:
         raise typer.Exit(1)

@@ -96,6 +96,9 @@ class IngestService:
         missing = [str(p) for p in options.paths if not p.exists()]
         if missing:
             raise UsageError(f"no such folder: {', '.join(missing)}")
+        files = [str(p) for p in options.paths if not p.is_dir()]
+        if files:
+            raise UsageError(f"not a folder: {', '.join(files)}")
         store = PhotoStore(options.store or default_store_dir(self.db.url))
         if not options.dry_run:
             store.check_writable()
@@ -191,12 +194,23 @@ class IngestService:
                 in_flight.add(submit(batch))
             await settle(0)
         finally:
-            for future in in_flight:
-                future.cancel()
+            # On failure, batches not started are dropped, but those already running are
+            # let finish: each is one transaction that may commit, and the run must count it.
             if executor is not None:
-                executor.shutdown(wait=True, cancel_futures=True)
-            if processor is not None:
-                await processor.close()
+                executor.shutdown(wait=False, cancel_futures=True)
+            try:
+                if in_flight:
+                    outcomes = await asyncio.gather(*in_flight, return_exceptions=True)
+                    for outcome in outcomes:
+                        if isinstance(outcome, BatchResult):
+                            total.add(outcome)
+                            if progress is not None:
+                                progress(outcome)
+            finally:
+                if executor is not None:
+                    executor.shutdown(wait=True)
+                if processor is not None:
+                    await processor.close()
 
     async def _start_run(self, run_id: uuid.UUID, options: IngestOptions) -> None:
         async with self.db.uow() as uow:
