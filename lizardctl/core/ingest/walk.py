@@ -53,7 +53,7 @@ class _Listing:
     files: list[_Entry] = field(default_factory=list)
     subdirs: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)
     ignored: int = 0
-    problem: str | None = None
+    problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,39 +88,58 @@ class Walker:
 
     def _scan(self, root: Path, directory: str) -> _Listing:
         listing = _Listing(directory)
-        options = self.options
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
-                    relative = os.path.relpath(entry.path, root)
-                    try:
-                        is_dir = entry.is_dir()
-                    except OSError:
-                        is_dir = False
-                    if is_dir:
-                        if options.exclude and _matches(options.exclude, relative, entry.name):
-                            continue
-                        info = entry.stat()
-                        listing.subdirs.append(
-                            (entry.path, (info.st_dev, info.st_ino), entry.is_symlink())
-                        )
-                        continue
-                    kind = _kind(entry.name)
-                    if (
-                        kind is None
-                        or (options.exclude and _matches(options.exclude, relative, entry.name))
-                        or (options.include and not _matches(options.include, relative, entry.name))
-                    ):
-                        listing.ignored += 1
-                        continue
-                    try:
-                        mtime = entry.stat().st_mtime
-                    except OSError:
-                        mtime = entry.stat(follow_symlinks=False).st_mtime
-                    listing.files.append(_Entry(entry.name, entry.path, mtime))
+                    self._add(listing, root, entry)
         except OSError as exc:
-            listing.problem = f"{directory}: cannot list folder: {exc.strerror or exc}"
+            # Half a folder must not be paired: the files not listed yet would turn their
+            # partners into false orphans. The folder is reported; a re-run takes it whole.
+            listing.files.clear()
+            listing.problems.append(f"{directory}: cannot list folder: {exc.strerror or exc}")
         return listing
+
+    def _add(self, listing: _Listing, root: Path, entry: os.DirEntry[str]) -> None:
+        """File one directory entry; a failure on one entry never costs the rest of the folder."""
+        options = self.options
+        relative = os.path.relpath(entry.path, root)
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            if options.exclude and _matches(options.exclude, relative, entry.name):
+                return
+            try:
+                info = entry.stat()
+                is_link = entry.is_symlink()
+            except FileNotFoundError:
+                return  # removed since it was listed
+            except OSError as exc:
+                listing.problems.append(f"{entry.path}: cannot use folder: {exc.strerror or exc}")
+                return
+            listing.subdirs.append((entry.path, (info.st_dev, info.st_ino), is_link))
+            return
+        kind = _kind(entry.name)
+        if (
+            kind is None
+            or (options.exclude and _matches(options.exclude, relative, entry.name))
+            or (options.include and not _matches(options.include, relative, entry.name))
+        ):
+            listing.ignored += 1
+            return
+        try:
+            mtime = entry.stat().st_mtime
+        except OSError:
+            # A dangling or looping symlink: its own mtime decides whether it has settled,
+            # and reading it fails later, so the shot is rejected as unreadable, not lost.
+            try:
+                mtime = entry.stat(follow_symlinks=False).st_mtime
+            except FileNotFoundError:
+                return  # removed since it was listed: nothing left to ingest or reject
+            except OSError:
+                mtime = 0.0  # cannot even lstat it: let the read fail and say why
+        listing.files.append(_Entry(entry.name, entry.path, mtime))
 
     def _pair(self, listing: _Listing) -> list[ShotFiles]:
         stems: dict[str, tuple[list[_Entry], list[_Entry]]] = {}
@@ -191,8 +210,7 @@ class Walker:
                 listing = task.result()
                 self.stats.directories += 1
                 self.stats.ignored_files += listing.ignored
-                if listing.problem:
-                    self.stats.problems.append(listing.problem)
+                self.stats.problems.extend(listing.problems)
                 for path, key, is_link in listing.subdirs:
                     if key in seen:
                         if is_link:

@@ -1,0 +1,595 @@
+"""BatchProcessor against a real migrated database (SQLite file and PostgreSQL) and store.
+
+Each test migrates a fresh database, registers the built-in camera types through the
+same path as the CLI, registers one camera per type and creates the run rows that cases
+and rejections reference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import random
+import shutil
+import struct
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
+
+from lizardctl.core.codecs import encode_binary
+from lizardctl.core.config import parse_db_url
+from lizardctl.core.database import Database
+from lizardctl.core.db import migrate
+from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection, SchemaVersion
+from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings
+from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions
+from lizardctl.core.photos import DEFAULT_MAX_PIXELS
+from lizardctl.core.repositories.ingest import ShotRepository
+from lizardctl.core.services.cameras import CameraService
+from lizardctl.core.services.schemas import register_builtins
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "schemas"
+EXAMPLES: dict[str, dict[str, Any]] = json.loads((FIXTURES / "design_examples.json").read_text())
+CAMERA_IDS = {
+    "camerus1": uuid.UUID(EXAMPLES["camerus1"]["camera_id"]),
+    "camerus2": uuid.UUID(EXAMPLES["camerus2"]["camera"]["id"]),
+    "camerus3": uuid.UUID(EXAMPLES["camerus3"]["camera"]["id"]),
+}
+
+
+def _base_jpeg() -> bytes:
+    pixels = random.Random(7).randbytes(48 * 32 * 3)
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (48, 32), pixels).save(buffer, "JPEG", quality=80)
+    return buffer.getvalue()
+
+
+BASE_JPEG = _base_jpeg()
+
+
+def jpeg(n: int) -> bytes:
+    """A valid JPEG with a hash of its own: a comment segment right after the SOI marker."""
+    text = f"shot {n}".encode()
+    return BASE_JPEG[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + BASE_JPEG[2:]
+
+
+def metadata(camera_type: str = "camerus1", n: int = 0, **changes: Any) -> dict[str, Any]:
+    """A valid shot of ``camera_type``, made distinct by ``n``; top-level keys overridable."""
+    raw: dict[str, Any] = json.loads(json.dumps(EXAMPLES[camera_type]))
+    if camera_type == "camerus1":
+        raw["violation_value"] = f"{n}km/h"
+    else:
+        raw["violation"]["value"] = f"{n}km/h"
+    raw.update(changes)
+    return raw
+
+
+def write_shot(
+    folder: Path,
+    stem: str,
+    photo: bytes,
+    raw: dict[str, Any] | bytes,
+    suffix: str = ".json",
+) -> ShotFiles:
+    folder.mkdir(parents=True, exist_ok=True)
+    photo_path, metadata_path = folder / f"{stem}.jpg", folder / f"{stem}{suffix}"
+    photo_path.write_bytes(photo)
+    if isinstance(raw, bytes):
+        metadata_path.write_bytes(raw)
+    else:
+        metadata_path.write_bytes(
+            encode_binary(raw) if suffix == ".bin" else json.dumps(raw).encode()
+        )
+    return ShotFiles(str(photo_path), str(metadata_path))
+
+
+def copy_shot(shot: ShotFiles, folder: Path) -> ShotFiles:
+    folder.mkdir(parents=True, exist_ok=True)
+    assert shot.photo is not None and shot.metadata is not None
+    return ShotFiles(
+        str(shutil.copy(shot.photo, folder / Path(shot.photo).name)),
+        str(shutil.copy(shot.metadata, folder / Path(shot.metadata).name)),
+    )
+
+
+@dataclass
+class World:
+    db: Database
+    url: str
+    store: Path
+    dump: Path
+
+    async def run(self) -> uuid.UUID:
+        run_id = uuid.uuid4()
+        async with self.db.uow() as uow:
+            await uow.runs.add(IngestRun(id=run_id, paths=[str(self.dump)]))
+            await uow.commit()
+        return run_id
+
+    async def settings(self, **options: Any) -> BatchSettings:
+        return BatchSettings(
+            db_url=self.url,
+            store_root=str(self.store),
+            run_id=options.pop("run_id", None) or await self.run(),
+            now=datetime.now(UTC),
+            max_pixels=DEFAULT_MAX_PIXELS,
+            **options,
+        )
+
+    async def process(self, shots: list[ShotFiles], **options: Any) -> BatchResult:
+        processor = await BatchProcessor.open(await self.settings(**options))
+        try:
+            return await processor.process(shots)
+        finally:
+            await processor.close()
+
+    async def count(self, model: Any) -> int:
+        async with self.db.uow() as uow:
+            return int(await uow.shots.session.scalar(select(func.count()).select_from(model)))
+
+    async def rows(self, model: Any) -> list[Any]:
+        """Plain rows (attribute access by column name), usable after the session is gone."""
+        async with self.db.uow() as uow:
+            return list((await uow.shots.session.execute(select(model.__table__))).all())
+
+
+@asynccontextmanager
+async def make_world(url: str, tmp_path: Path) -> AsyncIterator[World]:
+    db = Database(parse_db_url(url))
+    await migrate.upgrade(db.engine)
+    await register_builtins(db)
+    cameras = CameraService(db.uow)
+    for camera_type, camera_id in CAMERA_IDS.items():
+        await cameras.add(camera_type, 55.75, 37.62, camera_id=camera_id)
+    try:
+        yield World(db, url, tmp_path / "photos", tmp_path / "dump")
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture
+async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async with make_world(db_url, tmp_path) as built:
+        yield built
+
+
+def exists(*paths: str | None) -> list[bool]:
+    return [Path(p).exists() for p in paths if p is not None]
+
+
+def files_of(shots: list[ShotFiles]) -> list[str | None]:
+    return [p for s in shots for p in (s.photo, s.metadata)]
+
+
+def size(*paths: str | None) -> int:
+    return sum(Path(p).stat().st_size for p in paths if p is not None)
+
+
+def read(path: str | None) -> bytes:
+    assert path is not None
+    return Path(path).read_bytes()
+
+
+def write_named(name: bytes, data: bytes) -> None:
+    """Write a file whose name is raw bytes, UTF-8 or not."""
+    with open(name, "wb") as file:  # noqa: PTH123 - pathlib has no bytes paths
+        file.write(data)
+
+
+def names_in(folder: bytes) -> list[bytes]:
+    return sorted(os.listdir(folder))  # noqa: PTH208 - pathlib has no bytes paths
+
+
+def outcomes(result: BatchResult) -> dict[str, int]:
+    return {key: value for key, value in result.outcomes.items() if value}
+
+
+def stored(store: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()}
+
+
+def good_shots(world: World, count: int, folder: str = "a") -> list[ShotFiles]:
+    types = sorted(CAMERA_IDS)
+    return [
+        write_shot(
+            world.dump / folder,
+            f"s{n}",
+            jpeg(n),
+            metadata(types[n % 3], n),
+            ".bin" if n % 2 else ".json",
+        )
+        for n in range(count)
+    ]
+
+
+# --- ingest and duplicates ----------------------------------------------------------------
+
+
+async def test_a_batch_becomes_cases_photos_and_store_files(world: World) -> None:
+    shots = good_shots(world, 6)
+    settings = await world.settings()
+    processor = await BatchProcessor.open(settings)
+    try:
+        result = await processor.process(shots)
+    finally:
+        await processor.close()
+    assert outcomes(result) == {"ingested": 6}
+    assert result.shots == 6
+    assert result.bytes == size(*files_of(shots))
+    assert result.by_type == {"camerus1": 2, "camerus2": 2, "camerus3": 2}
+    cases = {case.source_photo: case for case in await world.rows(Case)}
+    assert set(cases) == {s.photo for s in shots}
+    versions = {row.id: row.camera_type for row in await world.rows(SchemaVersion)}
+    for n, shot in enumerate(shots):
+        case = cases[shot.photo]
+        assert shot.photo is not None and shot.metadata is not None
+        assert case.source_metadata == shot.metadata
+        assert case.run_id == settings.run_id
+        assert case.photo_sha256 == hashlib.sha256(jpeg(n)).hexdigest()
+        metadata_bytes = read(shot.metadata)
+        assert case.metadata_sha256 == hashlib.sha256(metadata_bytes).hexdigest()
+        assert case.plate == "1ABC2377"
+        assert case.violation_value == f"{n}km/h"
+        assert case.occurred_at == datetime(2024, 1, 1, tzinfo=UTC)
+        assert versions[case.schema_version_id] == sorted(CAMERA_IDS)[n % 3]
+        assert case.raw == metadata(sorted(CAMERA_IDS)[n % 3], n)
+    files = stored(world.store)
+    assert len(files) == 6
+    assert all(hashlib.sha256(data).hexdigest() == name for name, data in files.items())
+    photos = {photo.sha256: photo for photo in await world.rows(Photo)}
+    assert set(photos) == set(files)
+    assert {(p.format, p.width, p.height) for p in photos.values()} == {("JPEG", 48, 32)}
+    assert all(p.size == len(files[p.sha256]) for p in photos.values())
+
+
+async def test_duplicates_inside_one_batch(world: World) -> None:
+    first, second = good_shots(world, 2)
+    again = copy_shot(first, world.dump / "resent")
+    same_photo = write_shot(world.dump / "b", "other", jpeg(0), metadata("camerus1", 99))
+    result = await world.process([first, second, again, same_photo])
+    assert outcomes(result) == {"ingested": 3, "duplicate": 1}
+    assert await world.count(Case) == 3
+    assert await world.count(Photo) == 2  # identical photos are kept once
+    assert len(stored(world.store)) == 2
+    assert again.photo not in {case.source_photo for case in await world.rows(Case)}
+
+
+async def test_a_second_run_on_the_same_batch_finds_only_duplicates(world: World) -> None:
+    shots = good_shots(world, 5)
+    bad = write_shot(world.dump / "bad", "bad", jpeg(50), b"{oops")
+    first = await world.process([*shots, bad])
+    second = await world.process([*shots, bad])
+    assert outcomes(first) == {"ingested": 5, "rejected": 1}
+    assert outcomes(second) == {"duplicate": 5, "rejected": 1}
+    assert await world.count(Case) == 5
+    assert await world.count(Photo) == 5
+    # Each run records its own rejections.
+    assert len({r.run_id for r in await world.rows(Rejection)}) == 2
+
+
+async def test_a_run_that_checked_before_the_other_committed_counts_duplicates(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs both find a shot new, the other commits first: the insert must not fail."""
+    shots = good_shots(world, 4)
+    assert outcomes(await world.process(shots)) == {"ingested": 4}
+
+    async def nothing_known(self: ShotRepository, keys: Any) -> set[tuple[str, str]]:
+        return set()
+
+    monkeypatch.setattr(ShotRepository, "existing", nothing_known)
+    late = await world.process(shots)
+    assert outcomes(late) == {"duplicate": 4}
+    assert late.by_type == {}
+    assert await world.count(Case) == 4
+    assert await world.count(Photo) == 4
+
+
+async def test_concurrent_processors_ingest_each_shot_once(world: World) -> None:
+    """Two processors at once on overlapping batches: every shot ingested exactly once."""
+
+    shots = good_shots(world, 12)
+    one = await BatchProcessor.open(await world.settings())
+    two = await BatchProcessor.open(await world.settings())
+    try:
+        results = await asyncio.gather(
+            one.process(shots[:9]), two.process(shots[3:][::-1]), return_exceptions=True
+        )
+    finally:
+        await one.close()
+        await two.close()
+    for result in results:
+        assert isinstance(result, BatchResult), repr(result)
+    first, second = results
+    assert isinstance(first, BatchResult) and isinstance(second, BatchResult)
+    assert first.outcomes["ingested"] + second.outcomes["ingested"] == 12
+    assert first.outcomes["duplicate"] + second.outcomes["duplicate"] == 6
+    assert await world.count(Case) == 12
+    cases = await world.rows(Case)
+    assert len({(c.photo_sha256, c.metadata_sha256) for c in cases}) == 12
+
+
+@pytest.mark.postgres
+async def test_overlapping_batches_in_opposite_orders_do_not_deadlock(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each batch inserts its first photo, then waits until the other batch has inserted
+    its own first photo or is blocked on a row lock, then inserts the rest. Rows taken in
+    batch order deadlock every time (each holds the row the other wants next); rows taken
+    in one global order never can."""
+    add_photos = ShotRepository.add_photos
+    arrived: list[bool] = []
+    lock_waits = text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+
+    async def someone_waits_on_a_lock() -> bool:
+        async with built.db.engine.connect() as watcher:
+            return bool(await watcher.scalar(lock_waits))
+
+    async def add_photos_in_two_steps(self: ShotRepository, rows: Any) -> None:
+        await add_photos(self, rows[:1])
+        arrived.append(True)
+        for _ in range(2000):
+            if len(arrived) == 2 or await someone_waits_on_a_lock():
+                break
+            await asyncio.sleep(0.005)
+        else:
+            pytest.fail("neither batch got past its first photo")
+        await add_photos(self, rows[1:])
+
+    async with make_world(pg_url, tmp_path) as built:
+        shots = good_shots(built, 6)
+        monkeypatch.setattr(ShotRepository, "add_photos", add_photos_in_two_steps)
+        one = await BatchProcessor.open(await built.settings())
+        two = await BatchProcessor.open(await built.settings())
+        try:
+            results = await asyncio.gather(
+                one.process(shots), two.process(shots[::-1]), return_exceptions=True
+            )
+        finally:
+            await one.close()
+            await two.close()
+        assert [type(r) for r in results] == [BatchResult, BatchResult], results
+        assert sum(r.outcomes["ingested"] for r in results if isinstance(r, BatchResult)) == 6
+        assert await built.count(Case) == 6
+
+
+# --- rejections ---------------------------------------------------------------------------
+
+
+async def test_rejections_are_stored_with_run_paths_reason_and_message(world: World) -> None:
+    folder = world.dump / "mixed"
+    good = write_shot(folder, "good", jpeg(1), metadata("camerus2", 1))
+    broken = write_shot(folder, "broken", jpeg(2), b"\x00\x09garbage", ".bin")
+    month13 = metadata("camerus2", 3)
+    month13["datetime"]["month"] = 13
+    invalid = write_shot(folder, "invalid", jpeg(3), month13)
+    stranger = write_shot(
+        folder, "stranger", jpeg(4), metadata("camerus3", 4, camera={"id": str(uuid.UUID(int=1))})
+    )
+    future = write_shot(folder, "future", jpeg(5), metadata("camerus3", 5, datetime=4102444800))
+    cut = write_shot(folder, "cut", jpeg(6)[:300], metadata("camerus1", 6))
+    orphan = ShotFiles(str(folder / "lonely.jpg"), None, (Reason.ORPHAN, "no metadata file"))
+    missing = ShotFiles(str(folder / "gone.jpg"), str(folder / "gone.json"))
+    settings = await world.settings()
+    processor = await BatchProcessor.open(settings)
+    try:
+        result = await processor.process(
+            [good, broken, invalid, stranger, future, cut, orphan, missing]
+        )
+    finally:
+        await processor.close()
+    expected = {
+        broken.photo: Reason.BAD_METADATA,
+        invalid.photo: Reason.INVALID,
+        stranger.photo: Reason.UNKNOWN_CAMERA,
+        future.photo: Reason.FUTURE_TIMESTAMP,
+        cut.photo: Reason.BAD_PHOTO,
+        orphan.photo: Reason.ORPHAN,
+    }
+    # Files gone since the walk were taken by someone else: counted, not rejected.
+    assert outcomes(result) == {"ingested": 1, "rejected": 6, "vanished": 1}
+    assert dict(result.reasons) == {reason.value: 1 for reason in expected.values()}
+    rows = {row.photo_path: row for row in await world.rows(Rejection)}
+    assert {path: Reason(row.reason) for path, row in rows.items()} == expected
+    for row in rows.values():
+        assert row.run_id == settings.run_id
+        assert row.message
+    assert rows[orphan.photo].metadata_path is None
+    assert rows[orphan.photo].message == "no metadata file"
+    assert rows[broken.photo].metadata_path == broken.metadata
+    assert rows[broken.photo].message.startswith("binary metadata:")
+    assert "datetime.month: must be <= 12, got 13" in rows[invalid.photo].message
+    assert str(uuid.UUID(int=1)) in rows[stranger.photo].message
+    assert missing.photo not in rows
+    assert await world.count(Case) == 1
+
+
+async def test_a_dangling_photo_symlink_found_by_the_walker_is_unreadable(world: World) -> None:
+    folder = world.dump / "links"
+    folder.mkdir(parents=True)
+    (folder / "x.json").write_text(json.dumps(metadata("camerus1", 1)))
+    (folder / "x.jpg").symlink_to(folder / "nowhere.jpg")
+    shots = [s async for batch in Walker([world.dump], WalkOptions(0), now=2e9) for s in batch]
+    assert [(s.photo, s.problem) for s in shots] == [(str(folder / "x.jpg"), None)]
+    result = await world.process(shots)
+    assert dict(result.reasons) == {"unreadable": 1}
+    [row] = await world.rows(Rejection)
+    assert (row.photo_path, row.metadata_path) == (str(folder / "x.jpg"), str(folder / "x.json"))
+    assert row.message == f"{folder / 'x.jpg'}: No such file or directory"
+
+
+async def test_a_file_that_is_a_folder_is_unreadable(world: World) -> None:
+    (world.dump / "odd.json").mkdir(parents=True)
+    (world.dump / "odd.jpg").write_bytes(jpeg(1))
+    shot = ShotFiles(str(world.dump / "odd.jpg"), str(world.dump / "odd.json"))
+    result = await world.process([shot])
+    assert dict(result.reasons) == {"unreadable": 1}
+
+
+async def test_nul_characters_in_metadata_never_break_a_batch(world: World) -> None:
+    """PostgreSQL cannot store NUL in text or jsonb: such a shot is rejected, the rest kept."""
+    folder = world.dump / "nul"
+    good = write_shot(folder, "good", jpeg(1), metadata("camerus1", 1))
+    in_value = write_shot(
+        folder, "value", jpeg(2), metadata("camerus1", 2, violation_value="6\x002")
+    )
+    in_key = write_shot(folder, "key", jpeg(3), {"\x00": "x", "plate": "1ABC2377"})
+    in_extra_key = write_shot(
+        folder, "extra", jpeg(4), metadata("camerus1", 4, **{"a\x00": 1}), ".bin"
+    )
+    result = await world.process([good, in_value, in_key, in_extra_key])
+    assert outcomes(result) == {"ingested": 1, "rejected": 3}
+    assert dict(result.reasons) == {"bad-metadata": 3}
+    rows = await world.rows(Rejection)
+    assert all("\x00" not in row.message for row in rows)
+    assert all("NUL" in row.message for row in rows)
+
+
+async def test_file_names_that_are_not_utf8_are_stored_readably(world: World) -> None:
+    """Linux names are bytes: a Latin-1 name must not fail the batch on either engine."""
+    folder = world.dump / "latin1"
+    folder.mkdir(parents=True)
+    base = os.fsencode(folder)
+    write_named(base + b"/caf\xe9.jpg", jpeg(1))
+    write_named(base + b"/caf\xe9.json", json.dumps(metadata("camerus1", 1)).encode())
+    write_named(base + b"/na\xefve.jpg", jpeg(2))
+    write_named(base + b"/bad\xff.json", b"{")
+    write_named(base + b"/bad\xff.jpg", jpeg(3))
+    shots = [s async for batch in Walker([folder], WalkOptions(0), now=2e9) for s in batch]
+    assert len(shots) == 3
+    result = await world.process(shots, delete_source=True)
+    assert outcomes(result) == {"ingested": 1, "rejected": 2}
+    assert dict(result.reasons) == {"orphan": 1, "bad-metadata": 1}
+    [case] = await world.rows(Case)
+    assert case.source_photo == f"{folder}/caf\\xe9.jpg"
+    assert case.source_metadata == f"{folder}/caf\\xe9.json"
+    rejections = {row.photo_path: row for row in await world.rows(Rejection)}
+    assert set(rejections) == {f"{folder}/na\\xefve.jpg", f"{folder}/bad\\xff.jpg"}
+    assert rejections[f"{folder}/bad\\xff.jpg"].metadata_path == f"{folder}/bad\\xff.json"
+    # The source files themselves were found and deleted by their real names.
+    assert names_in(base) == [b"bad\xff.jpg", b"bad\xff.json", b"na\xefve.jpg"]
+
+
+async def test_an_unreadable_file_with_a_non_utf8_name_is_recorded(world: World) -> None:
+    folder = world.dump / "latin1"
+    folder.mkdir(parents=True)
+    name = os.fsdecode(os.fsencode(folder) + b"/gon\xe9")
+    Path(name + ".jpg").symlink_to(folder / "nowhere.jpg")  # listed, but its data is gone
+    Path(name + ".json").write_text("{}")
+    shot = ShotFiles(name + ".jpg", name + ".json")
+    result = await world.process([shot])
+    assert dict(result.reasons) == {"unreadable": 1}
+    [row] = await world.rows(Rejection)
+    assert row.message == f"{folder}/gon\\xe9.jpg: No such file or directory"
+
+
+# --- dry run, delete-source, failures ----------------------------------------------------
+
+
+async def test_dry_run_writes_nothing(world: World) -> None:
+    shots = good_shots(world, 4)
+    bad = write_shot(world.dump / "bad", "bad", jpeg(9), b"[]")
+    again = copy_shot(shots[0], world.dump / "again")
+    result = await world.process([*shots, bad, again], dry_run=True)
+    assert outcomes(result) == {"ingested": 4, "duplicate": 1, "rejected": 1}
+    assert result.by_type == {"camerus1": 2, "camerus2": 1, "camerus3": 1}
+    for model in (Case, Photo, Rejection):
+        assert await world.count(model) == 0
+    assert not world.store.exists() or stored(world.store) == {}
+    assert all(exists(*files_of(shots)))
+
+
+async def test_dry_run_with_delete_source_deletes_nothing(world: World) -> None:
+    shots = good_shots(world, 2)
+    await world.process(shots, dry_run=True, delete_source=True)
+    assert all(exists(*files_of(shots)))
+
+
+async def test_delete_source_removes_ingested_and_duplicate_shots_only(world: World) -> None:
+    shots = good_shots(world, 3)
+    resent = copy_shot(shots[0], world.dump / "resent")
+    bad = write_shot(world.dump / "bad", "bad", jpeg(9), b"{")
+    orphan_path = world.dump / "bad" / "lonely.jpg"
+    orphan_path.write_bytes(jpeg(10))
+    orphan = ShotFiles(str(orphan_path), None, (Reason.ORPHAN, "no metadata file"))
+    result = await world.process([*shots, resent, bad, orphan], delete_source=True)
+    assert outcomes(result) == {"ingested": 3, "duplicate": 1, "rejected": 2}
+    assert result.problems == []
+    assert not any(exists(*files_of([*shots, resent])))
+    assert all(exists(bad.photo, bad.metadata, orphan.photo))
+    # What was deleted is durably in the store and the database.
+    files = stored(world.store)
+    assert {hashlib.sha256(jpeg(n)).hexdigest() for n in range(3)} <= set(files)
+    assert await world.count(Case) == 3
+
+
+async def test_delete_source_failure_is_reported_not_fatal(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shots = good_shots(world, 2)
+    stuck = shots[0].photo
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if str(self) == stuck:
+            raise PermissionError(13, "Permission denied", str(self))
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    result = await world.process(shots, delete_source=True)
+    assert outcomes(result) == {"ingested": 2}
+    assert result.problems == [f"{stuck}: not deleted: Permission denied"]
+    assert exists(stuck, shots[0].metadata, shots[1].photo, shots[1].metadata) == [
+        True,
+        False,
+        False,
+        False,
+    ]
+
+
+async def test_a_failing_batch_commits_nothing_and_deletes_nothing(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shots = good_shots(world, 3)
+    bad = write_shot(world.dump / "bad", "bad", jpeg(9), b"{")
+
+    async def explode(self: ShotRepository, rows: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ShotRepository, "add_rejections", explode)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await world.process([*shots, bad], delete_source=True)
+    for model in (Case, Photo, Rejection):
+        assert await world.count(model) == 0
+    assert all(exists(*files_of(shots)))
+
+
+async def test_a_run_row_is_required(world: World) -> None:
+    """Cases and rejections reference their run: a batch for an unknown run is refused."""
+    shots = good_shots(world, 1)
+    with pytest.raises(IntegrityError):
+        await world.process(shots, run_id=uuid.uuid4())
+    assert await world.count(Case) == 0
+
+
+async def test_delete_source_removes_shots_a_previous_run_ingested(world: World) -> None:
+    """A run killed between commit and deletion leaves files that the next run removes."""
+    shots = good_shots(world, 2)
+    await world.process(shots)
+    assert all(exists(*files_of(shots)))
+    result = await world.process(shots, delete_source=True)
+    assert outcomes(result) == {"duplicate": 2}
+    assert not any(exists(*files_of(shots)))

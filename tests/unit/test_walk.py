@@ -1,0 +1,554 @@
+"""The Walker: every folder walked once, photos paired with metadata by stem, nothing lost.
+
+Files are given an mtime an hour before the walk's ``now``, so ``settle`` holds nothing
+back unless a test makes a file young on purpose.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions, WalkStats
+
+NOW = time.time()
+OLD = NOW - 3600
+
+
+def touch(path: Path, *, age: float = 3600.0, data: bytes = b"x") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (NOW - age, NOW - age))
+    return path
+
+
+def shot(folder: Path, stem: str, photo: str = ".jpg", metadata: str = ".json") -> None:
+    touch(folder / f"{stem}{photo}")
+    touch(folder / f"{stem}{metadata}")
+
+
+async def walk(
+    roots: Sequence[Path],
+    *,
+    settle: float = 60.0,
+    include: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    concurrency: int = 8,
+) -> tuple[list[ShotFiles], WalkStats]:
+    walker = Walker(roots, WalkOptions(settle, include, exclude, concurrency), now=NOW)
+    shots = [s async for batch in walker for s in batch]
+    return shots, walker.stats
+
+
+def rel(path: str | None, base: Path) -> str | None:
+    return None if path is None else Path(path).relative_to(base).as_posix()
+
+
+def pairs(shots: Iterable[ShotFiles], base: Path) -> set[tuple[str | None, str | None]]:
+    """Good pairs only, as paths relative to ``base``."""
+    return {(rel(s.photo, base), rel(s.metadata, base)) for s in shots if s.problem is None}
+
+
+def problems(shots: Iterable[ShotFiles], base: Path) -> list[tuple[Any, ...]]:
+    found = [
+        (rel(s.photo, base), rel(s.metadata, base), s.problem[0])
+        for s in shots
+        if s.problem is not None
+    ]
+    return sorted(found, key=lambda row: row[0] or row[1] or "")
+
+
+def all_paths(shots: Iterable[ShotFiles]) -> list[str]:
+    return [p for s in shots for p in (s.photo, s.metadata) if p is not None]
+
+
+def resolved(paths: Iterable[str]) -> list[Path]:
+    return [Path(p).resolve() for p in paths]
+
+
+def read(path: str | None) -> bytes:
+    assert path is not None
+    return Path(path).read_bytes()
+
+
+# --- pairing ------------------------------------------------------------------------------
+
+PHOTO_SUFFIXES = [".jpg", ".JPG", ".jpeg", ".JPEG", ".Jpg", ".png", ".PNG", ".webp", ".WebP"]
+PHOTO_SUFFIXES += [".tif", ".TIF", ".tiff", ".TIFF"]
+METADATA_SUFFIXES = [".json", ".JSON", ".Json", ".bin", ".BIN", ".Bin"]
+
+
+async def test_every_photo_suffix_pairs_with_every_metadata_suffix(tmp_path: Path) -> None:
+    expected = set()
+    for i, (photo, metadata) in enumerate(product(PHOTO_SUFFIXES, METADATA_SUFFIXES)):
+        shot(tmp_path, f"s{i:03d}", photo, metadata)
+        expected.add((f"s{i:03d}{photo}", f"s{i:03d}{metadata}"))
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == expected
+    assert len(shots) == len(expected)
+    assert problems(shots, tmp_path) == []
+    assert (stats.pending, stats.ignored_files, stats.problems) == (0, 0, [])
+
+
+async def test_paths_are_absolute_even_for_a_relative_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shot(tmp_path / "dump", "a")
+    monkeypatch.chdir(tmp_path)
+    shots, _ = await walk([Path("dump")])
+    assert [(s.photo, s.metadata) for s in shots] == [
+        (str(tmp_path / "dump" / "a.jpg"), str(tmp_path / "dump" / "a.json"))
+    ]
+
+
+async def test_orphans_both_ways(tmp_path: Path) -> None:
+    touch(tmp_path / "lonely.jpg")
+    touch(tmp_path / "lost.bin")
+    shot(tmp_path, "fine")
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {("fine.jpg", "fine.json")}
+    assert problems(shots, tmp_path) == [
+        ("lonely.jpg", None, Reason.ORPHAN),
+        (None, "lost.bin", Reason.ORPHAN),
+    ]
+    messages = {rel(s.photo or s.metadata, tmp_path): s.problem[1] for s in shots if s.problem}
+    assert "no metadata file" in messages["lonely.jpg"]
+    assert "'lonely'" in messages["lonely.jpg"]
+    assert "no photo" in messages["lost.bin"]
+    assert stats.pending == 0
+
+
+async def test_two_photos_without_metadata_are_both_orphans(tmp_path: Path) -> None:
+    touch(tmp_path / "x.jpg")
+    touch(tmp_path / "x.png")
+    shots, _ = await walk([tmp_path])
+    assert problems(shots, tmp_path) == [
+        ("x.jpg", None, Reason.ORPHAN),
+        ("x.png", None, Reason.ORPHAN),
+    ]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("x.jpg", "x.json", "x.bin"),
+        ("x.jpg", "x.png", "x.json"),
+        ("x.jpg", "x.JPG", "x.json", "x.JSON"),
+    ],
+)
+async def test_ambiguous_pairs_reject_every_file_of_the_stem(
+    tmp_path: Path, names: tuple[str, ...]
+) -> None:
+    for name in names:
+        touch(tmp_path / name)
+    shot(tmp_path, "y")
+    shots, _ = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {("y.jpg", "y.json")}
+    rejected = [s for s in shots if s.problem is not None]
+    assert sorted(all_paths(rejected)) == sorted(str(tmp_path / n) for n in names)
+    for s in rejected:
+        assert s.problem is not None
+        reason, message = s.problem
+        assert reason is Reason.AMBIGUOUS_PAIR
+        assert all(name in message for name in names)
+        # Each file is rejected once, on the side it belongs to.
+        assert (s.photo is None) != (s.metadata is None)
+        assert s.photo is None or Path(s.photo).suffix.lower() in {".jpg", ".png"}
+
+
+async def test_stems_are_case_sensitive_and_only_the_last_suffix_counts(tmp_path: Path) -> None:
+    touch(tmp_path / "A.jpg")
+    touch(tmp_path / "a.json")
+    shot(tmp_path, "multi.part.name")
+    touch(tmp_path / "z.tar.jpg")
+    touch(tmp_path / "z.json")
+    shots, _ = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {("multi.part.name.jpg", "multi.part.name.json")}
+    assert problems(shots, tmp_path) == [
+        ("A.jpg", None, Reason.ORPHAN),
+        (None, "a.json", Reason.ORPHAN),
+        (None, "z.json", Reason.ORPHAN),
+        ("z.tar.jpg", None, Reason.ORPHAN),
+    ]
+
+
+async def test_non_shot_files_are_ignored_and_counted(tmp_path: Path) -> None:
+    shot(tmp_path, "a")
+    for name in ["README.txt", "a.jpg.part", "a.json~", "Thumbs.db", "noext", ".jpg", ".json"]:
+        touch(tmp_path / name)
+    touch(tmp_path / "sub" / "notes.md")
+    (tmp_path / "empty").mkdir()
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {("a.jpg", "a.json")}
+    assert len(shots) == 1
+    assert stats.ignored_files == 8
+    assert stats.directories == 3
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 8])
+async def test_nested_folders_pair_only_within_their_folder(
+    tmp_path: Path, concurrency: int
+) -> None:
+    expected = set()
+    for path in ["a", "a/b", "a/b/c", "a/b/c/d/e", "f", "f/g"]:
+        for stem in ("one", "two"):
+            shot(tmp_path / path, stem)
+            expected.add((f"{path}/{stem}.jpg", f"{path}/{stem}.json"))
+    touch(tmp_path / "left" / "split.jpg")
+    touch(tmp_path / "right" / "split.json")
+    shots, stats = await walk([tmp_path], concurrency=concurrency)
+    assert pairs(shots, tmp_path) == expected
+    assert problems(shots, tmp_path) == [
+        ("left/split.jpg", None, Reason.ORPHAN),
+        (None, "right/split.json", Reason.ORPHAN),
+    ]
+    assert len(shots) == len(expected) + 2
+    assert stats.directories == 10
+    assert stats.problems == []
+
+
+async def test_each_batch_is_one_folder(tmp_path: Path) -> None:
+    for folder in ["a", "b", "b/c"]:
+        shot(tmp_path / folder, "s1")
+        shot(tmp_path / folder, "s2")
+    walker = Walker([tmp_path], WalkOptions(60), now=NOW)
+    batches = [batch async for batch in walker]
+    folders = sorted(tuple({Path(s.photo or "").parent.name for s in b}) for b in batches)
+    assert folders == [("a",), ("b",), ("c",)]
+
+
+# --- roots --------------------------------------------------------------------------------
+
+
+async def test_several_roots_are_all_walked(tmp_path: Path) -> None:
+    shot(tmp_path / "one", "a")
+    shot(tmp_path / "two" / "deep", "b")
+    shots, stats = await walk([tmp_path / "one", tmp_path / "two"])
+    assert pairs(shots, tmp_path) == {
+        ("one/a.jpg", "one/a.json"),
+        ("two/deep/b.jpg", "two/deep/b.json"),
+    }
+    assert stats.problems == []
+
+
+async def test_overlapping_roots_yield_each_shot_once(tmp_path: Path) -> None:
+    root = tmp_path / "dump"
+    shot(root, "top")
+    shot(root / "cam1", "a")
+    shot(root / "cam1" / "day", "b")
+    shot(root / "cam2", "c")
+    (tmp_path / "alias").symlink_to(root, target_is_directory=True)
+    roots = [
+        root,
+        root,  # the same folder twice
+        root / "cam1",  # a folder inside another root
+        root / "cam1" / ".." / "cam1" / "day",  # another spelling of a folder inside
+        tmp_path / "alias",  # the same folder through a symlink
+    ]
+    for order in (roots, roots[::-1]):
+        shots, stats = await walk(order)
+        paths = resolved(all_paths(shots))
+        assert len(paths) == len(set(paths)) == 8
+        assert len(shots) == 4
+        assert stats.directories == 4
+        assert stats.problems == []
+
+
+async def test_a_root_that_is_a_file_or_missing_is_a_problem(tmp_path: Path) -> None:
+    shot(tmp_path / "good", "a")
+    touch(tmp_path / "file.jpg")
+    shots, stats = await walk([tmp_path / "file.jpg", tmp_path / "missing", tmp_path / "good"])
+    assert pairs(shots, tmp_path) == {("good/a.jpg", "good/a.json")}
+    assert len(shots) == 1
+    assert len(stats.problems) == 2
+    assert f"{tmp_path / 'file.jpg'}: not a folder" in stats.problems
+    assert any(
+        p.startswith(str(tmp_path / "missing")) and "No such file" in p for p in stats.problems
+    )
+
+
+# --- settle -------------------------------------------------------------------------------
+
+
+async def test_young_files_are_pending_not_rejected(tmp_path: Path) -> None:
+    shot(tmp_path, "old")
+    touch(tmp_path / "young-pair.jpg", age=10)
+    touch(tmp_path / "young-pair.json")
+    touch(tmp_path / "young-meta.jpg")
+    touch(tmp_path / "young-meta.bin", age=59)
+    touch(tmp_path / "young-orphan.jpg", age=1)
+    touch(tmp_path / "young-orphan-meta.json", age=0)
+    touch(tmp_path / "old-orphan.jpg", age=61)
+    touch(tmp_path / "future.jpg", age=-3600)  # clock skew: mtime ahead of now
+    shots, stats = await walk([tmp_path], settle=60)
+    assert pairs(shots, tmp_path) == {("old.jpg", "old.json")}
+    assert problems(shots, tmp_path) == [("old-orphan.jpg", None, Reason.ORPHAN)]
+    assert stats.pending == 5
+
+
+async def test_young_ambiguous_group_counts_as_pending_once_per_shot(tmp_path: Path) -> None:
+    touch(tmp_path / "x.jpg", age=5)
+    touch(tmp_path / "x.json")
+    touch(tmp_path / "x.bin")
+    shots, stats = await walk([tmp_path], settle=60)
+    assert shots == []
+    assert stats.pending == 2
+
+
+async def test_settle_zero_holds_nothing_back(tmp_path: Path) -> None:
+    touch(tmp_path / "a.jpg", age=0.5)
+    touch(tmp_path / "a.json", age=0.5)
+    touch(tmp_path / "b.jpg", age=0.5)
+    shots, stats = await walk([tmp_path], settle=0)
+    assert pairs(shots, tmp_path) == {("a.jpg", "a.json")}
+    assert problems(shots, tmp_path) == [("b.jpg", None, Reason.ORPHAN)]
+    assert stats.pending == 0
+
+
+# --- include / exclude --------------------------------------------------------------------
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    for folder in ["cam1", "cam2", "cam1/tmp", "skip"]:
+        shot(tmp_path / folder, "a")
+        shot(tmp_path / folder, "b", ".png", ".bin")
+    return tmp_path
+
+
+async def test_exclude_by_name_ignores_matching_files(tree: Path) -> None:
+    shots, stats = await walk([tree], exclude=["b.*"])
+    assert pairs(shots, tree) == {
+        (f"{folder}/a.jpg", f"{folder}/a.json") for folder in ["cam1", "cam2", "cam1/tmp", "skip"]
+    }
+    assert problems(shots, tree) == []
+    assert stats.ignored_files == 8
+
+
+async def test_exclude_by_name_can_orphan_the_partner(tree: Path) -> None:
+    shots, _ = await walk([tree / "cam2"], exclude=["*.bin"])
+    assert problems(shots, tree) == [("cam2/b.png", None, Reason.ORPHAN)]
+
+
+async def test_exclude_a_folder_by_name_does_not_walk_it(tree: Path) -> None:
+    shots, stats = await walk([tree], exclude=["tmp", "skip"])
+    folders = {Path(p).parent.relative_to(tree).as_posix() for p in all_paths(shots)}
+    assert folders == {"cam1", "cam2"}
+    assert stats.directories == 3  # root, cam1, cam2
+    assert stats.ignored_files == 0
+
+
+async def test_exclude_by_relative_path(tree: Path) -> None:
+    shots, _ = await walk([tree], exclude=["cam1/tmp", "cam2/a.*"])
+    folders = sorted(Path(p).relative_to(tree).as_posix() for p in all_paths(shots))
+    assert "cam1/tmp/a.jpg" not in folders
+    assert "cam2/a.jpg" not in folders and "cam2/a.json" not in folders
+    assert "cam2/b.png" in folders and "cam1/a.jpg" in folders
+    assert len(shots) == 5
+
+
+async def test_include_by_name_and_by_relative_path(tree: Path) -> None:
+    shots, stats = await walk([tree], include=["a.*"])
+    assert pairs(shots, tree) == {
+        (f"{folder}/a.jpg", f"{folder}/a.json") for folder in ["cam1", "cam2", "cam1/tmp", "skip"]
+    }
+    assert stats.ignored_files == 8
+    shots, _ = await walk([tree], include=["cam1/*"])
+    assert {Path(p).parent.relative_to(tree).as_posix() for p in all_paths(shots)} == {
+        "cam1",
+        "cam1/tmp",
+    }
+    assert len(shots) == 4
+
+
+async def test_exclude_wins_over_include(tree: Path) -> None:
+    shots, _ = await walk([tree], include=["cam1/*"], exclude=["*/tmp/*"])
+    assert pairs(shots, tree) == {("cam1/a.jpg", "cam1/a.json"), ("cam1/b.png", "cam1/b.bin")}
+
+
+# --- links and broken folders ------------------------------------------------------------
+
+
+async def test_symlink_loop_is_reported_and_not_walked_twice(tmp_path: Path) -> None:
+    shot(tmp_path / "a", "top")
+    shot(tmp_path / "a" / "b", "deep")
+    (tmp_path / "a" / "b" / "up").symlink_to("..", target_is_directory=True)
+    (tmp_path / "a" / "b" / "self").symlink_to(".", target_is_directory=True)
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {
+        ("a/top.jpg", "a/top.json"),
+        ("a/b/deep.jpg", "a/b/deep.json"),
+    }
+    assert len(shots) == 2
+    assert stats.directories == 3
+    assert sorted(stats.problems) == [
+        f"{tmp_path / 'a' / 'b' / 'self'}: symlink loop or repeated folder, not walked twice",
+        f"{tmp_path / 'a' / 'b' / 'up'}: symlink loop or repeated folder, not walked twice",
+    ]
+
+
+async def test_symlink_to_a_folder_outside_the_roots_is_walked(tmp_path: Path) -> None:
+    shot(tmp_path / "elsewhere", "far")
+    (tmp_path / "dump").mkdir()
+    (tmp_path / "dump" / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    shots, stats = await walk([tmp_path / "dump"])
+    assert pairs(shots, tmp_path) == {("dump/link/far.jpg", "dump/link/far.json")}
+    assert stats.problems == []
+
+
+async def test_unreadable_folder_is_reported_and_the_rest_walked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shot(tmp_path / "ok", "a")
+    shot(tmp_path / "locked", "b")
+    shot(tmp_path / "locked" / "inner", "c")
+    shot(tmp_path / "ok" / "deeper", "d")
+    blocked = str(tmp_path / "locked")
+    real_scandir = os.scandir
+
+    def scandir(path: Any = ".") -> Any:
+        if os.fspath(path) == blocked:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {
+        ("ok/a.jpg", "ok/a.json"),
+        ("ok/deeper/d.jpg", "ok/deeper/d.json"),
+    }
+    assert len(shots) == 2
+    assert stats.problems == [f"{blocked}: cannot list folder: Permission denied"]
+
+
+async def test_dangling_photo_symlink_is_paired_and_fails_to_read(tmp_path: Path) -> None:
+    touch(tmp_path / "x.json")
+    (tmp_path / "x.jpg").symlink_to(tmp_path / "gone.jpg")
+    os.utime(tmp_path / "x.jpg", (OLD, OLD), follow_symlinks=False)
+    shots, stats = await walk([tmp_path])
+    assert [(s.photo, s.metadata, s.problem) for s in shots] == [
+        (str(tmp_path / "x.jpg"), str(tmp_path / "x.json"), None)
+    ]
+    assert stats.pending == 0
+    with pytest.raises(FileNotFoundError):
+        read(shots[0].photo)
+
+
+async def test_young_dangling_symlink_is_pending(tmp_path: Path) -> None:
+    """A dangling link has no target mtime: its own mtime decides."""
+    touch(tmp_path / "x.json")
+    (tmp_path / "x.jpg").symlink_to(tmp_path / "gone.jpg")
+    shots, stats = await walk([tmp_path])
+    assert shots == []
+    assert stats.pending == 1
+
+
+class _Entry:
+    """A directory entry whose ``stat`` fails the way ``errors`` says for its path."""
+
+    def __init__(self, entry: os.DirEntry[str], errors: dict[str, OSError]) -> None:
+        self._entry, self._errors = entry, errors
+        self.name, self.path = entry.name, entry.path
+
+    def is_dir(self, **kw: Any) -> bool:
+        return self._entry.is_dir(**kw)
+
+    def is_symlink(self) -> bool:
+        return self._entry.is_symlink()
+
+    def stat(self, **kw: Any) -> os.stat_result:
+        if self.path in self._errors:
+            raise self._errors[self.path]
+        return self._entry.stat(**kw)
+
+
+def failing_stat(monkeypatch: pytest.MonkeyPatch, errors: dict[str, OSError]) -> None:
+    """Make ``DirEntry.stat`` fail for some paths; entries come in name order."""
+    real_scandir = os.scandir
+
+    class Listing:
+        def __init__(self, path: Any) -> None:
+            self._it = real_scandir(path)
+
+        def __enter__(self) -> Iterable[_Entry]:
+            return (_Entry(e, errors) for e in sorted(self._it, key=lambda e: e.name))
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+    monkeypatch.setattr(os, "scandir", Listing)
+
+
+async def test_a_file_vanishing_during_the_walk_loses_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file deleted between listing and stat (another run, a camera's rename) is just gone.
+
+    The rest of its folder must still be paired normally: a partial listing would turn
+    the files listed after it into false orphans, or lose them.
+    """
+    for stem in ("a", "b", "c", "d"):
+        shot(tmp_path, stem)
+    vanished = str(tmp_path / "b.json")
+    failing_stat(monkeypatch, {vanished: FileNotFoundError(2, "No such file", vanished)})
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {("a.jpg", "a.json"), ("c.jpg", "c.json"), ("d.jpg", "d.json")}
+    assert problems(shots, tmp_path) == [("b.jpg", None, Reason.ORPHAN)]
+    assert stats.problems == []
+
+
+async def test_a_subfolder_that_cannot_be_used_is_reported_and_its_siblings_paired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shot(tmp_path, "a")
+    shot(tmp_path / "b-broken", "inner")
+    shot(tmp_path, "c")
+    broken = str(tmp_path / "b-broken")
+    failing_stat(monkeypatch, {broken: OSError(116, "Stale file handle", broken)})
+    shots, stats = await walk([tmp_path])
+    assert pairs(shots, tmp_path) == {("a.jpg", "a.json"), ("c.jpg", "c.json")}
+    assert problems(shots, tmp_path) == []
+    assert stats.problems == [f"{broken}: cannot use folder: Stale file handle"]
+
+
+async def test_folder_failing_mid_listing_yields_no_false_orphans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An I/O error half way through a folder (NFS) must not pair the half that was read."""
+    for stem in ("a", "b", "c"):
+        shot(tmp_path / "flaky", stem)
+    shot(tmp_path / "fine", "z")
+    flaky = str(tmp_path / "flaky")
+    real_scandir = os.scandir
+
+    class Listing:
+        def __init__(self, path: Any) -> None:
+            self._path = os.fspath(path)
+            self._it = real_scandir(path)
+
+        def __enter__(self) -> Iterable[os.DirEntry[str]]:
+            entries = sorted(self._it, key=lambda e: e.name)
+            if self._path != flaky:
+                return iter(entries)
+
+            def failing() -> Iterable[os.DirEntry[str]]:
+                yield from entries[:3]  # a.jpg, a.json, b.jpg
+                raise OSError(5, "Input/output error", self._path)
+
+            return failing()
+
+        def __exit__(self, *exc: object) -> None:
+            self._it.close()
+
+    monkeypatch.setattr(os, "scandir", Listing)
+    shots, stats = await walk([tmp_path])
+    assert problems(shots, tmp_path) == []
+    assert ("fine/z.jpg", "fine/z.json") in pairs(shots, tmp_path)
+    assert stats.problems == [f"{flaky}: cannot list folder: Input/output error"]
