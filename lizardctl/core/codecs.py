@@ -48,6 +48,8 @@ _LEB128_MAX_BYTES = 10
 # Longest decimal int64 literal: "-9223372036854775808".
 _INT_MAX_DIGITS = 20
 _TOO_DEEP = f"nesting deeper than {MAX_DEPTH}"
+# PostgreSQL stores NUL in neither text nor jsonb: such metadata could never be kept.
+_NUL = "NUL character in a key or string"
 
 
 class MetadataDecodeError(UsageError):
@@ -133,11 +135,16 @@ def _decode_entries(data: bytes, pos: int, end: int, depth: int) -> dict[str, An
             _binary_error("invalid UTF-8 in key", key_start + exc.start)
         if key in obj:
             _binary_error("duplicate key", key_start)
+        if "\x00" in key:
+            _binary_error(_NUL, key_start + key.index("\x00"))
         if kind == _STRING:
             try:
-                obj[key] = data[value_start:value_end].decode()
+                text = data[value_start:value_end].decode()
             except UnicodeDecodeError as exc:
                 _binary_error("invalid UTF-8 in string", value_start + exc.start)
+            if "\x00" in text:
+                _binary_error(_NUL, value_start + text.index("\x00"))
+            obj[key] = text
         elif kind == _INT:
             obj[key] = _decode_sleb128(data, value_start, value_end)
         elif depth == MAX_DEPTH:
@@ -272,12 +279,25 @@ def decode_json(data: bytes) -> dict[str, Any]:
         _json_error(_TOO_DEEP, None)
     if not isinstance(obj, dict):
         _json_error("top level is not an object", len(data) - len(data.lstrip(_JSON_WHITESPACE)))
+    if "\\u0000" in text and _has_nul(obj):
+        _json_error(_NUL, _byte_offset(text, text.index("\\u0000")))
     if _SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(obj, ensure_ascii=False).encode()
         except UnicodeEncodeError:
             _json_error("unpaired surrogate escape", None)
     return obj
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether any key or string holds NUL; only called when the text has a ``\\u0000``."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
 
 
 def _check_json_depth(text: str) -> None:

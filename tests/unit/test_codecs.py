@@ -497,8 +497,10 @@ def test_json_escaped_backslash_before_u_is_not_a_surrogate() -> None:
 
 # --- properties -----------------------------------------------------------------------------
 
-KEYS = st.text(min_size=1, max_size=8)
-LEAVES = st.one_of(st.text(max_size=12), st.integers(INT64_MIN, INT64_MAX))
+# NUL is refused by both decoders (PostgreSQL cannot store it); see test_nul_is_rejected.
+NO_NUL = st.characters(codec="utf-8", exclude_characters="\x00")
+KEYS = st.text(NO_NUL, min_size=1, max_size=8)
+LEAVES = st.one_of(st.text(NO_NUL, max_size=12), st.integers(INT64_MIN, INT64_MAX))
 
 
 def objects(max_depth: int) -> st.SearchStrategy[dict[str, Any]]:
@@ -582,3 +584,22 @@ def test_decode_json_is_total_on_mutated_documents(
     at = data.draw(st.integers(0, len(document)))
     junk = data.draw(JSONISH)
     assert_total(decode_json, (document[:at] + junk + document[at + len(junk) // 2 :]).encode())
+
+
+@pytest.mark.parametrize("where", ["key", "value"])
+def test_nul_is_rejected_with_its_offset(where: str) -> None:
+    obj = {"a\x00b": "x"} if where == "key" else {"k": "x\x00y"}
+    data = encode_binary(obj)
+    nul = data.index(b"\x00", 2 + 5)  # past the root length and the entry header
+    with pytest.raises(MetadataDecodeError) as caught:
+        decode_binary(data)
+    assert caught.value.reason == "NUL character in a key or string"
+    assert caught.value.offset == nul
+    text = json.dumps(obj).encode()
+    with pytest.raises(MetadataDecodeError) as caught:
+        decode_json(text)
+    assert caught.value.offset == text.index(b"\\u0000")
+
+
+def test_escaped_backslash_before_u0000_is_not_nul() -> None:
+    assert decode_json(rb'{"k": "\\u0000"}') == {"k": "\\u0000"}
