@@ -57,6 +57,7 @@ def render_summary(summary: IngestSummary) -> None:
     typer.echo(
         f"  ingested {data['ingested']}, duplicate {data['duplicate']}, "
         f"pending {data['pending']}, rejected {data['rejected']}"
+        + (f", vanished during the run {data['vanished']}" if data["vanished"] else "")
     )
     for reason, count in data["rejected_by_reason"].items():
         typer.echo(f"    {reason}: {count}")

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import uuid
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy.pool import NullPool
 
@@ -71,8 +72,20 @@ class _Read:
     key: tuple[str, str]
 
 
-def _read(path: str) -> bytes:
-    return Path(path).read_bytes()
+def _read_shot(shot: ShotFiles) -> _Read | str | None:
+    """Both files and their hashes; a message when unreadable; None when they vanished."""
+    assert shot.photo is not None and shot.metadata is not None
+    try:
+        photo = Path(shot.photo).read_bytes()
+        metadata = Path(shot.metadata).read_bytes()
+    except FileNotFoundError as exc:
+        if os.path.lexists(exc.filename):  # a dangling symlink: the data is gone
+            return f"{exc.filename}: {exc.strerror}"
+        return None  # moved, or ingested and deleted by another run, since the walk
+    except OSError as exc:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    key = (hashlib.sha256(photo).hexdigest(), hashlib.sha256(metadata).hexdigest())
+    return _Read(shot, photo, metadata, key)
 
 
 class BatchProcessor:
@@ -128,10 +141,10 @@ class BatchProcessor:
             rejections.append(
                 {
                     "run_id": self.settings.run_id,
-                    "photo_path": shot.photo,
-                    "metadata_path": shot.metadata,
+                    "photo_path": _storable(shot.photo),
+                    "metadata_path": _storable(shot.metadata),
                     "reason": reason.value,
-                    "message": message,
+                    "message": _storable(message),
                     "created_at": self.settings.now,
                 }
             )
@@ -141,16 +154,14 @@ class BatchProcessor:
             if shot.problem is not None:
                 reject(shot, *shot.problem)
                 continue
-            assert shot.photo is not None and shot.metadata is not None
-            try:
-                photo = _read(shot.photo)
-                metadata = _read(shot.metadata)
-            except OSError as exc:
-                reject(shot, Reason.UNREADABLE, f"{exc.filename}: {exc.strerror or exc}")
-                continue
-            result.bytes += len(photo) + len(metadata)
-            key = (hashlib.sha256(photo).hexdigest(), hashlib.sha256(metadata).hexdigest())
-            readable.append(_Read(shot, photo, metadata, key))
+            read = _read_shot(shot)
+            if read is None:
+                result.outcomes["vanished"] += 1
+            elif isinstance(read, str):
+                reject(shot, Reason.UNREADABLE, read)
+            else:
+                result.bytes += len(read.photo) + len(read.metadata)
+                readable.append(read)
 
         async with self.db.uow() as uow:
             known = await uow.shots.existing(r.key for r in readable)
@@ -159,10 +170,11 @@ class BatchProcessor:
         case_types: dict[tuple[str, str], str] = {}
         photos: dict[str, dict[str, Any]] = {}
         blobs: dict[str, bytes] = {}
-        sources: dict[tuple[str, str], ShotFiles] = {}
+        committed: list[ShotFiles] = []  # shots whose case is in the database once we commit
         for item in readable:
             if item.key in known or item.key in cases:
                 result.outcomes["duplicate"] += 1
+                committed.append(item.shot)
                 continue
             verdict = examine(
                 item.photo,
@@ -176,7 +188,7 @@ class BatchProcessor:
                 continue
             cases[item.key] = self._case_row(item, verdict)
             case_types[item.key] = verdict.case.schema_name
-            sources[item.key] = item.shot
+            committed.append(item.shot)
             info = verdict.photo
             photos[info.sha256] = {
                 "sha256": info.sha256,
@@ -194,16 +206,20 @@ class BatchProcessor:
             return result
 
         await asyncio.to_thread(self.store.put_many, list(blobs.items()))
+        # Rows go in in key order, so concurrent runs take their row locks in one global order:
+        # on PostgreSQL, two batches inserting the same shots in opposite orders deadlock.
         async with self.db.uow() as uow:
-            await uow.shots.add_photos(list(photos.values()))
-            inserted = await uow.shots.add_cases(list(cases.values()))
+            await uow.shots.add_photos([photos[sha256] for sha256 in sorted(photos)])
+            inserted = await uow.shots.add_cases([cases[key] for key in sorted(cases)])
             await uow.shots.add_rejections(rejections)
             await uow.commit()
         result.outcomes["ingested"] += len(inserted)
         result.outcomes["duplicate"] += len(cases) - len(inserted)
         result.by_type.update(case_types[key] for key in inserted)
         if self.settings.delete_source:
-            result.problems.extend(_delete_sources(sources[key] for key in inserted))
+            # Duplicates go too: their case and photo were committed by this batch, an
+            # earlier run, or the concurrent run that won the insert race.
+            result.problems.extend(_delete_sources(committed))
         return result
 
     def _case_row(self, item: _Read, verdict: Accepted) -> dict[str, Any]:
@@ -221,12 +237,36 @@ class BatchProcessor:
             "skill": case.skill,
             "occurred_at": case.occurred_at,
             "raw": verdict.raw,
-            "source_photo": item.shot.photo,
-            "source_metadata": item.shot.metadata,
+            "source_photo": _storable(item.shot.photo),
+            "source_metadata": _storable(item.shot.metadata),
             "status": "open",
             "required_skill": case.skill,
             "created_at": self.settings.now,
         }
+
+
+@overload
+def _storable(text: str) -> str: ...
+@overload
+def _storable(text: None) -> None: ...
+def _storable(text: str | None) -> str | None:
+    """Text both engines can store, for paths and messages.
+
+    Linux file names are bytes: Python decodes the ones that are not UTF-8 with lone
+    surrogates, which no UTF-8 database column takes, so those bytes are written as
+    ``\\xe9``; and PostgreSQL text cannot hold NUL. The files themselves are still
+    opened and deleted by their real names.
+    """
+    if text is None:
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate no file name decodes to
+            text = text.encode("utf-8", "backslashreplace").decode()
+    return text.replace("\x00", "\\x00")
 
 
 def _delete_sources(shots: Iterable[ShotFiles]) -> list[str]:

@@ -24,8 +24,6 @@ from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.store import PhotoStore
 
-OUTCOMES = ("ingested", "duplicate", "rejected")
-
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
@@ -67,6 +65,7 @@ class IngestSummary:
             "duplicate": outcomes["duplicate"],
             "pending": self.pending,
             "rejected": outcomes["rejected"],
+            "vanished": outcomes["vanished"],
             "rejected_by_reason": dict(sorted(self.result.reasons.items())),
             "ingested_by_type": dict(sorted(self.result.by_type.items())),
             "shots": self.result.shots,
@@ -245,6 +244,7 @@ class IngestService:
                 "duplicate",
                 "pending",
                 "rejected",
+                "vanished",
                 "rejected_by_reason",
                 "ingested_by_type",
                 "shots",
