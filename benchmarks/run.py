@@ -1,0 +1,412 @@
+"""Time ``lizardctl ingest`` against the baseline on one dump, in one run, and print a table.
+
+Rows (each a separate child process, timed wall-clock from spawn to exit):
+
+- ``baseline``: ``baseline_ingest.py``, the least honest work (see its docstring);
+- ``lizardctl sqlite`` / ``... re-run``: ``lizardctl ingest`` into a fresh SQLite file with
+  the default photo store beside it, then the same again (every shot a duplicate);
+- ``lizardctl pg`` / ``... re-run``: the same against PostgreSQL (``--pg URL``), in a fresh
+  schema dropped afterwards;
+- ``sqlite-utils``: ``sqlite-utils insert-files`` of the same photos (path, sha256, size and
+  content), when ``sqlite-utils`` is on PATH: a well-known tool doing comparable I/O.
+
+Every file of the dump is read once before the first row, so all rows run on a warm page
+cache. Before each lizardctl pair the database is migrated and the cameras imported,
+untimed. A summary that disagrees with the generator's ``expected.json`` is reported under
+the table: fast but wrong is wrong.
+
+Usage: python benchmarks/run.py [--shots 20000] [--dump DIR] [--pg URL] [--only ROW] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gen_dump import EXPECTED_FILE, generate
+
+from lizardctl.core.photos import PHOTO_SUFFIXES
+
+HERE = Path(__file__).resolve().parent
+LIZARDCTL = [sys.executable, "-m", "lizardctl"]
+ROWS = ("baseline", "sqlite", "pg", "sqlite-utils")
+SAMPLE_S = 0.05  # RSS sampling period: coarse enough to cost the measured run ~nothing
+MB = 1_000_000
+
+
+@dataclass
+class Row:
+    """One measurement; ``error`` set when the command failed or does not exist yet."""
+
+    name: str
+    shots: int
+    bytes: int
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    max_process_rss_mb: float = 0.0
+    error: str = ""
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def shots_per_s(self) -> float:
+        return self.shots / self.seconds if self.seconds and not self.error else 0.0
+
+
+@dataclass(frozen=True)
+class Dump:
+    root: Path
+    shots: int
+    bytes: int
+    photos: list[Path]
+    expected: dict[str, int] | None
+
+
+class CommandFailed(Exception):
+    """A row could not start (no ingest command, migration or camera import failed)."""
+
+
+def main() -> None:
+    args = parse_args()
+    with workdir(args.workdir, keep=args.keep) as work:
+        generator_s = None
+        if args.dump is None:
+            args.dump = work / "dump-root"
+            manifest, generator_s = generate(args.dump, shots=args.shots, cameras=args.cameras)
+            say(f"generated {len(manifest.shots)} shots in {generator_s:.1f} s")
+        dump = scan(args.dump)
+        rows = measure_all(args, dump, work)
+    problems = check(rows, dump.expected)
+    if args.json:
+        payload = {
+            "dump": str(dump.root),
+            "shots": dump.shots,
+            "bytes": dump.bytes,
+            "generator_s": generator_s,
+            "rows": [asdict(row) | {"shots_per_s": row.shots_per_s} for row in rows],
+            "problems": problems,
+        }
+        print(json.dumps(payload, indent=2))
+    else:
+        print(table(rows))
+        for problem in problems:
+            print(f"- {problem}")
+    if problems:
+        sys.exit(1)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmark lizardctl ingest against a baseline.")
+    parser.add_argument("--shots", type=int, default=20_000, help="dump size (default 20000)")
+    parser.add_argument("--cameras", type=int, default=100, help="cameras (default 100)")
+    parser.add_argument("--dump", type=Path, help="reuse a gen_dump.py --out folder")
+    parser.add_argument("--pg", metavar="URL", help="also measure PostgreSQL at this URL")
+    parser.add_argument("--only", action="append", choices=ROWS, help="rows to run (repeatable)")
+    parser.add_argument("--workdir", type=Path, help="where dump, databases and stores go (kept)")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    args = parser.parse_args()
+    if args.only and "pg" in args.only and not args.pg:
+        parser.error("--only pg needs --pg URL")
+    return args
+
+
+def say(message: str) -> None:
+    """Progress goes to stderr, so ``--json`` output stays parseable."""
+    print(message, file=sys.stderr)
+
+
+@contextmanager
+def workdir(path: Path | None, *, keep: bool) -> Iterator[Path]:
+    if path is not None:
+        if path.exists() and any(path.iterdir()):
+            sys.exit(f"error: {path} is not empty: a left-over database would skew every row")
+        path.mkdir(parents=True, exist_ok=True)
+        yield path
+        return
+    path = Path(tempfile.mkdtemp(prefix="lizard-bench-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"kept {path}", file=sys.stderr)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def scan(root: Path) -> Dump:
+    """Count shots (stems per folder, orphans included) and bytes, warming the page cache."""
+    shots = size = 0
+    photos = []
+    for folder, _, names in os.walk(root / "dump"):
+        shots += len({os.path.splitext(name)[0] for name in names})  # noqa: PTH122
+        for name in names:
+            path = Path(folder, name)
+            size += len(path.read_bytes())
+            if path.suffix.lower() in PHOTO_SUFFIXES:
+                photos.append(path)
+    expected_file = root / EXPECTED_FILE
+    expected = json.loads(expected_file.read_text())["expected"] if expected_file.exists() else None
+    return Dump(root, shots, size, photos, expected)
+
+
+def measure_all(args: argparse.Namespace, dump: Dump, work: Path) -> list[Row]:
+    only = set(args.only or ROWS)
+    rows: list[Row] = []
+    if "baseline" in only:
+        rows.append(baseline(dump, work))
+    if "sqlite" in only:
+        url = f"sqlite+aiosqlite:///{work / 'lizard.db'}"
+        rows += lizardctl_pair("lizardctl sqlite", url, dump, work, {})
+    if "pg" in only and args.pg:
+        with pg_schema(args.pg) as url:
+            store = {"LIZARD_STORE": str(work / "store-pg")}
+            rows += lizardctl_pair("lizardctl pg", url, dump, work, store)
+    if "sqlite-utils" in only:
+        if shutil.which("sqlite-utils"):
+            rows.append(sqlite_utils(dump, work))
+        elif args.only:
+            rows.append(Row("sqlite-utils insert-files", 0, 0, error="sqlite-utils not on PATH"))
+        else:
+            say("sqlite-utils not on PATH: no peer row (pip install sqlite-utils)")
+    for row in rows:
+        say(f"{row.name}: {row.error or f'{row.seconds:.2f} s'}")
+    return rows
+
+
+def baseline(dump: Dump, work: Path) -> Row:
+    script, db = HERE / "baseline_ingest.py", work / "baseline.db"
+    command = [sys.executable, str(script), str(dump.root / "dump"), "--db", str(db), "--json"]
+    return run_row("baseline", command, dump, work)
+
+
+def lizardctl_pair(name: str, url: str, dump: Dump, work: Path, env: dict[str, str]) -> list[Row]:
+    """Migrate and import the cameras (untimed), then ingest twice: first run, then re-run."""
+    base = [*LIZARDCTL, "--db", url]
+    try:
+        probe = run_quiet([*base, "ingest", "--help"], work, env)
+        if probe.returncode != 0:
+            raise CommandFailed("lizardctl has no working `ingest` command yet")
+        for step in (["db", "upgrade"], ["camera", "import", str(dump.root / "cameras.csv")]):
+            done = run_quiet([*base, *step], work, env)
+            if done.returncode != 0:
+                raise CommandFailed(f"{' '.join(step[:2])} failed: {tail(done.stderr)}")
+    except CommandFailed as exc:
+        return [Row(name, dump.shots, dump.bytes, error=str(exc))]
+    ingest = [*base, "ingest", str(dump.root / "dump"), "--json", "--settle", "0", "--quiet"]
+    first = run_row(name, ingest, dump, work, env, ok_codes=(0, 1))
+    again = run_row(f"{name} re-run", ingest, dump, work, env, ok_codes=(0, 1))
+    return [first, again]
+
+
+def sqlite_utils(dump: Dump, work: Path) -> Row:
+    """The same photos, hard-linked into one folder (untimed) so one command takes them all."""
+    folder = work / "sqlite-utils-photos"
+    folder.mkdir()
+    for number, photo in enumerate(dump.photos):
+        (folder / f"{number:07d}{photo.suffix}").hardlink_to(photo)
+    columns = ["-c", "path:path", "-c", "sha256:sha256", "-c", "size:size", "-c", "content:content"]
+    command = ["sqlite-utils", "insert-files", str(work / "sqlite-utils.db"), "photos", str(folder)]
+    photo_bytes = sum(photo.stat().st_size for photo in dump.photos)
+    row = Row("sqlite-utils insert-files", len(dump.photos), photo_bytes)
+    return run_row(row.name, [*command, *columns, "--pk", "path", "-s"], dump, work, row=row)
+
+
+def run_row(
+    name: str,
+    command: list[str],
+    dump: Dump,
+    work: Path,
+    env: dict[str, str] | None = None,
+    *,
+    ok_codes: tuple[int, ...] = (0,),
+    row: Row | None = None,
+) -> Row:
+    row = row or Row(name, dump.shots, dump.bytes)
+    try:
+        run = measure(command, work, env or {})
+    except OSError as exc:
+        row.error = f"cannot run {command[0]}: {exc}"
+        return row
+    row.seconds, row.cpu_seconds = run.seconds, run.cpu_seconds
+    row.peak_rss_mb, row.max_process_rss_mb = run.tree_bytes / MB, run.process_bytes / MB
+    if run.code not in ok_codes:
+        row.error = f"exit {run.code}: {tail(run.stderr)}"
+    elif run.stdout.strip().startswith("{"):
+        row.summary = json.loads(run.stdout)
+    return row
+
+
+@dataclass(frozen=True)
+class Measured:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+    cpu_seconds: float
+    """User plus system time of the command and all its descendants: less noisy than wall
+    time on a shared machine."""
+    tree_bytes: int
+    """Peak of the summed RSS of the whole process tree (workers included), as sampled."""
+    process_bytes: int
+    """Peak RSS of the largest single process: its kernel high-water mark (VmHWM)."""
+
+
+def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measured:
+    """Run ``command`` to its end, timing it and following its memory every ``SAMPLE_S``.
+
+    Not ``ru_maxrss``: Linux carries a process's pre-``exec`` high-water mark into it, so
+    every child would inherit this runner's own RSS as a floor. VmHWM is reset by ``exec``.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, env=os.environ | env, stdout=out, stderr=err)
+        tree_peak = process_peak = 0
+        try:
+            while True:
+                pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                if pid:
+                    break
+                total, largest = tree_memory(process.pid)
+                tree_peak, process_peak = max(tree_peak, total), max(process_peak, largest)
+                time.sleep(SAMPLE_S)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        seconds = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    return Measured(
+        code=process.returncode,
+        stdout=stdout,
+        stderr=stderr,
+        seconds=seconds,
+        cpu_seconds=usage.ru_utime + usage.ru_stime,
+        tree_bytes=tree_peak,
+        process_bytes=process_peak,
+    )
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """Summed current RSS of ``root`` and its descendants, and their largest VmHWM (Linux)."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            stat = read_proc(entry.name, "stat")
+            if stat:  # else it exited while we looked
+                parents[int(entry.name)] = int(stat.rsplit(b")", 1)[1].split()[1])
+    total = largest = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        todo += [child for child, parent in parents.items() if parent == pid]
+        fields = dict(line.split(b":", 1) for line in read_proc(str(pid), "status").splitlines())
+        total += int(fields.get(b"VmRSS", b"0 kB").split()[0]) * 1024
+        largest = max(largest, int(fields.get(b"VmHWM", b"0 kB").split()[0]) * 1024)
+    return total, largest
+
+
+def read_proc(pid: str, name: str) -> bytes:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:  # noqa: PTH123
+            return f.read()
+    except OSError:
+        return b""
+
+
+def run_quiet(
+    command: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command, cwd=cwd, env=os.environ | env, capture_output=True, text=True, check=False
+    )
+
+
+def tail(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-3:]) or "(no output)"
+
+
+@contextmanager
+def pg_schema(url: str) -> Iterator[str]:
+    """A fresh schema for the run, named in the URL's search_path and dropped afterwards."""
+    import asyncpg
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1).split("?", 1)[0]
+
+    async def execute(sql: str) -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(execute(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{url}{'&' if '?' in url else '?'}search_path={schema}"
+    finally:
+        asyncio.run(execute(f"DROP SCHEMA {schema} CASCADE"))
+
+
+def check(rows: list[Row], expected: dict[str, int] | None) -> list[str]:
+    """Failed rows, and lizardctl summaries that disagree with the generator's manifest."""
+    problems = [f"{row.name}: {row.error}" for row in rows if row.error]
+    if expected is None:
+        return problems
+    rejected = {k: v for k, v in expected.items() if k not in ("ingested", "duplicate")}
+    for row in rows:
+        if not row.name.startswith("lizardctl") or not row.summary:
+            continue
+        good, copies = expected.get("ingested", 0), expected.get("duplicate", 0)
+        rerun = row.name.endswith("re-run")
+        want: dict[str, Any] = {
+            "ingested": 0 if rerun else good,
+            "duplicate": good + copies if rerun else copies,
+        }
+        if not rerun:  # what a re-run reports of shots it rejected before is its own affair
+            want["rejected_by_reason"] = rejected
+        got = {key: row.summary.get(key) for key in want}
+        if got != want:
+            problems.append(f"{row.name}: summary {got} but the dump holds {want}")
+    return problems
+
+
+def table(rows: list[Row]) -> str:
+    baseline_rate = next((r.shots_per_s for r in rows if r.name == "baseline"), 0.0)
+    lines = [
+        "| run | shots | seconds | CPU s | shots/s | MB/s | peak RSS MB (tree / largest process) "
+        "| vs baseline |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for row in rows:
+        if row.error:
+            lines.append(f"| {row.name} | {row.shots} | failed: {row.error} | | | | | |")
+            continue
+        ratio = f"{row.shots_per_s / baseline_rate:.2f}x" if baseline_rate else "-"
+        lines.append(
+            f"| {row.name} | {row.shots} | {row.seconds:.2f} | {row.cpu_seconds:.2f} "
+            f"| {row.shots_per_s:,.0f} | {row.bytes / MB / row.seconds:,.0f} "
+            f"| {row.peak_rss_mb:.0f} / {row.max_process_rss_mb:.0f} | {ratio} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
