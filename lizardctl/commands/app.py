@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from lizardctl import __version__
-from lizardctl.commands import camera, cases, db, ingest, report, schema
+from lizardctl.commands import camera, cases, db, export, ingest, report, review, reviewer, schema
 from lizardctl.commands._runtime import AppState, db_option_help
 from lizardctl.core.config import DB_URL_ENV
 
@@ -27,8 +27,11 @@ app.add_typer(camera.app, name="camera")
 app.add_typer(schema.app, name="schema")
 app.add_typer(cases.app, name="cases")
 app.command()(ingest.ingest)
-app.command()(report.report)
+app.add_typer(report.app, name="report")
 app.command()(report.rejects)
+app.add_typer(reviewer.app, name="reviewer")
+app.add_typer(review.app, name="review")
+app.command()(export.export)
 
 
 def _version(value: bool) -> None:

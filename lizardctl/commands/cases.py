@@ -23,8 +23,9 @@ from lizardctl.commands._runtime import (
 from lizardctl.core.config import STORE_ENV
 from lizardctl.core.database import Database
 from lizardctl.core.services.reports import CaseService, CaseView
+from lizardctl.core.services.reviews import CaseStatus
 
-app = typer.Typer(help="List and show ingested cases.", no_args_is_help=True)
+app = typer.Typer(help="List and show cases, their votes and their history.", no_args_is_help=True)
 
 StoreOpt = Annotated[
     Path | None,
@@ -37,15 +38,26 @@ def list_(
     ctx: typer.Context,
     camera: Annotated[uuid.UUID | None, typer.Option("--camera", help="Camera id.")] = None,
     plate: Annotated[str | None, typer.Option("--plate", help="Canonical plate.")] = None,
+    status: Annotated[
+        CaseStatus | None, typer.Option("--status", help="Only cases in this status.")
+    ] = None,
     since: SinceOpt = None,
     limit: LimitOpt = 100,
     json_: JsonOpt = False,
 ) -> None:
-    """List cases, oldest shot first.  Example: lizardctl cases list --plate 1ABC2377"""
+    """List cases, oldest shot first. "awaiting" says who acts next on an undecided case:
+    reviewers, or a supervisor for a split vote at the highest staffed level.
+    Example: lizardctl cases list --status escalated"""
 
     async def work(db: Database) -> list[CaseView]:
         service = CaseService(db.uow, store_root(db, None))
-        return await service.list(camera_id=camera, plate=plate, since=since, limit=limit)
+        return await service.list(
+            camera_id=camera,
+            plate=plate,
+            since=since,
+            status=status.value if status else None,
+            limit=limit,
+        )
 
     cases = run(ctx, work)
     if wants_json(ctx, json_):
@@ -53,7 +65,17 @@ def list_(
         return
     print_table(
         f"{len(cases)} case(s)",
-        ["id", "plate", "occurred at", "camera", "violation", "skill", "status"],
+        [
+            "id",
+            "plate",
+            "occurred at",
+            "camera",
+            "violation",
+            "skill",
+            "status",
+            "level",
+            "awaiting",
+        ],
         [
             (
                 c.id,
@@ -63,6 +85,8 @@ def list_(
                 c.violation_value,
                 c.skill,
                 c.status,
+                c.level,
+                c.awaiting or "-",
             )
             for c in cases
         ],
@@ -76,7 +100,8 @@ def show(
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show one case: canonical fields, raw metadata and the photo's path in the store.
+    """Show one case: canonical fields, the photo's path in the store, its votes, its status
+    transitions and its raw metadata.
     Example: lizardctl cases show 3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11"""
 
     async def work(db: Database) -> CaseView:
@@ -88,6 +113,27 @@ def show(
         emit_json(data)
         return
     raw = data.pop("raw")
+    votes, transitions = data.pop("votes"), data.pop("transitions")
     print_fields(data.items())
+    if votes:
+        print_table(
+            "votes",
+            ["reviewer", "level", "verdict", "at"],
+            [(v["reviewer"], v["level"], v["verdict"], v["voted_at"]) for v in votes],
+        )
+    if transitions:
+        print_table(
+            "transitions",
+            ["at", "from", "to", "cause"],
+            [
+                (
+                    t["at"],
+                    f"{t['from_status']} @{t['from_level']}",
+                    f"{t['to_status']} @{t['to_level']}",
+                    t["cause"],
+                )
+                for t in transitions
+            ],
+        )
     typer.echo("raw metadata:")
     typer.echo(json.dumps(raw, indent=2, ensure_ascii=False))

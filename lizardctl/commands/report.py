@@ -1,4 +1,5 @@
-"""``lizardctl report`` and ``lizardctl rejects``: what ingest runs did."""
+"""``lizardctl report`` and ``lizardctl rejects``: what ingest runs did; ``report reviews``:
+how the reviewers are doing."""
 
 from __future__ import annotations
 
@@ -21,8 +22,11 @@ from lizardctl.commands._runtime import (
 from lizardctl.core.database import Database
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.services.reports import PeriodReport, RejectionView, ReportService, RunView
+from lizardctl.core.services.review_report import ReviewReport, ReviewReportService
 
 RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
+
+app = typer.Typer()
 
 
 def _run_fields(data: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -51,6 +55,7 @@ def _run_fields(data: dict[str, Any]) -> list[tuple[str, Any]]:
     return fields
 
 
+@app.callback(invoke_without_command=True)
 def report(
     ctx: typer.Context,
     last: Annotated[bool, typer.Option("--last", help="The latest run (the default).")] = False,
@@ -59,7 +64,10 @@ def report(
     json_: JsonOpt = False,
 ) -> None:
     """Report ingest runs: one run in detail (--last, --run ID) or a period (--since DATE)
-    with totals and a per-day table.  Example: lizardctl report --since 2026-11-01"""
+    with totals and a per-day table; `report reviews` reports on reviewing.
+    Example: lizardctl report --since 2026-11-01"""
+    if ctx.invoked_subcommand is not None:
+        return
     if sum((last, run_id is not None, since is not None)) > 1:
         raise typer.BadParameter("give one of --last, --run, --since")
 
@@ -90,6 +98,60 @@ def report(
     print_table(f"Ingest since {_day(since)}", columns, rows)
     if data["rejected_by_reason"]:
         print_table("Rejected by reason", ["reason", "shots"], data["rejected_by_reason"].items())
+
+
+@app.command()
+def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) -> None:
+    """Review backlog by status and level, leases out, decisions per hour, median time from
+    ingest to decision, and per reviewer: votes and agreement with the final decisions.
+    Backlog is always now; the rest covers --since DATE (default: the last 24 hours).
+    Example: lizardctl report reviews --since 2026-11-25 --json"""
+
+    async def work(db: Database) -> ReviewReport:
+        return await ReviewReportService(db.uow).report(since)
+
+    result = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json(result.to_dict())
+        return
+    data = result.to_dict()
+    median = data["median_seconds_to_decision"]
+    print_fields(
+        [
+            ("window", f"{data['since']} .. {data['until']}"),
+            ("decisions", data["decisions"]),
+            ("decisions per hour", data["decisions_per_hour"]),
+            ("median to decision", "-" if median is None else f"{median / 60:.1f} min"),
+            ("leases out", data["leased"]),
+        ]
+    )
+    print_table(
+        "Backlog by status and level",
+        ["status", "level", "cases"],
+        [(b["status"], b["level"], b["cases"]) for b in data["backlog"]],
+    )
+    if data["by_hour"]:
+        print_table(
+            "Decisions per hour (UTC)",
+            ["hour", "confirmed", "dismissed", "total"],
+            [(h["hour"], h["confirmed"], h["dismissed"], h["total"]) for h in data["by_hour"]],
+        )
+    print_table(
+        "Reviewers",
+        ["name", "skill", "active", "votes", "violation", "no-violation", "agreement"],
+        [
+            (
+                r["name"],
+                r["skill"],
+                "yes" if r["active"] else "no",
+                r["votes"],
+                r["violation"],
+                r["no_violation"],
+                "-" if r["agreement"] is None else f"{r['agreement']:.0%}",
+            )
+            for r in data["reviewers"]
+        ],
+    )
 
 
 def _day(value: datetime) -> str:

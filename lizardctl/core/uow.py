@@ -20,6 +20,13 @@ from lizardctl.core.repositories.ingest import (
     RunRepository,
     ShotRepository,
 )
+from lizardctl.core.repositories.review_stats import ReviewStatsRepository
+from lizardctl.core.repositories.reviews import (
+    AssignmentRepository,
+    ReviewerRepository,
+    ReviewSettingsRepository,
+    TransitionRepository,
+)
 from lizardctl.core.repositories.schemas import SchemaRepository
 
 
@@ -30,6 +37,11 @@ class UnitOfWork:
     shots: ShotRepository
     rejections: RejectionRepository
     cases: CaseRepository
+    reviewers: ReviewerRepository
+    assignments: AssignmentRepository
+    transitions: TransitionRepository
+    review_settings: ReviewSettingsRepository
+    review_stats: ReviewStatsRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -44,6 +56,11 @@ class UnitOfWork:
         self.shots = ShotRepository(view)
         self.rejections = RejectionRepository(view)
         self.cases = CaseRepository(view)
+        self.reviewers = ReviewerRepository(view)
+        self.assignments = AssignmentRepository(view)
+        self.transitions = TransitionRepository(view)
+        self.review_settings = ReviewSettingsRepository(view)
+        self.review_stats = ReviewStatsRepository(view)
         return self
 
     async def __aexit__(

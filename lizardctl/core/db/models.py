@@ -175,6 +175,7 @@ class Case(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")
     required_skill: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
 
 
 class Rejection(Base):
@@ -191,3 +192,72 @@ class Rejection(Base):
     reason: Mapped[str] = mapped_column(String(32), index=True)
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Reviewer(Base):
+    """A human reviewer ("lizard"): gets cases whose required skill equals their own."""
+
+    __tablename__ = "reviewers"
+    __table_args__ = (CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    skill: Mapped[int] = mapped_column(Integer)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewSettings(Base):
+    """The one row of review settings, seeded by the migration: operators tune them live."""
+
+    __tablename__ = "review_settings"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("votes_per_level >= 1", name="votes_positive"),
+        CheckConstraint("lease_minutes >= 1", name="lease_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    votes_per_level: Mapped[int] = mapped_column(Integer)
+    lease_minutes: Mapped[int] = mapped_column(Integer)
+
+
+class Assignment(Base):
+    """A lease of one case to one reviewer at one level; the vote, once cast, lands on it.
+
+    The unique key makes "never the same case twice at a level" hold whatever the locking.
+    """
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        UniqueConstraint("case_id", "level", "reviewer_id"),
+        CheckConstraint("verdict IN ('violation', 'no-violation')", name="verdict_known"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    reviewer_id: Mapped[int] = mapped_column(
+        ForeignKey("reviewers.id", ondelete="RESTRICT"), index=True
+    )
+    level: Mapped[int] = mapped_column(Integer)
+    assigned_at: Mapped[datetime] = mapped_column()
+    expires_at: Mapped[datetime] = mapped_column()
+    verdict: Mapped[str | None] = mapped_column(String(16), default=None)
+    voted_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class CaseTransition(Base):
+    """One change of a case's status or level, with when and why: the audit trail."""
+
+    __tablename__ = "case_transitions"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    case_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    at: Mapped[datetime] = mapped_column()
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    from_level: Mapped[int] = mapped_column(Integer)
+    to_level: Mapped[int] = mapped_column(Integer)
+    cause: Mapped[str] = mapped_column(Text)

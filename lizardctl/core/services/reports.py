@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -13,8 +14,10 @@ from typing import Any
 
 from lizardctl.core.db.models import Case, IngestRun, Rejection
 from lizardctl.core.errors import NotFoundError
+from lizardctl.core.repositories.reviews import REVIEWABLE
+from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
-from lizardctl.core.uow import UowFactory
+from lizardctl.core.uow import UnitOfWork, UowFactory
 
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
 
@@ -179,10 +182,24 @@ class CaseView:
     source_photo: str
     source_metadata: str
     raw: dict[str, Any]
+    level: int
+    decided_at: datetime | None
     photo_path: str | None = None
+    awaiting: str | None = None
+    """``review`` or ``supervisor`` for an undecided case: who must act on it next."""
+    votes: tuple[VoteView, ...] = ()
+    transitions: tuple[TransitionView, ...] = ()
 
     @classmethod
-    def of(cls, case: Case, store: PhotoStore | None = None) -> CaseView:
+    def of(
+        cls,
+        case: Case,
+        store: PhotoStore | None = None,
+        *,
+        awaiting: str | None = None,
+        votes: tuple[VoteView, ...] = (),
+        transitions: tuple[TransitionView, ...] = (),
+    ) -> CaseView:
         return cls(
             case.id,
             case.plate,
@@ -196,7 +213,12 @@ class CaseView:
             case.source_photo,
             case.source_metadata,
             case.raw,
+            case.required_skill,
+            case.decided_at,
             str(store.path_for(case.photo_sha256)) if store is not None else None,
+            awaiting,
+            votes,
+            transitions,
         )
 
     def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
@@ -209,6 +231,9 @@ class CaseView:
             "skill": self.skill,
             "occurred_at": self.occurred_at.isoformat(),
             "status": self.status,
+            "level": self.level,
+            "awaiting": self.awaiting,
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
         }
         if detail:
             data |= {
@@ -217,6 +242,8 @@ class CaseView:
                 "source_photo": self.source_photo,
                 "source_metadata": self.source_metadata,
                 "raw": self.raw,
+                "votes": [v.to_dict() for v in self.votes],
+                "transitions": [t.to_dict() for t in self.transitions],
             }
         return data
 
@@ -281,11 +308,35 @@ class CaseService:
             rows = await uow.cases.list(
                 camera_id=camera_id, plate=plate, since=since, status=status, limit=limit
             )
-            return [CaseView.of(row) for row in rows]
+            awaiting = await self._awaiting(uow, rows)
+            return [CaseView.of(row, awaiting=awaiting.get(row.id)) for row in rows]
 
     async def show(self, case_id: uuid.UUID) -> CaseView:
+        """The case with its votes and every status transition it went through."""
         async with self.uow_factory() as uow:
             case = await uow.cases.get(case_id)
             if case is None:
                 raise NotFoundError(f"no case {case_id}")
-            return CaseView.of(case, self.store)
+            votes = tuple(VoteView(*row) for row in await uow.assignments.votes(case_id))
+            transitions = await uow.transitions.of_case(case_id)
+            return CaseView.of(
+                case,
+                self.store,
+                awaiting=(await self._awaiting(uow, [case])).get(case.id),
+                votes=votes,
+                transitions=tuple(TransitionView.of(t) for t in transitions),
+            )
+
+    @staticmethod
+    async def _awaiting(uow: UnitOfWork, cases: Sequence[Case]) -> dict[uuid.UUID, str]:
+        """Undecided cases with K votes at their level wait for a supervisor (they were
+        split at the highest staffed level); the others wait for reviewers."""
+        undecided = [c.id for c in cases if c.status in REVIEWABLE]
+        if not undecided:
+            return {}
+        votes = await uow.assignments.votes_at_level(undecided)
+        needed = (await uow.review_settings.current()).votes_per_level
+        return {
+            case_id: "supervisor" if votes.get(case_id, 0) >= needed else "review"
+            for case_id in undecided
+        }

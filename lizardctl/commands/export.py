@@ -1,0 +1,65 @@
+"""``lizardctl export``: decided cases with their votes, for whoever acts on them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import JsonOpt, SinceOpt, emit_json, info, run, say, wants_json
+from lizardctl.core.database import Database
+from lizardctl.core.services.export import DecidedStatus, ExportFormat, ExportService
+
+
+def _silence_stdout() -> None:
+    """The reader went away (``| head``): point stdout at /dev/null so the final flush at
+    exit does not fail a second time, and end quietly as other Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+def export(
+    ctx: typer.Context,
+    status: Annotated[
+        list[DecidedStatus] | None,
+        typer.Option("--status", help="Only this outcome; repeat for both (default: both)."),
+    ] = None,
+    since: SinceOpt = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
+        ExportFormat.CSV
+    ),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write to FILE, complete or not at all (default: stdout)."
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Export decided cases, oldest decision first, one row per case with plate, camera,
+    violation, value, occurred_at, decided_at and votes. Streamed: memory stays flat for
+    millions of rows. --since filters on the decision time.
+    Example: lizardctl export --status confirmed --since 2026-11-25 --format csv -o out.csv"""
+    statuses = tuple(status or DecidedStatus)
+
+    async def work(db: Database) -> int | None:
+        service = ExportService(db.uow)
+        if output is not None:
+            return await service.export_file(output, fmt=fmt, statuses=statuses, since=since)
+        try:
+            return await service.export(sys.stdout, fmt=fmt, statuses=statuses, since=since)
+        except BrokenPipeError:
+            _silence_stdout()
+            return None
+
+    count = run(ctx, work)
+    if output is None:
+        if count is not None:
+            info(ctx, f"exported {count} case(s)")
+    elif wants_json(ctx, json_):
+        emit_json({"file": str(output), "cases": count})
+    else:
+        say(ctx, f"exported {count} case(s) to {output}")

@@ -1,0 +1,80 @@
+"""``lizardctl reviewer``: the crowd of human reviewers and their skill levels."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import JsonOpt, emit_json, print_table, run, say, wants_json
+from lizardctl.core.database import Database
+from lizardctl.core.services.reviews import ReviewerService, ReviewerView
+
+app = typer.Typer(help="Add, list and change reviewers.", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(help="Reviewer name, unique.")]
+
+
+def _say_reviewer(ctx: typer.Context, verb: str, reviewer: ReviewerView, as_json: bool) -> None:
+    if as_json:
+        emit_json(reviewer.to_dict())
+    else:
+        state = "active" if reviewer.active else "inactive"
+        say(ctx, f"{verb} reviewer {reviewer.name}: skill {reviewer.skill}, {state}")
+
+
+@app.command()
+def add(
+    ctx: typer.Context,
+    name: NameArg,
+    skill: Annotated[int, typer.Option("--skill", min=1, max=100, help="Skill level, 1-100.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Add an active reviewer at a skill level.  Example: lizardctl reviewer add ann --skill 3"""
+
+    async def work(db: Database) -> ReviewerView:
+        return await ReviewerService(db.uow).add(name, skill)
+
+    _say_reviewer(ctx, "added", run(ctx, work), wants_json(ctx, json_))
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List reviewers by skill level.  Example: lizardctl reviewer list --json"""
+
+    async def work(db: Database) -> list[ReviewerView]:
+        return await ReviewerService(db.uow).list()
+
+    reviewers = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([r.to_dict() for r in reviewers])
+        return
+    print_table(
+        f"{len(reviewers)} reviewer(s)",
+        ["name", "skill", "active", "since"],
+        [(r.name, r.skill, "yes" if r.active else "no", r.created_at.date()) for r in reviewers],
+    )
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    name: NameArg,
+    skill: Annotated[
+        int | None, typer.Option("--skill", min=1, max=100, help="New skill level, 1-100.")
+    ] = None,
+    active: Annotated[
+        bool | None,
+        typer.Option(
+            "--active/--inactive", help="Take part in reviews, or stop.", show_default=False
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Change a reviewer's skill or active flag; a case they hold is released to others.
+    Example: lizardctl reviewer set ann --skill 4"""
+
+    async def work(db: Database) -> ReviewerView:
+        return await ReviewerService(db.uow).update(name, skill=skill, active=active)
+
+    _say_reviewer(ctx, "updated", run(ctx, work), wants_json(ctx, json_))

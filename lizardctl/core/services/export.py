@@ -1,0 +1,184 @@
+"""Export decided cases, one row per case with its votes, as CSV or JSON Lines.
+
+Rows are written as they stream out of the database (one case's votes in hand at a time),
+so a million cases cost no more memory than ten.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TextIO
+
+from lizardctl.core.errors import UsageError
+from lizardctl.core.uow import UowFactory
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+class DecidedStatus(StrEnum):
+    """The statuses an export can ask for: only decided cases are exported."""
+
+    CONFIRMED = "confirmed"
+    DISMISSED = "dismissed"
+
+
+CSV_COLUMNS = (
+    "case_id",
+    "status",
+    "plate",
+    "camera_id",
+    "violation_id",
+    "violation_value",
+    "occurred_at",
+    "decided_at",
+    "level",
+    "votes",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedVote:
+    reviewer: str
+    level: int
+    verdict: str
+    voted_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "reviewer": self.reviewer,
+            "level": self.level,
+            "verdict": self.verdict,
+            "voted_at": self.voted_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ExportedCase:
+    case_id: str
+    status: str
+    plate: str
+    camera_id: str
+    violation_id: str
+    violation_value: str
+    occurred_at: datetime
+    decided_at: datetime | None
+    level: int
+    votes: tuple[ExportedVote, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": self.case_id,
+            "status": self.status,
+            "plate": self.plate,
+            "camera_id": self.camera_id,
+            "violation_id": self.violation_id,
+            "violation_value": self.violation_value,
+            "occurred_at": self.occurred_at.isoformat(),
+            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
+            "level": self.level,
+            "votes": [v.to_dict() for v in self.votes],
+        }
+
+    def csv_row(self) -> list[Any]:
+        """Votes in one cell, ``reviewer@level=verdict`` joined by ``;``, in the order cast."""
+        data = self.to_dict()
+        data["votes"] = ";".join(f"{v.reviewer}@{v.level}={v.verdict}" for v in self.votes)
+        return [data[column] for column in CSV_COLUMNS]
+
+
+async def group_votes(
+    batches: AsyncIterator[Sequence[Any]],
+) -> AsyncIterator[list[ExportedCase]]:
+    """Fold batches of vote-per-row rows (ordered by case) into batches of one
+    ``ExportedCase`` per case; a case cut by a batch boundary waits for the next batch."""
+    current: Any = None
+    votes: list[ExportedVote] = []
+    done: list[ExportedCase] = []
+    async for batch in batches:
+        for row in batch:
+            if current is not None and row.id != current.id:
+                done.append(_exported(current, votes))
+                votes = []
+            current = row
+            if row.verdict is not None:
+                votes.append(ExportedVote(row.reviewer, row.level, row.verdict, row.voted_at))
+        if done:
+            yield done
+            done = []
+    if current is not None:
+        yield [_exported(current, votes)]
+
+
+def _exported(row: Any, votes: list[ExportedVote]) -> ExportedCase:
+    return ExportedCase(
+        str(row.id),
+        row.status,
+        row.plate,
+        str(row.camera_id),
+        str(row.violation_id),
+        row.violation_value,
+        row.occurred_at,
+        row.decided_at,
+        row.required_skill,
+        tuple(votes),
+    )
+
+
+class ExportService:
+    def __init__(self, uow_factory: UowFactory) -> None:
+        self.uow_factory = uow_factory
+
+    async def export(
+        self,
+        out: TextIO,
+        *,
+        fmt: ExportFormat,
+        statuses: Sequence[DecidedStatus] = tuple(DecidedStatus),
+        since: datetime | None = None,
+    ) -> int:
+        """Write decided cases (oldest decision first) to ``out``; returns how many."""
+        count = 0
+        writer = csv.writer(out, lineterminator="\n")
+        if fmt is ExportFormat.CSV:
+            writer.writerow(CSV_COLUMNS)
+        async with self.uow_factory() as uow:
+            batches = uow.review_stats.decided([s.value for s in statuses], since)
+            async for cases in group_votes(batches):
+                if fmt is ExportFormat.CSV:
+                    writer.writerows(case.csv_row() for case in cases)
+                else:
+                    out.writelines(
+                        json.dumps(case.to_dict(), ensure_ascii=False) + "\n" for case in cases
+                    )
+                count += len(cases)
+        return count
+
+    async def export_file(
+        self,
+        path: Path,
+        *,
+        fmt: ExportFormat,
+        statuses: Sequence[DecidedStatus] = tuple(DecidedStatus),
+        since: datetime | None = None,
+    ) -> int:
+        """Like ``export``, into ``path``, which appears only once complete: a failed or
+        interrupted export never leaves a truncated file for the next job to pick up."""
+        partial = path.with_name(f".{path.name}.part")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as out:
+                count = await self.export(out, fmt=fmt, statuses=statuses, since=since)
+            partial.replace(path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return count

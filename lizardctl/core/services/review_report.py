@@ -1,0 +1,101 @@
+"""``report reviews``: how the crowd is doing, for whoever runs it.
+
+The backlog is always the current state; decisions, time to decision and reviewer figures
+cover a window (default: the last 24 hours), so the numbers stay fast to compute and
+mean something on a system that has run for years.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from lizardctl.core.db.models import utcnow
+from lizardctl.core.services.reviews import DECIDED, Clock
+from lizardctl.core.uow import UowFactory
+
+DEFAULT_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewReport:
+    since: datetime
+    until: datetime
+    backlog: list[dict[str, Any]]
+    leased: int
+    by_hour: list[dict[str, Any]]
+    median_seconds_to_decision: float | None
+    reviewers: list[dict[str, Any]]
+
+    @property
+    def decisions(self) -> int:
+        return sum(row["total"] for row in self.by_hour)
+
+    @property
+    def decisions_per_hour(self) -> float:
+        hours = max((self.until - self.since).total_seconds() / 3600, 1 / 60)
+        return round(self.decisions / hours, 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "backlog": self.backlog,
+            "leased": self.leased,
+            "decisions": self.decisions,
+            "decisions_per_hour": self.decisions_per_hour,
+            "by_hour": self.by_hour,
+            "median_seconds_to_decision": self.median_seconds_to_decision,
+            "reviewers": self.reviewers,
+        }
+
+
+class ReviewReportService:
+    def __init__(self, uow_factory: UowFactory, now: Clock = utcnow) -> None:
+        self.uow_factory = uow_factory
+        self.now = now
+
+    async def report(self, since: datetime | None = None) -> ReviewReport:
+        until = self.now()
+        since = since if since is not None else until - DEFAULT_WINDOW
+        async with self.uow_factory() as uow:
+            stats = uow.review_stats
+            backlog = [
+                {"status": status, "level": level, "cases": cases}
+                for status, level, cases in await stats.backlog()
+            ]
+            leased = await stats.leased(until)
+            hours: dict[str, dict[str, Any]] = defaultdict(dict)
+            for hour, status, cases in await stats.decisions_by_hour(since):
+                hours[hour][status] = cases
+            median = await stats.median_seconds_to_decision(since)
+            reviewers = [_with_agreement(row) for row in await stats.by_reviewer(since)]
+        by_hour = [
+            {
+                "hour": hour,
+                **{status.value: counts.get(status.value, 0) for status in DECIDED},
+                "total": sum(counts.values()),
+            }
+            for hour, counts in sorted(hours.items())
+        ]
+        return ReviewReport(
+            since,
+            until,
+            backlog,
+            leased,
+            by_hour,
+            round(median, 1) if median is not None else None,
+            reviewers,
+        )
+
+
+def _with_agreement(row: dict[str, Any]) -> dict[str, Any]:
+    """Share of the reviewer's votes on decided cases that match the decision."""
+    decided = row["on_decided"]
+    return {
+        **row,
+        "no_violation": row["votes"] - row["violation"],
+        "agreement": round(row["agreed"] / decided, 3) if decided else None,
+    }
