@@ -13,7 +13,7 @@ import stat
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.photos import PHOTO_SUFFIXES
@@ -45,6 +45,7 @@ class _Entry:
     name: str
     path: str
     mtime: float
+    is_photo: bool
 
 
 @dataclass(slots=True)
@@ -69,7 +70,8 @@ def _matches(patterns: Sequence[str], relative: str, name: str) -> bool:
 
 
 def _kind(name: str) -> str | None:
-    suffix = PurePath(name).suffix.lower()
+    """``photo``, ``metadata`` or None, by suffix (os.path: pathlib costs ~6 us a name here)."""
+    suffix = os.path.splitext(name)[1].lower()  # noqa: PTH122 - hot path
     if suffix in PHOTO_SUFFIXES:
         return "photo"
     if suffix in METADATA_SUFFIXES:
@@ -102,7 +104,7 @@ class Walker:
     def _add(self, listing: _Listing, root: Path, entry: os.DirEntry[str]) -> None:
         """File one directory entry; a failure on one entry never costs the rest of the folder."""
         options = self.options
-        relative = os.path.relpath(entry.path, root)
+        relative = os.path.relpath(entry.path, root) if options.include or options.exclude else ""
         try:
             is_dir = entry.is_dir()
         except OSError:
@@ -139,14 +141,14 @@ class Walker:
                 return  # removed since it was listed: nothing left to ingest or reject
             except OSError:
                 mtime = 0.0  # cannot even lstat it: let the read fail and say why
-        listing.files.append(_Entry(entry.name, entry.path, mtime))
+        listing.files.append(_Entry(entry.name, entry.path, mtime, kind == "photo"))
 
     def _pair(self, listing: _Listing) -> list[ShotFiles]:
         stems: dict[str, tuple[list[_Entry], list[_Entry]]] = {}
         for entry in listing.files:
-            stem = PurePath(entry.name).stem
+            stem = os.path.splitext(entry.name)[0]  # noqa: PTH122 - hot path
             photos, metadata = stems.setdefault(stem, ([], []))
-            (photos if _kind(entry.name) == "photo" else metadata).append(entry)
+            (photos if entry.is_photo else metadata).append(entry)
         shots: list[ShotFiles] = []
         for stem in sorted(stems):
             photos, metadata = stems[stem]

@@ -7,13 +7,18 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, tuple_, update
+from sqlalchemy import Table, insert, select, update
 
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
 
 ShotKey = tuple[str, str]
+# Bulk writes go to the tables, not the mapped classes: Core executemany skips the ORM's
+# per-row bookkeeping, which cost more than the insert itself.
+_PHOTOS: Table = Photo.__table__  # type: ignore[assignment]
+_CASES: Table = Case.__table__  # type: ignore[assignment]
+_REJECTIONS: Table = Rejection.__table__  # type: ignore[assignment]
 _CHUNK = 400
 
 
@@ -55,38 +60,43 @@ class ShotRepository(Repository):
     """Photos, cases and rejections of ingested shots."""
 
     async def existing(self, keys: Iterable[ShotKey]) -> set[ShotKey]:
-        """Which (photo sha256, metadata sha256) pairs are already cases."""
-        wanted = list(set(keys))
+        """Which (photo sha256, metadata sha256) pairs are already cases.
+
+        Looked up by photo hash alone, the leading column of the unique index, and the
+        pairs filtered here: SQLite answers a row-value ``(a, b) IN (...)`` with a scan of
+        the whole index, which makes every batch cost more as the table grows.
+        """
+        wanted = set(keys)
+        photos = sorted({photo for photo, _ in wanted})
         found: set[ShotKey] = set()
-        pair = tuple_(Case.photo_sha256, Case.metadata_sha256)
-        for start in range(0, len(wanted), _CHUNK):
+        for start in range(0, len(photos), _CHUNK):
             rows = await self.session.execute(
                 select(Case.photo_sha256, Case.metadata_sha256).where(
-                    pair.in_(wanted[start : start + _CHUNK])
+                    Case.photo_sha256.in_(photos[start : start + _CHUNK])
                 )
             )
-            found.update((row[0], row[1]) for row in rows)
+            found.update(key for key in ((r[0], r[1]) for r in rows) if key in wanted)
         return found
 
     async def add_photos(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
             await self.session.execute(
-                insert_ignoring_conflicts(self.session.dialect, Photo), list(rows)
+                insert_ignoring_conflicts(self.session.dialect, _PHOTOS), list(rows)
             )
 
     async def add_cases(self, rows: Sequence[dict[str, Any]]) -> set[ShotKey]:
         """Insert cases, skipping shots another run got in first; returns the keys inserted."""
         if not rows:
             return set()
-        statement = insert_ignoring_conflicts(self.session.dialect, Case).returning(
-            Case.photo_sha256, Case.metadata_sha256
+        statement = insert_ignoring_conflicts(self.session.dialect, _CASES).returning(
+            _CASES.c.photo_sha256, _CASES.c.metadata_sha256
         )
         result = await self.session.execute(statement, list(rows))
         return {(row[0], row[1]) for row in result}
 
     async def add_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            await self.session.execute(insert(Rejection), list(rows))
+            await self.session.execute(insert(_REJECTIONS), list(rows))
 
 
 class RejectionRepository(Repository):
