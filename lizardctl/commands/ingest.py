@@ -15,7 +15,12 @@ from lizardctl.commands._runtime import JsonOpt, emit_json, run, state, wants_js
 from lizardctl.core.config import STORE_ENV
 from lizardctl.core.database import Database
 from lizardctl.core.ingest.batch import BatchResult
-from lizardctl.core.services.ingest import IngestOptions, IngestService, IngestSummary
+from lizardctl.core.services.ingest import (
+    DEFAULT_CLAIM_LEASE,
+    IngestOptions,
+    IngestService,
+    IngestSummary,
+)
 
 
 class _Bar:
@@ -68,6 +73,15 @@ def render_summary(summary: IngestSummary) -> None:
         typer.echo(f"  see the rejected shots: lizardctl rejects --run {data['run_id']}")
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise typer.BadParameter(
+            f"expected K/N with 1 <= K <= N, e.g. 2/4; got {text!r}", param_hint="'--shard'"
+        )
+    return int(k), int(n)
+
+
 def ingest(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Dump folders, walked recursively.")],
@@ -113,6 +127,22 @@ def ingest(
             help="Remove a shot's files once its case and photo are durably stored.",
         ),
     ] = False,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            metavar="K/N",
+            help="Static partitioning: only the K-th of N shares of the shots (run K=1..N).",
+        ),
+    ] = None,
+    claim_lease: Annotated[
+        float,
+        typer.Option(
+            "--claim-lease",
+            min=1,
+            help="Seconds before a dead worker's claimed shots are taken over by others.",
+        ),
+    ] = DEFAULT_CLAIM_LEASE,
     quiet: Annotated[
         bool,
         typer.Option(
@@ -123,6 +153,7 @@ def ingest(
 ) -> None:
     """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
     Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
+    Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
     st = state(ctx)
     st.quiet = quiet = quiet or st.quiet  # also silences the runner's notes on stderr
@@ -137,6 +168,8 @@ def ingest(
         exclude=exclude or (),
         store=store,
         delete_source=delete_source,
+        shard=parse_shard(shard) if shard else None,
+        claim_lease=claim_lease,
     )
     show_bar = sys.stderr.isatty() and not quiet and not as_json
     bar = _Bar() if show_bar else None

@@ -52,6 +52,14 @@ def _run_fields(data: dict[str, Any]) -> list[tuple[str, Any]]:
     fields += [(f"type {name}", n) for name, n in data["ingested_by_type"].items()]
     fields += [("elapsed", f"{data['elapsed_s']} s"), ("throughput", rate)]
     fields += [("problem", problem) for problem in data["problems"]]
+    if data["shard"]:
+        fields.append(("shard", data["shard"]))
+    if data["job"] and len(data["job"]["runs"]) > 1:
+        fields.append(("job", data["job"]["job_id"]))
+        fields += [
+            (f"  worker {w['worker']}", f"{w['shots']} shots ({w['share']:.0%}), {w['status']}")
+            for w in data["job"]["runs"]
+        ]
     return fields
 
 

@@ -19,10 +19,21 @@ from lizardctl.core.uow import UnitOfWork
 UPGRADE_HINT = "run `lizardctl db upgrade`"
 
 
+# SQLSTATE classes that mean the server, not our statement, is the problem: connection,
+# authorization, database missing, transaction rollback (deadlock, serialization),
+# insufficient resources (disk full, too many connections), operator intervention.
+_ENVIRONMENT_SQLSTATE_CLASSES = ("08", "28", "3D", "40", "53", "57")
+
+
+def _sqlstate(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
 def environment_error(exc: BaseException, url: URL) -> EnvironmentFailure | None:
     """The one-line failure for a driver error that means "the database is not usable"."""
     if isinstance(exc, OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
+        isinstance(exc, DBAPIError)
+        and (exc.connection_invalidated or _sqlstate(exc)[:2] in _ENVIRONMENT_SQLSTATE_CLASSES)
     ):
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         return EnvironmentFailure(f"database {mask_url(url)} unusable: {reason}")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lizardctl.core.repositories.base import SessionView
 from lizardctl.core.repositories.cameras import CameraRepository
+from lizardctl.core.repositories.claims import ClaimRepository
 from lizardctl.core.repositories.ingest import (
     CaseRepository,
     RejectionRepository,
@@ -35,6 +36,7 @@ class UnitOfWork:
     schemas: SchemaRepository
     runs: RunRepository
     shots: ShotRepository
+    claims: ClaimRepository
     rejections: RejectionRepository
     cases: CaseRepository
     reviewers: ReviewerRepository
@@ -54,6 +56,7 @@ class UnitOfWork:
         self.schemas = SchemaRepository(view)
         self.runs = RunRepository(view)
         self.shots = ShotRepository(view)
+        self.claims = ClaimRepository(view)
         self.rejections = RejectionRepository(view)
         self.cases = CaseRepository(view)
         self.reviewers = ReviewerRepository(view)

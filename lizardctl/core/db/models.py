@@ -140,6 +140,43 @@ class IngestRun(Base):
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     counts: Mapped[dict[str, Any]] = mapped_column(default=dict)
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None, index=True)
+    shard: Mapped[str | None] = mapped_column(String(32), default=None)
+
+
+class IngestJob(Base):
+    """Runs started on the same paths while one is alive share a job, and with it the work.
+
+    ``key`` identifies the paths (and shard and filters). A run that finds the job dead
+    (no heartbeat within a lease, finished, or last beaten by a process gone from this
+    host) starts a new one, so tonight's run and a re-run after a crash start afresh.
+    """
+
+    __tablename__ = "ingest_jobs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    heartbeat_at: Mapped[datetime] = mapped_column()
+    worker: Mapped[str] = mapped_column(String(300))
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class IngestClaim(Base):
+    """A shot claimed by one worker of a job: the others skip it, or take it over once the
+    lease has expired and it is still not done. ``done`` commits with the shot's rows."""
+
+    __tablename__ = "ingest_claims"
+    __table_args__ = (Index("ix_ingest_claims_open", "job_id", "done"),)
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    shot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    photo_path: Mapped[str | None] = mapped_column(Text)
+    metadata_path: Mapped[str | None] = mapped_column(Text)
+    problem_reason: Mapped[str | None] = mapped_column(String(32))
+    problem_message: Mapped[str | None] = mapped_column(Text)
+    worker: Mapped[str] = mapped_column(String(300))
+    lease_until: Mapped[datetime] = mapped_column()
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Case(Base):
@@ -261,3 +298,4 @@ class CaseTransition(Base):
     from_level: Mapped[int] = mapped_column(Integer)
     to_level: Mapped[int] = mapped_column(Integer)
     cause: Mapped[str] = mapped_column(Text)
+

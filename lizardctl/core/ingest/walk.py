@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import zlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -51,6 +52,7 @@ class _Entry:
 @dataclass(slots=True)
 class _Listing:
     directory: str
+    relative: str
     files: list[_Entry] = field(default_factory=list)
     subdirs: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)
     ignored: int = 0
@@ -63,6 +65,8 @@ class WalkOptions:
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
     concurrency: int = 8
+    shard: tuple[int, int] | None = None
+    """``(k, n)``: only shots whose folder-relative stem hashes to k of n (1-based)."""
 
 
 def _matches(patterns: Sequence[str], relative: str, name: str) -> bool:
@@ -79,6 +83,12 @@ def _kind(name: str) -> str | None:
     return None
 
 
+def _in_shard(name: str, shard: tuple[int, int]) -> bool:
+    """Static partitioning: the same shot lands in the same shard on every host."""
+    k, n = shard
+    return zlib.crc32(os.fsencode(name)) % n == k - 1
+
+
 class Walker:
     """Yields batches of ``ShotFiles`` per directory, walking directories concurrently."""
 
@@ -89,7 +99,7 @@ class Walker:
         self.stats = WalkStats()
 
     def _scan(self, root: Path, directory: str) -> _Listing:
-        listing = _Listing(directory)
+        listing = _Listing(directory, os.path.relpath(directory, root))
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
@@ -151,6 +161,10 @@ class Walker:
             (photos if entry.is_photo else metadata).append(entry)
         shots: list[ShotFiles] = []
         for stem in sorted(stems):
+            if self.options.shard is not None and not _in_shard(
+                f"{listing.relative}/{stem}", self.options.shard
+            ):
+                continue
             photos, metadata = stems[stem]
             group = photos + metadata
             if any(e.mtime > self.young_after for e in group):

@@ -49,6 +49,11 @@ class RunRepository(Repository):
         query = select(IngestRun).order_by(IngestRun.started_at.desc()).limit(1)
         return await self.session.scalar(query)
 
+    async def of_job(self, job_id: uuid.UUID) -> Sequence[IngestRun]:
+        """Every run that took part in a job, oldest first."""
+        query = select(IngestRun).where(IngestRun.job_id == job_id).order_by(IngestRun.started_at)
+        return (await self.session.scalars(query)).all()
+
     async def since(self, start: datetime) -> Sequence[IngestRun]:
         query = (
             select(IngestRun).where(IngestRun.started_at >= start).order_by(IngestRun.started_at)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -14,6 +12,7 @@ from typing import Any
 
 from lizardctl.core.db.models import Case, IngestRun, Rejection
 from lizardctl.core.errors import NotFoundError
+from lizardctl.core.liveness import worker_alive
 from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
@@ -22,19 +21,9 @@ from lizardctl.core.uow import UnitOfWork, UowFactory
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def run_status(run: IngestRun) -> str:
     """A run still marked running whose process is gone from this host was killed."""
-    if run.status == "running" and run.host == socket.gethostname() and not _process_alive(run.pid):
+    if run.status == "running" and not worker_alive(f"{run.host}:{run.pid}"):
         return "abandoned"
     return run.status
 
@@ -50,9 +39,12 @@ class RunView:
     paths: list[str]
     counts: dict[str, Any]
     bytes: int
+    job_id: uuid.UUID | None = None
+    shard: str | None = None
+    job_runs: tuple[RunView, ...] = ()
 
     @classmethod
-    def of(cls, run: IngestRun) -> RunView:
+    def of(cls, run: IngestRun, job_runs: Sequence[IngestRun] = ()) -> RunView:
         return cls(
             run.id,
             run_status(run),
@@ -63,7 +55,30 @@ class RunView:
             list(run.paths),
             dict(run.counts),
             run.bytes,
+            run.job_id,
+            run.shard,
+            tuple(RunView.of(other) for other in job_runs),
         )
+
+    def job(self) -> dict[str, Any] | None:
+        """The runs that shared this run's job, and each one's share of the shots."""
+        if self.job_id is None:
+            return None
+        total = sum(int(r.counts.get("shots", 0)) for r in self.job_runs) or 1
+        return {
+            "job_id": str(self.job_id),
+            "runs": [
+                {
+                    "run_id": str(r.id),
+                    "worker": f"{r.host}:{r.pid}",
+                    "status": r.status,
+                    "shots": int(r.counts.get("shots", 0)),
+                    "ingested": int(r.counts.get("ingested", 0)),
+                    "share": round(int(r.counts.get("shots", 0)) / total, 3),
+                }
+                for r in self.job_runs
+            ],
+        }
 
     @property
     def elapsed_s(self) -> float:
@@ -91,6 +106,8 @@ class RunView:
             "bytes": self.bytes,
             "shots_per_s": round(shots / elapsed, 1) if self.finished_at else None,
             "mb_per_s": round(self.bytes / elapsed / 1e6, 2) if self.finished_at else None,
+            "shard": self.shard,
+            "job": self.job(),
         }
 
 
@@ -258,7 +275,8 @@ class ReportService:
             run = await (uow.runs.get(run_id) if run_id is not None else uow.runs.last())
             if run is None:
                 raise NotFoundError(f"no ingest run {run_id}" if run_id else "no ingest run yet")
-            return RunView.of(run)
+            job_runs = await uow.runs.of_job(run.job_id) if run.job_id is not None else ()
+            return RunView.of(run, job_runs)
 
     async def period(self, since: datetime) -> PeriodReport:
         async with self.uow_factory() as uow:
