@@ -260,7 +260,8 @@ class Measured:
     """User plus system time of the command and all its descendants: less noisy than wall
     time on a shared machine."""
     tree_bytes: int
-    """Peak of the summed RSS of the whole process tree (workers included), as sampled."""
+    """Peak of the summed PSS of the whole process tree (workers included), as sampled:
+    pages shared between processes (a forkserver's preloaded modules) count once."""
     process_bytes: int
     """Peak RSS of the largest single process: its kernel high-water mark (VmHWM)."""
 
@@ -304,7 +305,11 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measured:
 
 
 def tree_memory(root: int) -> tuple[int, int]:
-    """Summed current RSS of ``root`` and its descendants, and their largest VmHWM (Linux)."""
+    """Summed current PSS of ``root`` and its descendants, and their largest VmHWM (Linux).
+
+    PSS, not RSS: workers forked from one server share its pages, and summing RSS would
+    count those once per worker.
+    """
     parents: dict[int, int] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -317,7 +322,12 @@ def tree_memory(root: int) -> tuple[int, int]:
         pid = todo.pop()
         todo += [child for child, parent in parents.items() if parent == pid]
         fields = dict(line.split(b":", 1) for line in read_proc(str(pid), "status").splitlines())
-        total += int(fields.get(b"VmRSS", b"0 kB").split()[0]) * 1024
+        rollup = dict(
+            line.split(b":", 1)
+            for line in read_proc(str(pid), "smaps_rollup").splitlines()
+            if b":" in line and not line.startswith(b"0")
+        )
+        total += int(rollup.get(b"Pss", fields.get(b"VmRSS", b"0 kB")).split()[0]) * 1024
         largest = max(largest, int(fields.get(b"VmHWM", b"0 kB").split()[0]) * 1024)
     return total, largest
 
@@ -391,7 +401,7 @@ def check(rows: list[Row], expected: dict[str, int] | None) -> list[str]:
 def table(rows: list[Row]) -> str:
     baseline_rate = next((r.shots_per_s for r in rows if r.name == "baseline"), 0.0)
     lines = [
-        "| run | shots | seconds | CPU s | shots/s | MB/s | peak RSS MB (tree / largest process) "
+        "| run | shots | seconds | CPU s | shots/s | MB/s | peak MB (tree PSS / largest RSS) "
         "| vs baseline |",
         "|---|--:|--:|--:|--:|--:|--:|--:|",
     ]

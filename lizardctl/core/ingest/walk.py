@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import stat
 import zlib
 from collections.abc import AsyncIterator, Sequence
@@ -227,6 +228,9 @@ class Walker:
                 self.stats.directories += 1
                 self.stats.ignored_files += listing.ignored
                 self.stats.problems.extend(listing.problems)
+                # Each process walks in its own random order, so processes sharing a job
+                # meet on few folders instead of splitting every batch between them.
+                random.shuffle(listing.subdirs)
                 for path, key, is_link in listing.subdirs:
                     if key in seen:
                         if is_link:
