@@ -7,7 +7,20 @@ from typing import Annotated
 import typer
 
 from lizardctl import __version__
-from lizardctl.commands import camera, cases, db, export, ingest, report, review, reviewer, schema
+from lizardctl.commands import (
+    camera,
+    cases,
+    db,
+    export,
+    fines,
+    ingest,
+    owner,
+    report,
+    review,
+    reviewer,
+    schema,
+    violation,
+)
 from lizardctl.commands._runtime import AppState, db_option_help
 from lizardctl.core.config import DB_URL_ENV
 
@@ -32,6 +45,9 @@ app.command()(report.rejects)
 app.add_typer(reviewer.app, name="reviewer")
 app.add_typer(review.app, name="review")
 app.command()(export.export)
+app.add_typer(violation.app, name="violation")
+app.add_typer(owner.app, name="owner")
+app.command()(fines.fines)
 
 
 def _version(value: bool) -> None:

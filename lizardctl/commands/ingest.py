@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lizardctl.commands._runtime import JsonOpt, emit_json, run, state, wants_json
+from lizardctl.commands._runtime import JsonOpt, emit_json, info, run, state, wants_json
 from lizardctl.core.config import STORE_ENV
 from lizardctl.core.database import Database
 from lizardctl.core.ingest.batch import BatchResult
@@ -182,6 +182,8 @@ def ingest(
             return await service.ingest(options, bar)
 
     summary = run(ctx, work)
+    for warning in summary.warnings:
+        info(ctx, f"warning: {warning}")
     if as_json:
         emit_json(summary.to_dict())
     elif not quiet or summary.rejected or summary.problems:

@@ -1,5 +1,5 @@
 """``lizardctl report`` and ``lizardctl rejects``: what ingest runs did; ``report reviews``:
-how the reviewers are doing."""
+how the reviewers are doing; ``report fines``: what the confirmed cases are worth."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from lizardctl.commands._runtime import (
 )
 from lizardctl.core.database import Database
 from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.services.fines import FinesReport, FinesService
 from lizardctl.core.services.reports import PeriodReport, RejectionView, ReportService, RunView
 from lizardctl.core.services.review_report import ReviewReport, ReviewReportService
 
@@ -159,6 +160,49 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
             )
             for r in data["reviewers"]
         ],
+    )
+
+
+@app.command("fines")
+def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) -> None:
+    """The catalog view: confirmed cases and fine totals per violation type and per UTC day
+    of decision, over --since DATE (default: the last 30 days). Fines are the catalog's
+    current ones; cases of violations not in the catalog are counted without a fine.
+    Example: lizardctl report fines --since 2026-11-01"""
+
+    async def work(db: Database) -> FinesReport:
+        return await FinesService(db.uow).report(since)
+
+    data = run(ctx, work).to_dict()
+    if wants_json(ctx, json_):
+        emit_json(data)
+        return
+    print_fields(
+        [
+            ("since", data["since"]),
+            ("confirmed cases", data["cases"]),
+            ("fines", data["total"]),
+            ("without a fine", data["unpriced"]),
+        ]
+    )
+    print_table(
+        "Per violation type",
+        ["violation", "id", "fine", "cases", "total"],
+        [
+            (
+                v["violation"] or "unknown violation",
+                v["violation_id"],
+                v["fine"] or "-",
+                v["cases"],
+                v["total"],
+            )
+            for v in data["by_violation"]
+        ],
+    )
+    print_table(
+        "Per day of decision (UTC)",
+        ["day", "cases", "without a fine", "total"],
+        [(d["day"], d["cases"], d["cases"] - d["priced"], d["total"]) for d in data["by_day"]],
     )
 
 

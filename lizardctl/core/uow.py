@@ -14,6 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lizardctl.core.repositories.base import SessionView
 from lizardctl.core.repositories.cameras import CameraRepository
+from lizardctl.core.repositories.catalog import (
+    FinesRepository,
+    OwnerRepository,
+    ViolationRepository,
+)
 from lizardctl.core.repositories.claims import ClaimRepository
 from lizardctl.core.repositories.ingest import (
     CaseRepository,
@@ -44,6 +49,9 @@ class UnitOfWork:
     transitions: TransitionRepository
     review_settings: ReviewSettingsRepository
     review_stats: ReviewStatsRepository
+    violations: ViolationRepository
+    owners: OwnerRepository
+    fines: FinesRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -64,6 +72,9 @@ class UnitOfWork:
         self.transitions = TransitionRepository(view)
         self.review_settings = ReviewSettingsRepository(view)
         self.review_stats = ReviewStatsRepository(view)
+        self.violations = ViolationRepository(view)
+        self.owners = OwnerRepository(view)
+        self.fines = FinesRepository(view)
         return self
 
     async def __aexit__(

@@ -299,3 +299,35 @@ class CaseTransition(Base):
     to_level: Mapped[int] = mapped_column(Integer)
     cause: Mapped[str] = mapped_column(Text)
 
+
+class ViolationType(Base):
+    """One row of the managers' violation catalog. The fine is integer minor units
+    (kopecks, cents): money is never a float, and sums stay exact on both engines."""
+
+    __tablename__ = "violation_types"
+    __table_args__ = (CheckConstraint("fine_minor >= 0", name="fine_not_negative"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    fine_minor: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CarOwner(Base):
+    """Who to reach about a plate: the managers' owners table, keyed by canonical plate."""
+
+    __tablename__ = "car_owners"
+    __table_args__ = (
+        CheckConstraint(
+            "phone IS NOT NULL OR email IS NOT NULL OR telegram IS NOT NULL", name="has_contact"
+        ),
+    )
+
+    plate: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    email: Mapped[str | None] = mapped_column(String(254))
+    telegram: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -139,13 +139,16 @@ class BatchProcessor:
                 schemas = [compile_row(row) for row in rows]
                 schema_ids = {f"{row.camera_type}:{row.version}": row.id for row in rows}
                 camera_types = await uow.cameras.types_by_id()
+                violation_ids = frozenset(await uow.violations.ids()) or None
         except Exception as exc:
             await db.dispose()
             translated = environment_error(exc, db.url)
             if translated is not None:
                 raise translated from exc
             raise
-        context = Context(TypeDetector(schemas), camera_types, settings.now, settings.max_pixels)
+        context = Context(
+            TypeDetector(schemas), camera_types, settings.now, settings.max_pixels, violation_ids
+        )
         return cls(settings, db, context, schema_ids)
 
     async def close(self) -> None:

@@ -42,6 +42,8 @@ class Context:
     camera_types: Mapping[uuid.UUID, str]
     now: datetime
     max_pixels: int
+    violation_ids: frozenset[uuid.UUID] | None = None
+    """The violation catalog; None while it is empty, which turns the check off."""
 
 
 def examine(
@@ -67,6 +69,11 @@ def examine(
         return Rejected(Reason(exc.reason), "; ".join(exc.errors))
     except CameraMismatch as exc:
         return Rejected(Reason(exc.reason), str(exc))
+    if context.violation_ids is not None and case.violation_id not in context.violation_ids:
+        return Rejected(
+            Reason.UNKNOWN_VIOLATION,
+            f"violation {case.violation_id} is not in the violation catalog",
+        )
     try:
         info = probe_photo(photo, max_pixels=context.max_pixels, sha256=photo_sha256)
     except BadPhotoError as exc:

@@ -16,6 +16,7 @@ class Reason(StrEnum):
     FUTURE_TIMESTAMP = "future-timestamp"
     UNKNOWN_CAMERA = "unknown-camera"
     TYPE_MISMATCH = "type-mismatch"
+    UNKNOWN_VIOLATION = "unknown-violation"
     BAD_PHOTO = "bad-photo"
 
 
@@ -30,5 +31,6 @@ REASON_HELP: dict[Reason, str] = {
     Reason.FUTURE_TIMESTAMP: "the shot is dated more than 5 minutes in the future",
     Reason.UNKNOWN_CAMERA: "the camera id is not registered",
     Reason.TYPE_MISMATCH: "the camera is registered as another camera type",
+    Reason.UNKNOWN_VIOLATION: "the violation id is not in the violation catalog",
     Reason.BAD_PHOTO: "the photo is not a complete, readable image of a sane size",
 }

@@ -64,6 +64,7 @@ class IngestSummary:
     result: BatchResult
     problems: list[str]
     job_id: uuid.UUID | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def rejected(self) -> int:
@@ -93,6 +94,7 @@ class IngestSummary:
             "store": self.store,
             "job_id": str(self.job_id) if self.job_id else None,
             "problems": self.problems,
+            "warnings": list(self.warnings),
         }
 
 
@@ -281,6 +283,7 @@ class IngestService:
             store.check_writable()
         run_id = uuid.uuid4()
         started = time.monotonic()
+        warnings = await self._warnings()
         job_key = _job_key(options)
         job_id = None if options.dry_run else await self._join_job(job_key, options)
         settings = BatchSettings(
@@ -334,6 +337,7 @@ class IngestService:
                     result=total,
                     problems=total.problems,
                     job_id=job_id,
+                    warnings=warnings,
                 )
                 if job_id is not None:
                     await self._finish_run(run_id, status, summary, failing=status == "failed")
@@ -409,6 +413,15 @@ class IngestService:
             await uow.claims.purge(stale_before)
             await uow.commit()
         return job_id
+
+    async def _warnings(self) -> tuple[str, ...]:
+        async with self.db.uow() as uow:
+            if not await uow.violations.ids():
+                return (
+                    "the violation catalog is empty: violation ids are not checked "
+                    "(lizardctl violation import FILE turns the check on)",
+                )
+        return ()
 
     async def _release_claims(self, job_id: uuid.UUID) -> None:
         """Hand this process's unfinished claims back at once, not after the lease: a failed

@@ -1,0 +1,104 @@
+"""``lizardctl owner``: the managers' table of car owners and how to reach them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    LimitOpt,
+    emit_json,
+    print_fields,
+    print_table,
+    run,
+    wants_json,
+)
+from lizardctl.commands.violation import FileArg, say_import
+from lizardctl.core.database import Database
+from lizardctl.core.services.catalog import ImportReport, OwnerDetail, OwnerService, OwnerView
+
+app = typer.Typer(help="Import, list and show car owners.", no_args_is_help=True)
+
+
+@app.command("import")
+def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
+    """Import car owners (columns plate,name,phone,email,telegram; plate canonical, e.g.
+    1ABC2377; at least one contact) in one transaction: new plates are added, changed ones
+    updated; bad rows are listed with their line numbers and nothing is imported.
+    Re-importing changes nothing.  Example: lizardctl owner import owners.csv"""
+
+    async def work(db: Database) -> ImportReport:
+        return await OwnerService(db.uow).import_file(file)
+
+    say_import(ctx, run(ctx, work), "owner", wants_json(ctx, json_))
+
+
+@app.command("list")
+def list_(ctx: typer.Context, limit: LimitOpt = 1000, json_: JsonOpt = False) -> None:
+    """List car owners by plate.  Example: lizardctl owner list --limit 50"""
+
+    async def work(db: Database) -> tuple[list[OwnerView], int]:
+        return await OwnerService(db.uow).list(limit)
+
+    rows, total = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([row.to_dict() for row in rows])
+        return
+    shown = f"{total} owner(s)" + (f", first {len(rows)}" if len(rows) < total else "")
+    print_table(
+        shown,
+        ["plate", "name", "phone", "email", "telegram"],
+        [(r.plate, r.name, r.phone, r.email, r.telegram) for r in rows],
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    plate: Annotated[str, typer.Argument(help="Canonical plate, e.g. 1ABC2377.")],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="At most this many cases, newest first.")
+    ] = 100,
+    json_: JsonOpt = False,
+) -> None:
+    """Show a plate's owner, contacts, and the plate's cases with their statuses and, for
+    catalogued violations, fines.  Example: lizardctl owner show 1ABC2377"""
+
+    async def work(db: Database) -> OwnerDetail:
+        return await OwnerService(db.uow).show(plate, limit)
+
+    detail = run(ctx, work)
+    data = detail.to_dict()
+    if wants_json(ctx, json_):
+        emit_json(data)
+        return
+    print_fields(
+        [
+            ("plate", data["plate"]),
+            ("name", data["name"]),
+            ("phone", data["phone"] or "-"),
+            ("email", data["email"] or "-"),
+            ("telegram", data["telegram"] or "-"),
+            ("cases", data["cases_total"]),
+            *((f"  {status}", n) for status, n in data["cases_by_status"].items()),
+        ]
+    )
+    if detail.cases:
+        print_table(
+            f"newest {len(detail.cases)} case(s)",
+            ["case", "occurred at", "violation", "value", "fine", "status", "decided at"],
+            [
+                (
+                    c["id"],
+                    c["occurred_at"],
+                    c["violation"] or "unknown violation",
+                    c["violation_value"],
+                    c["fine"] or "-",
+                    c["status"],
+                    c["decided_at"] or "-",
+                )
+                for c in data["cases"]
+            ],
+        )

@@ -1,0 +1,114 @@
+"""``lizardctl violation``: the managers' catalog of violation types and their fines."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    emit_json,
+    print_fields,
+    print_table,
+    run,
+    say,
+    wants_json,
+)
+from lizardctl.core.database import Database
+from lizardctl.core.services.catalog import (
+    ImportReport,
+    ViolationDetail,
+    ViolationService,
+    ViolationView,
+)
+
+app = typer.Typer(help="Import, list and show the violation catalog.", no_args_is_help=True)
+
+FileArg = Annotated[
+    Path,
+    typer.Argument(help="CSV or XLSX (with the xlsx extra) whose first row names the columns."),
+]
+
+
+def say_import(ctx: typer.Context, report: ImportReport, noun: str, as_json: bool) -> None:
+    """The import summary both catalogs share: counts, then what changed, row by row."""
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    if not report.changed:
+        say(ctx, f"{report.file}: nothing to do, all {report.unchanged} {noun}(s) already stored")
+        return
+    say(
+        ctx,
+        f"{report.file}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged",
+    )
+    for line in report.updates:
+        say(ctx, f"  updated {line}")
+    if report.updated > len(report.updates):
+        say(ctx, f"  ... and {report.updated - len(report.updates)} more update(s)")
+
+
+@app.command("import")
+def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
+    """Import the violation catalog (columns id,name,fine; fine like 1500 or 1500.50) in one
+    transaction: new ids are added, changed names or fines updated and listed; bad rows are
+    listed with their line numbers and nothing is imported. Re-importing changes nothing.
+    Example: lizardctl violation import violations.xlsx"""
+
+    async def work(db: Database) -> ImportReport:
+        return await ViolationService(db.uow).import_file(file)
+
+    say_import(ctx, run(ctx, work), "violation", wants_json(ctx, json_))
+
+
+@app.command("list")
+def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+    """List the catalog by name.  Example: lizardctl violation list --json"""
+
+    async def work(db: Database) -> list[ViolationView]:
+        return await ViolationService(db.uow).list()
+
+    rows = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json([row.to_dict() for row in rows])
+        return
+    print_table(
+        f"{len(rows)} violation type(s)",
+        ["id", "name", "fine", "updated"],
+        [(r.id, r.name, r.fine, r.updated_at.isoformat(timespec="seconds")) for r in rows],
+    )
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    violation_id: Annotated[uuid.UUID, typer.Argument(help="Violation type id.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Show one violation type with its cases by status and the fines its confirmed cases
+    are due.  Example: lizardctl violation show de163a57-fd92-47a6-9b78-82bb0d41be71"""
+
+    async def work(db: Database) -> ViolationDetail:
+        return await ViolationService(db.uow).show(violation_id)
+
+    detail = run(ctx, work)
+    data = detail.to_dict()
+    if wants_json(ctx, json_):
+        emit_json(data)
+        return
+    print_fields(
+        [
+            ("id", data["id"]),
+            ("name", data["name"]),
+            ("fine", data["fine"]),
+            ("cases", data["cases"]),
+            *((f"  {status}", n) for status, n in data["cases_by_status"].items()),
+            ("fines due", f"{data['fines_due']} ({data['confirmed']} confirmed)"),
+            ("created", data["created_at"]),
+            ("updated", data["updated_at"]),
+        ]
+    )

@@ -1,0 +1,257 @@
+"""The managers' tables (violation catalog, car owners) and the fines queries that join
+them to confirmed cases.
+
+Neither table is referenced by ``cases``: a case may name a violation or plate nobody has
+listed, and the joins here are outer joins that keep such cases, with NULLs, so nothing
+confirmed is silently left out of what is owed.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Select, Table, case, distinct, func, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from lizardctl.core.db.models import CarOwner, Case, ViolationType
+from lizardctl.core.repositories.base import Repository
+
+_VIOLATIONS: Table = ViolationType.__table__  # type: ignore[assignment]
+_OWNERS: Table = CarOwner.__table__  # type: ignore[assignment]
+_CHUNK = 500
+STREAM_BATCH = 1000
+"""Rows fetched per round trip while streaming fines: memory stays flat whatever the total."""
+
+CONFIRMED = "confirmed"
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+class _UpsertRepository(Repository):
+    """Bulk ``INSERT ... ON CONFLICT (key) DO UPDATE``: concurrent imports of the same
+    file cannot collide on a new key, and the last one simply wins."""
+
+    table: Table
+    key: str
+
+    async def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        module = postgresql if self.session.dialect == "postgresql" else sqlite
+        insert = module.insert(self.table)
+        changing = [name for name in rows[0] if name not in (self.key, "created_at")]
+        statement = insert.on_conflict_do_update(
+            index_elements=[self.table.c[self.key]],
+            set_={name: insert.excluded[name] for name in changing},
+        )
+        await self.session.execute(statement, list(rows))
+
+    async def _by_keys(self, model: Any, column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
+        wanted = list(keys)
+        found: dict[Any, Any] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(model).where(column.in_(wanted[start : start + _CHUNK]))
+            found.update((getattr(row, self.key), row) for row in await self.session.scalars(query))
+        return found
+
+
+class ViolationRepository(_UpsertRepository):
+    table = _VIOLATIONS
+    key = "id"
+
+    async def ids(self) -> set[uuid.UUID]:
+        """Every catalogued violation id; empty while the catalog is. The ingest check for
+        ``unknown-violation`` is on exactly when this is non-empty."""
+        return set((await self.session.scalars(select(ViolationType.id))).all())
+
+    async def get(self, violation_id: uuid.UUID) -> ViolationType | None:
+        return await self.session.get(ViolationType, violation_id)
+
+    async def list(self) -> Sequence[ViolationType]:
+        query = select(ViolationType).order_by(ViolationType.name, ViolationType.id)
+        return (await self.session.scalars(query)).all()
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ViolationType]:
+        return await self._by_keys(ViolationType, ViolationType.id, ids)
+
+    async def case_counts(self, violation_id: uuid.UUID) -> dict[str, int]:
+        """Cases of this violation type by status."""
+        query = (
+            select(Case.status, func.count())
+            .where(Case.violation_id == violation_id)
+            .group_by(Case.status)
+        )
+        rows: Sequence[Any] = (await self.session.execute(query)).all()
+        return {str(status): int(n) for status, n in rows}
+
+
+class OwnerRepository(_UpsertRepository):
+    table = _OWNERS
+    key = "plate"
+
+    async def get(self, plate: str) -> CarOwner | None:
+        return await self.session.get(CarOwner, plate)
+
+    async def list(self, limit: int) -> Sequence[CarOwner]:
+        query = select(CarOwner).order_by(CarOwner.plate).limit(limit)
+        return (await self.session.scalars(query)).all()
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(CarOwner)) or 0)
+
+    async def by_plates(self, plates: Iterable[str]) -> dict[str, CarOwner]:
+        return await self._by_keys(CarOwner, CarOwner.plate, plates)
+
+    async def cases_of(self, plate: str, limit: int) -> Sequence[dict[str, Any]]:
+        """The plate's newest cases with their status and, where catalogued, violation
+        name and fine."""
+        query = (
+            select(
+                Case.id,
+                Case.occurred_at,
+                Case.status,
+                Case.violation_id,
+                Case.violation_value,
+                ViolationType.name.label("violation"),
+                ViolationType.fine_minor,
+                Case.decided_at,
+            )
+            .select_from(Case)
+            .outerjoin(ViolationType, ViolationType.id == Case.violation_id)
+            .where(Case.plate == plate)
+            .order_by(Case.occurred_at.desc(), Case.id)
+            .limit(limit)
+        )
+        return [dict(row._mapping) for row in await self.session.execute(query)]
+
+    async def status_counts(self, plate: str) -> dict[str, int]:
+        query = select(Case.status, func.count()).where(Case.plate == plate).group_by(Case.status)
+        rows: Sequence[Any] = (await self.session.execute(query)).all()
+        return {str(status): int(n) for status, n in rows}
+
+
+class FinesRepository(Repository):
+    """Read-only: confirmed cases joined with the catalog and the owners."""
+
+    def _day(self) -> ColumnElement[str]:
+        """``2026-11-25``: the UTC day a case was decided on (SQLite keeps UTC text)."""
+        if self.session.dialect == "postgresql":
+            return func.to_char(func.timezone("UTC", Case.decided_at), "YYYY-MM-DD")
+        return func.strftime("%Y-%m-%d", Case.decided_at)
+
+    def _plates(self) -> ColumnElement[str]:
+        """The distinct plates of a group, comma-joined (order is fixed by the caller)."""
+        if self.session.dialect == "postgresql":
+            return func.string_agg(distinct(Case.plate), literal(","))
+        return func.group_concat(distinct(Case.plate))
+
+    @staticmethod
+    def _confirmed(query: _Query, since: datetime | None, plate: str | None) -> _Query:
+        query = query.where(Case.status == CONFIRMED)
+        if since is not None:
+            query = query.where(Case.decided_at >= since)
+        if plate is not None:
+            query = query.where(Case.plate == plate)
+        return query
+
+    @staticmethod
+    def _joined(query: _Query) -> _Query:
+        return (
+            query.select_from(Case)
+            .outerjoin(ViolationType, ViolationType.id == Case.violation_id)
+            .outerjoin(CarOwner, CarOwner.plate == Case.plate)
+        )
+
+    async def rows(self, since: datetime | None, plate: str | None) -> AsyncIterator[Sequence[Any]]:
+        """One row per confirmed case, oldest decision first, in batches of ``STREAM_BATCH``
+        (server-side cursor on PostgreSQL, stepped cursor on SQLite)."""
+        query = self._joined(
+            select(
+                Case.id,
+                Case.plate,
+                Case.violation_id,
+                Case.violation_value,
+                Case.occurred_at,
+                Case.decided_at,
+                CarOwner.name.label("owner"),
+                CarOwner.phone,
+                CarOwner.email,
+                CarOwner.telegram,
+                ViolationType.name.label("violation"),
+                ViolationType.fine_minor,
+            )
+        )
+        query = self._confirmed(query, since, plate).order_by(Case.decided_at, Case.id)
+        result = await self.session.stream(query.execution_options(yield_per=STREAM_BATCH))
+        async for batch in result.partitions(STREAM_BATCH):
+            yield batch
+
+    async def totals_by_owner(
+        self, since: datetime | None, plate: str | None
+    ) -> AsyncIterator[Sequence[Any]]:
+        """Per owner (same name and contacts, whatever the plate) or, for a plate without
+        an owner, per plate: plates, cases, cases with a catalogued fine, and their sum;
+        biggest debt first, streamed like ``rows``."""
+        unknown_plate = case((CarOwner.plate.is_(None), Case.plate), else_=None)
+        total = func.coalesce(func.sum(ViolationType.fine_minor), 0).label("fine_minor")
+        query = self._joined(
+            select(
+                CarOwner.name.label("owner"),
+                CarOwner.phone,
+                CarOwner.email,
+                CarOwner.telegram,
+                self._plates().label("plates"),
+                func.count().label("cases"),
+                func.count(ViolationType.id).label("priced"),
+                total,
+            )
+        )
+        query = (
+            self._confirmed(query, since, plate)
+            .group_by(
+                CarOwner.name, CarOwner.phone, CarOwner.email, CarOwner.telegram, unknown_plate
+            )
+            .order_by(
+                total.desc(),
+                CarOwner.name.is_(None),  # known owners first on both engines
+                CarOwner.name,
+                CarOwner.phone,
+                CarOwner.email,
+                CarOwner.telegram,
+                unknown_plate,
+            )
+        )
+        result = await self.session.stream(query.execution_options(yield_per=STREAM_BATCH))
+        async for batch in result.partitions(STREAM_BATCH):
+            yield batch
+
+    async def by_violation(self, since: datetime | None) -> Sequence[dict[str, Any]]:
+        """Confirmed cases and fine totals per violation id, catalogued or not."""
+        query = self._joined(
+            select(
+                Case.violation_id,
+                ViolationType.name.label("violation"),
+                ViolationType.fine_minor.label("fine_minor"),
+                func.count().label("cases"),
+            )
+        )
+        query = self._confirmed(query, since, None).group_by(
+            Case.violation_id, ViolationType.name, ViolationType.fine_minor
+        )
+        return [dict(row._mapping) for row in await self.session.execute(query)]
+
+    async def by_day(self, since: datetime | None) -> Sequence[dict[str, Any]]:
+        """Per UTC day of decision: confirmed cases, those with a catalogued fine, and the sum."""
+        day = self._day().label("day")
+        query = self._joined(
+            select(
+                day,
+                func.count().label("cases"),
+                func.count(ViolationType.id).label("priced"),
+                func.coalesce(func.sum(ViolationType.fine_minor), 0).label("fine_minor"),
+            )
+        )
+        query = self._confirmed(query, since, None).group_by(day).order_by(day)
+        return [dict(row._mapping) for row in await self.session.execute(query)]
