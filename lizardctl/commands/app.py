@@ -19,6 +19,7 @@ from lizardctl.commands import (
     review,
     reviewer,
     schema,
+    verify,
     violation,
 )
 from lizardctl.commands._runtime import AppState, db_option_help
@@ -48,6 +49,7 @@ app.command()(export.export)
 app.add_typer(violation.app, name="violation")
 app.add_typer(owner.app, name="owner")
 app.command()(fines.fines)
+app.command()(verify.verify)
 
 
 def _version(value: bool) -> None:

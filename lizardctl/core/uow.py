@@ -34,6 +34,7 @@ from lizardctl.core.repositories.reviews import (
     TransitionRepository,
 )
 from lizardctl.core.repositories.schemas import SchemaRepository
+from lizardctl.core.repositories.verify import VerifyRepository
 
 
 class UnitOfWork:
@@ -49,6 +50,7 @@ class UnitOfWork:
     transitions: TransitionRepository
     review_settings: ReviewSettingsRepository
     review_stats: ReviewStatsRepository
+    verify: VerifyRepository
     violations: ViolationRepository
     owners: OwnerRepository
     fines: FinesRepository
@@ -72,6 +74,7 @@ class UnitOfWork:
         self.transitions = TransitionRepository(view)
         self.review_settings = ReviewSettingsRepository(view)
         self.review_stats = ReviewStatsRepository(view)
+        self.verify = VerifyRepository(view)
         self.violations = ViolationRepository(view)
         self.owners = OwnerRepository(view)
         self.fines = FinesRepository(view)

@@ -1,0 +1,148 @@
+"""``lizardctl verify``: are the database and the photo store still whole and consistent?"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    emit_json,
+    print_table,
+    run,
+    state,
+    store_root,
+    wants_json,
+)
+from lizardctl.core.config import STORE_ENV
+from lizardctl.core.database import Database
+from lizardctl.core.services.verify import (
+    DEFAULT_MIN_AGE_S,
+    VerifyOptions,
+    VerifyReport,
+    VerifyService,
+)
+from lizardctl.core.store import PhotoStore
+
+
+def render(report: VerifyReport) -> None:
+    data = report.to_dict()
+    counts = data["counts"]
+    hashed = f", {counts['bytes_hashed'] / 1e6:,.1f} MB re-hashed" if report.read_data else ""
+    typer.echo(
+        f"checked {counts['cases']:,} cases, {counts['photos']:,} photos and "
+        f"{counts['store_files']:,} store files in {data['elapsed_s']:.1f}s "
+        f"({data['cases_per_s']:,.0f} cases/s){hashed} · store {report.store}"
+    )
+    if report.problems == 0:
+        typer.echo("no problems found")
+        return
+    kinds = ", ".join(f"{kind} {count}" for kind, count in data["problems_by_kind"].items())
+    typer.echo(f"{report.problems} problem(s): {kinds}")
+    if report.pruned or report.kept_recent:
+        typer.echo(
+            f"pruned {report.pruned} file(s); kept {report.kept_recent} unused photo(s) "
+            "younger than --min-age"
+        )
+    print_table(
+        None,
+        ["problem", "case", "photo", "what is wrong"],
+        [
+            (
+                problem.kind + (" (pruned)" if problem.pruned else ""),
+                problem.case_id,
+                problem.photo or problem.path,
+                problem.message,
+            )
+            for problem in report.listed
+        ],
+    )
+    if len(report.listed) < report.problems:
+        typer.echo(f"listed {len(report.listed)} of {report.problems}; see --limit")
+
+
+def verify(
+    ctx: typer.Context,
+    read_data: Annotated[
+        bool,
+        typer.Option(
+            "--read-data", help="Also read every photo back and check its content's sha256."
+        ),
+    ] = False,
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="Delete store files no case uses, and temporary files left by interrupted "
+            "writes, once older than --min-age. Run it while no ingest is running.",
+        ),
+    ] = False,
+    min_age: Annotated[
+        float,
+        typer.Option(
+            "--min-age",
+            min=0,
+            metavar="SECONDS",
+            help="Temporary files younger than this may belong to a running ingest: they are "
+            "neither reported nor pruned, and --prune keeps unused photos this young.",
+        ),
+    ] = DEFAULT_MIN_AGE_S,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            "--store",
+            envvar=STORE_ENV,
+            help="Photo store folder (default: photos/ beside the SQLite file).",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="List at most this many problems; all count.")
+    ] = 1000,
+    json_: JsonOpt = False,
+) -> None:
+    """Check that every case's photo is in the store with its recorded size (and, with
+    --read-data, its sha256), that every stored photo is used by a case, and that every
+    case's raw metadata still validates against its schema version.
+    Exit 0 when all is well, 1 when something is wrong (listed, one line each).
+    Example: lizardctl verify --read-data"""
+    as_json = wants_json(ctx, json_)
+    quiet = state(ctx).quiet
+    options = VerifyOptions(
+        read_data=read_data,
+        prune=prune,
+        min_age_s=min_age,
+        limit=limit,
+        hash_workers=os.cpu_count() or 1,
+    )
+    bar = None
+    if sys.stderr.isatty() and not quiet and not as_json:
+        bar = Progress(
+            TextColumn("[bold]verify"),
+            BarColumn(bar_width=None, pulse_style="cyan"),
+            TextColumn("{task.completed:,.0f} cases"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+
+    async def work(db: Database) -> VerifyReport:
+        service = VerifyService(db.uow, PhotoStore(store_root(db, store)))
+        if bar is None:
+            return await service.verify(options)
+        task = bar.add_task("verify", total=None)
+        with bar:
+            return await service.verify(options, lambda done: bar.update(task, completed=done))
+
+    report = run(ctx, work)
+    if as_json:
+        emit_json(report.to_dict())
+    elif not quiet or not report.ok:
+        render(report)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,34 @@
+"""Re-hashing stored photos in worker processes, for ``verify --read-data``.
+
+Processes, not threads: a thread that reads and hashes photos must take the GIL back after
+every system call, while the main thread validates metadata and holds it; measured, two
+such threads checked no more photos per second than one.
+"""
+
+from __future__ import annotations
+
+import signal
+from multiprocessing import get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+
+from lizardctl.core.store import PhotoStore
+
+
+def context() -> BaseContext:
+    """Workers fork from a clean forkserver that imported only this module: forking the
+    caller (threads, an event loop, connections) is unsafe, spawning re-imports everything."""
+    forkserver = get_context("forkserver")
+    forkserver.set_forkserver_preload([__name__])
+    return forkserver
+
+
+def initialize() -> None:
+    """Workers leave Ctrl-C to the parent, which cancels what is queued."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def read_digests(root: Path, photos: list[str]) -> list[str | None]:
+    """``PhotoStore.read_digest`` of each photo: what a worker does with one batch."""
+    store = PhotoStore(root)
+    return [store.read_digest(photo) for photo in photos]

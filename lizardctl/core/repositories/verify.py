@@ -1,0 +1,58 @@
+"""Read-only queries for ``verify``: every case beside its photo's recorded size, in pages."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from sqlalchemy import Row, Text, cast, select, tuple_
+
+from lizardctl.core.db.models import Case, Photo, SchemaVersion
+from lizardctl.core.repositories.base import Repository
+
+PageKey = tuple[str, str]
+_CHUNK = 400
+
+
+class VerifyRepository(Repository):
+    async def schema_versions(self) -> Sequence[SchemaVersion]:
+        return (await self.session.scalars(select(SchemaVersion))).all()
+
+    async def cases_after(self, after: PageKey | None, limit: int) -> Sequence[Row[Any]]:
+        """The next ``limit`` cases after ``after`` in (photo, metadata) hash order.
+
+        Rows are ``(photo_sha256, metadata_sha256, id, schema_version_id, size, raw)``, raw
+        as JSON text: validating it as text costs half of decoding it first.
+        That order is the unique index's, so each page is one range scan of it (keyset
+        pagination: no OFFSET, no page costs more than the first), cases sharing a photo
+        come together, and photos come in the order the store lists them.
+        """
+        query = (
+            select(
+                Case.photo_sha256,
+                Case.metadata_sha256,
+                Case.id,
+                Case.schema_version_id,
+                Photo.size,
+                cast(Case.raw, Text),
+            )
+            .join(Photo, Photo.sha256 == Case.photo_sha256)
+            .order_by(Case.photo_sha256, Case.metadata_sha256)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(Case.photo_sha256, Case.metadata_sha256) > tuple_(*after))
+        return (await self.session.execute(query)).all()
+
+    async def referenced(self, hashes: Collection[str]) -> set[str]:
+        """Which of these photo hashes a case uses now."""
+        wanted = sorted(hashes)
+        found: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            query = (
+                select(Case.photo_sha256)
+                .where(Case.photo_sha256.in_(wanted[start : start + _CHUNK]))
+                .distinct()
+            )
+            found.update(await self.session.scalars(query))
+        return found
