@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from lizardctl.core.errors import EnvironmentFailure, UsageError
 
@@ -21,3 +24,18 @@ def read_user_file(path: Path) -> bytes:
         if exc.errno in (errno.EACCES, errno.EPERM):
             raise EnvironmentFailure(f"{path}: permission denied") from exc
         raise EnvironmentFailure(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+@contextmanager
+def atomic_output(path: Path) -> Iterator[TextIO]:
+    """A text file that appears under ``path`` only once complete: a failed or interrupted
+    export never leaves a truncated file for the next job to pick up."""
+    partial = path.with_name(f".{path.name}.part")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            yield out
+        partial.replace(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from lizardctl.core.services.export import CSV_COLUMNS, ExportedCase, ExportedVote, group_votes
+from lizardctl.core.services.export import CSV_COLUMNS, ExportedCase, group_votes
+from lizardctl.core.services.history import VoteView
 from lizardctl.core.services.review_report import ReviewReport, _with_agreement
 from lizardctl.core.services.reviews import (
     CaseStatus,
@@ -95,7 +96,7 @@ async def test_votes_are_folded_into_one_row_per_case_across_batches() -> None:
     assert [[c.case_id for c in batch] for batch in batches] == [[str(A)], [str(B)], [str(C)]]
     cases = [case for batch in batches for case in batch]
     assert [len(c.votes) for c in cases] == [2, 0, 1]
-    assert cases[0].votes[1] == ExportedVote("bob", 2, "no-violation", T0)
+    assert cases[0].votes[1] == VoteView("bob", 2, "no-violation", T0)
     assert [b async for b in group_votes(_stream([]))] == []
 
 
@@ -110,7 +111,7 @@ def test_csv_row_puts_votes_in_one_cell() -> None:
         T0,
         T0 + timedelta(hours=1),
         3,
-        (ExportedVote("ann", 2, "violation", T0), ExportedVote("bob", 3, "violation", T0)),
+        (VoteView("ann", 2, "violation", T0), VoteView("bob", 3, "violation", T0)),
     )
     row = dict(zip(CSV_COLUMNS, case.csv_row(), strict=True))
     assert row["votes"] == "ann@2=violation;bob@3=violation"

@@ -15,7 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.files import atomic_output
+from lizardctl.core.services.history import VoteView
 from lizardctl.core.uow import UowFactory
 
 
@@ -46,22 +47,6 @@ CSV_COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class ExportedVote:
-    reviewer: str
-    level: int
-    verdict: str
-    voted_at: datetime
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "reviewer": self.reviewer,
-            "level": self.level,
-            "verdict": self.verdict,
-            "voted_at": self.voted_at.isoformat(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
 class ExportedCase:
     case_id: str
     status: str
@@ -72,7 +57,7 @@ class ExportedCase:
     occurred_at: datetime
     decided_at: datetime | None
     level: int
-    votes: tuple[ExportedVote, ...]
+    votes: tuple[VoteView, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -101,7 +86,7 @@ async def group_votes(
     """Fold batches of vote-per-row rows (ordered by case) into batches of one
     ``ExportedCase`` per case; a case cut by a batch boundary waits for the next batch."""
     current: Any = None
-    votes: list[ExportedVote] = []
+    votes: list[VoteView] = []
     done: list[ExportedCase] = []
     async for batch in batches:
         for row in batch:
@@ -110,7 +95,7 @@ async def group_votes(
                 votes = []
             current = row
             if row.verdict is not None:
-                votes.append(ExportedVote(row.reviewer, row.level, row.verdict, row.voted_at))
+                votes.append(VoteView(row.reviewer, row.level, row.verdict, row.voted_at))
         if done:
             yield done
             done = []
@@ -118,7 +103,7 @@ async def group_votes(
         yield [_exported(current, votes)]
 
 
-def _exported(row: Any, votes: list[ExportedVote]) -> ExportedCase:
+def _exported(row: Any, votes: list[VoteView]) -> ExportedCase:
     return ExportedCase(
         str(row.id),
         row.status,
@@ -170,15 +155,6 @@ class ExportService:
         statuses: Sequence[DecidedStatus] = tuple(DecidedStatus),
         since: datetime | None = None,
     ) -> int:
-        """Like ``export``, into ``path``, which appears only once complete: a failed or
-        interrupted export never leaves a truncated file for the next job to pick up."""
-        partial = path.with_name(f".{path.name}.part")
-        try:
-            with partial.open("w", encoding="utf-8", newline="") as out:
-                count = await self.export(out, fmt=fmt, statuses=statuses, since=since)
-            partial.replace(path)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        finally:
-            partial.unlink(missing_ok=True)
-        return count
+        """Like ``export``, into ``path``, which appears only once complete."""
+        with atomic_output(path) as out:
+            return await self.export(out, fmt=fmt, statuses=statuses, since=since)

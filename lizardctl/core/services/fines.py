@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 from lizardctl.core.db.models import utcnow
 from lizardctl.core.errors import UsageError
+from lizardctl.core.files import atomic_output
 from lizardctl.core.money import format_amount
 from lizardctl.core.services.catalog import canonical_plate
 from lizardctl.core.uow import UowFactory
@@ -298,16 +299,8 @@ class FinesService:
     ) -> FinesSummary:
         """Like ``export``, into ``path``, which appears only once complete: a failed run
         never leaves a truncated list of debtors behind."""
-        partial = path.with_name(f".{path.name}.part")
-        try:
-            with partial.open("w", encoding="utf-8", newline="") as out:
-                summary = await self.export(out, fmt=fmt, since=since, plate=plate)
-            partial.replace(path)
-        except OSError as exc:
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        finally:
-            partial.unlink(missing_ok=True)
-        return summary
+        with atomic_output(path) as out:
+            return await self.export(out, fmt=fmt, since=since, plate=plate)
 
     async def report(self, since: datetime | None = None) -> FinesReport:
         """Confirmed cases and fines per violation type (biggest total first) and per UTC
