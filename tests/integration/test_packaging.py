@@ -111,3 +111,16 @@ def test_installed_wheel_migrates_from_any_directory(tmp_path: Path) -> None:
         check=True,
     )
     assert module.stdout.startswith("lizardctl ")
+
+
+def test_a_source_checkout_finds_its_migrations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m lizardctl`` in the repository root imports the checkout, whose package
+    has no ``lizardctl.migrations``: the README's quick start runs exactly that way."""
+    from lizardctl.core.db import migrate
+
+    def not_installed(name: str) -> None:
+        raise ModuleNotFoundError(name)
+
+    monkeypatch.setattr(migrate, "files", not_installed)
+    assert migrate._script_location() == ROOT / "migrations"
+    assert migrate.head_revisions()

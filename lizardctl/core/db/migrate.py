@@ -30,8 +30,17 @@ class Revision:
 
 
 def _script_location() -> Path:
-    with as_file(files("lizardctl.migrations")) as path:
-        return Path(path)
+    """The installed ``lizardctl.migrations``, or ``migrations/`` beside the package when
+    Python imported ``lizardctl`` from a source checkout (``python -m lizardctl`` run in
+    the repository root puts the checkout first on ``sys.path``)."""
+    try:
+        with as_file(files("lizardctl.migrations")) as path:
+            return Path(path)
+    except ModuleNotFoundError:
+        checkout = Path(__file__).resolve().parents[3] / "migrations"
+        if (checkout / "env.py").is_file():
+            return checkout
+        raise
 
 
 def alembic_config() -> Config:
