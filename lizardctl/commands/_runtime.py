@@ -16,7 +16,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lizardctl.core.config import DB_URL_ENV, default_db_url, default_store_dir, parse_db_url
+from lizardctl.core.config import (
+    DB_URL_ENV,
+    STORE_ENV,
+    default_db_url,
+    default_store_dir,
+    parse_db_url,
+)
 from lizardctl.core.database import Database, environment_error
 from lizardctl.core.errors import LizardError
 
@@ -162,6 +168,14 @@ SinceOpt = Annotated[
     ),
 ]
 LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        envvar=STORE_ENV,
+        help="Photo store folder (default: photos/ beside the SQLite file).",
+    ),
+]
 
 
 def store_root(db: Database, store: Path | None) -> Path:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ from lizardctl.commands._runtime import (
     JsonOpt,
     LimitOpt,
     SinceOpt,
+    StoreOpt,
     emit_json,
     print_fields,
     print_table,
@@ -20,17 +20,11 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.core.config import STORE_ENV
 from lizardctl.core.database import Database
 from lizardctl.core.services.reports import CaseService, CaseView
 from lizardctl.core.services.reviews import CaseStatus
 
 app = typer.Typer(help="List and show cases, their votes and their history.", no_args_is_help=True)
-
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", envvar=STORE_ENV, help="Photo store folder (default: beside the DB)."),
-]
 
 
 @app.command("list")

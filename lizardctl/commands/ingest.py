@@ -11,8 +11,15 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lizardctl.commands._runtime import JsonOpt, emit_json, info, run, state, wants_json
-from lizardctl.core.config import STORE_ENV
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    StoreOpt,
+    emit_json,
+    info,
+    run,
+    state,
+    wants_json,
+)
 from lizardctl.core.database import Database
 from lizardctl.core.ingest.batch import BatchResult
 from lizardctl.core.services.ingest import (
@@ -112,14 +119,7 @@ def ingest(
         list[str] | None,
         typer.Option("--exclude", help="Skip files and folders whose name or path match (glob)."),
     ] = None,
-    store: Annotated[
-        Path | None,
-        typer.Option(
-            "--store",
-            envvar=STORE_ENV,
-            help="Photo store folder (default: photos/ beside the SQLite file).",
-        ),
-    ] = None,
+    store: StoreOpt = None,
     delete_source: Annotated[
         bool,
         typer.Option(

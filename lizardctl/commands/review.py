@@ -9,6 +9,7 @@ import typer
 
 from lizardctl.commands._runtime import (
     JsonOpt,
+    StoreOpt,
     emit_json,
     info,
     print_fields,
@@ -17,7 +18,6 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.commands.cases import StoreOpt
 from lizardctl.core.database import Database
 from lizardctl.core.services.reviews import (
     MAX_LEASE_MINUTES,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +12,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lizardctl.commands._runtime import (
     JsonOpt,
+    StoreOpt,
     emit_json,
     print_table,
     run,
@@ -20,7 +20,6 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.core.config import STORE_ENV
 from lizardctl.core.database import Database
 from lizardctl.core.services.verify import (
     DEFAULT_MIN_AGE_S,
@@ -93,14 +92,7 @@ def verify(
             "neither reported nor pruned, and --prune keeps unused photos this young.",
         ),
     ] = DEFAULT_MIN_AGE_S,
-    store: Annotated[
-        Path | None,
-        typer.Option(
-            "--store",
-            envvar=STORE_ENV,
-            help="Photo store folder (default: photos/ beside the SQLite file).",
-        ),
-    ] = None,
+    store: StoreOpt = None,
     limit: Annotated[
         int, typer.Option("--limit", min=1, help="List at most this many problems; all count.")
     ] = 1000,
