@@ -1,8 +1,12 @@
-"""What every command shares: global state, the async runner, the error seam and output."""
+"""What every command shares: global state, the async runner, the error seam and output.
+
+Command modules are all imported to build the CLI, even for ``lizardctl --version``, so
+they and this module import the database, the services and rich only inside the
+functions that use them; ``tests/unit/test_startup.py`` keeps it so.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 import traceback
@@ -10,11 +14,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from lizardctl.core.config import (
     DB_URL_ENV,
@@ -23,8 +25,12 @@ from lizardctl.core.config import (
     default_store_dir,
     parse_db_url,
 )
-from lizardctl.core.database import Database, environment_error
 from lizardctl.core.errors import LizardError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from lizardctl.core.database import Database
 
 T = TypeVar("T")
 INTERNAL_ERROR_EXIT = 70
@@ -83,6 +89,9 @@ def run(
     This is the seam where the tool's errors become one stderr line and an exit code;
     anything unexpected keeps its traceback only under ``--verbose``.
     """
+    import asyncio
+
+    from lizardctl.core.database import Database, environment_error
     from lizardctl.core.services.schemas import register_builtins
 
     st = state(ctx)
@@ -127,10 +136,14 @@ def emit_json(data: Any) -> None:
 
 def console() -> Console:
     """stdout console; wide when not a terminal so piped tables are not wrapped."""
+    from rich.console import Console
+
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for column in columns:
         table.add_column(column, overflow="fold")
@@ -141,6 +154,8 @@ def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequen
 
 def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
     """A two-column key/value view for ``show`` commands."""
+    from rich.table import Table
+
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")

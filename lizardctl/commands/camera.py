@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,8 +18,10 @@ from lizardctl.commands._runtime import (
     say,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.services.cameras import CameraService, CameraView, ImportReport
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.cameras import CameraView, ImportReport
 
 app = typer.Typer(help="Register and list cameras.", no_args_is_help=True)
 
@@ -38,6 +40,7 @@ def add(
 ) -> None:
     """Register one camera and print its id.
     Example: lizardctl camera add --type camerus1 --lat 55.75 --lon 37.62"""
+    from lizardctl.core.services.cameras import CameraService
 
     async def work(db: Database) -> CameraView:
         return await CameraService(db.uow).add(camera_type, lat, lon, description, camera_id)
@@ -58,6 +61,7 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """List registered cameras.  Example: lizardctl camera list --type camerus2 --json"""
+    from lizardctl.core.services.cameras import CameraService
 
     async def work(db: Database) -> list[CameraView]:
         return await CameraService(db.uow).list(camera_type)
@@ -80,6 +84,7 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """Show one camera.  Example: lizardctl camera show 104fc08a-efb6-427f-9193-2d54e4ed3e12"""
+    from lizardctl.core.services.cameras import CameraService
 
     async def work(db: Database) -> CameraView:
         return await CameraService(db.uow).show(camera_id)
@@ -102,6 +107,7 @@ def import_(
     """Import cameras from a CSV in one transaction; bad rows are listed with their line
     numbers and nothing is imported.  Re-importing the same file changes nothing.
     Example: lizardctl camera import cameras.csv"""
+    from lizardctl.core.services.cameras import CameraService
 
     async def work(db: Database) -> ImportReport:
         return await CameraService(db.uow).import_csv(file)

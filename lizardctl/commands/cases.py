@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,9 +20,11 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.services.reports import CaseService, CaseView
-from lizardctl.core.services.reviews import CaseStatus
+from lizardctl.core.choices import CaseStatus
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.reports import CaseView
 
 app = typer.Typer(help="List and show cases, their votes and their history.", no_args_is_help=True)
 
@@ -42,6 +44,7 @@ def list_(
     """List cases, oldest shot first. "awaiting" says who acts next on an undecided case:
     reviewers, or a supervisor for a split vote at the highest staffed level.
     Example: lizardctl cases list --status escalated"""
+    from lizardctl.core.services.reports import CaseService
 
     async def work(db: Database) -> list[CaseView]:
         service = CaseService(db.uow, store_root(db, None))
@@ -97,6 +100,7 @@ def show(
     """Show one case: canonical fields, the photo's path in the store, its votes, its status
     transitions and its raw metadata.
     Example: lizardctl cases show 3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11"""
+    from lizardctl.core.services.reports import CaseService
 
     async def work(db: Database) -> CaseView:
         return await CaseService(db.uow, store_root(db, store)).show(case_id)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lizardctl.commands._runtime import JsonOpt, emit_json, info, print_table, run, wants_json
-from lizardctl.core.database import Database
-from lizardctl.core.db import migrate
-from lizardctl.core.services.database import DatabaseService, DatabaseStatus
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.database import DatabaseStatus
 
 app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
 
@@ -22,6 +23,7 @@ def upgrade(
 ) -> None:
     """Migrate the database up to REVISION (default: the newest) and register the built-in
     camera types.  Example: lizardctl --db postgresql+asyncpg://me@db/lizard db upgrade"""
+    from lizardctl.core.services.database import DatabaseService
 
     async def work(db: Database) -> str:
         await DatabaseService(db).upgrade(revision)
@@ -37,6 +39,7 @@ def downgrade(
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")],
 ) -> None:
     """Migrate the database down to REVISION.  Example: lizardctl db downgrade -1"""
+    from lizardctl.core.services.database import DatabaseService
 
     async def work(db: Database) -> str:
         await DatabaseService(db).downgrade(revision)
@@ -50,6 +53,7 @@ def downgrade(
 def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Show the database (password masked) and its schema revision.
     Example: lizardctl db current --json"""
+    from lizardctl.core.services.database import DatabaseService
 
     async def work(db: Database) -> DatabaseStatus:
         return await DatabaseService(db).status()
@@ -67,6 +71,8 @@ def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
 @app.command()
 def history(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the migrations this lizardctl knows, newest first.  Example: lizardctl db history"""
+    from lizardctl.core.db import migrate
+
     revisions = migrate.history()
     if wants_json(ctx, json_):
         emit_json([asdict(r) for r in revisions])

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lizardctl.commands._runtime import JsonOpt, SinceOpt, emit_json, info, run, say, wants_json
-from lizardctl.core.database import Database
-from lizardctl.core.services.export import DecidedStatus, ExportFormat, ExportService
+from lizardctl.core.choices import DecidedStatus, ExportFormat
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
 
 
 def _silence_stdout() -> None:
@@ -43,6 +45,8 @@ def export(
     violation, value, occurred_at, decided_at and votes. Streamed: memory stays flat for
     millions of rows. --since filters on the decision time.
     Example: lizardctl export --status confirmed --since 2026-11-25 --format csv -o out.csv"""
+    from lizardctl.core.services.export import ExportService
+
     statuses = tuple(status or DecidedStatus)
 
     async def work(db: Database) -> int | None:

@@ -7,10 +7,9 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from lizardctl.commands._runtime import (
     JsonOpt,
@@ -22,15 +21,12 @@ from lizardctl.commands._runtime import (
     say,
     wants_json,
 )
-from lizardctl.core.database import Database
+from lizardctl.core.choices import FinesFormat
 from lizardctl.core.money import format_amount
-from lizardctl.core.services.fines import (
-    FineRow,
-    FinesFormat,
-    FinesService,
-    FinesSummary,
-    OwnerTotal,
-)
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.fines import FineRow, FinesService, FinesSummary, OwnerTotal
 
 # (header, width, justify): fixed widths so pages printed one after another line up.
 ROW_COLUMNS = (
@@ -66,6 +62,8 @@ class PagedTable:
         self.pages = 0
 
     def page(self, rows: Sequence[Sequence[Any]]) -> None:
+        from rich.table import Table
+
         first = self.pages == 0
         if first and self.gap:
             typer.echo()
@@ -149,6 +147,8 @@ def fines(
     per owner. Fines are the catalog's current ones; --since filters on the decision time.
     Streamed: memory stays flat for millions of rows. --json on stdout means --format jsonl.
     Example: lizardctl fines --since 2026-11-01 --format csv -o fines.csv"""
+    from lizardctl.core.services.fines import FinesService
+
     as_json = wants_json(ctx, json_)
     if fmt is None:
         fmt = (

@@ -5,11 +5,9 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lizardctl.commands._runtime import (
     JsonOpt,
@@ -20,20 +18,23 @@ from lizardctl.commands._runtime import (
     state,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.ingest.batch import BatchResult
-from lizardctl.core.services.ingest import (
-    DEFAULT_CLAIM_LEASE,
-    IngestOptions,
-    IngestService,
-    IngestSummary,
-)
+from lizardctl.core.choices import DEFAULT_CLAIM_LEASE
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.ingest.batch import BatchResult
+    from lizardctl.core.services.ingest import IngestSummary
 
 
 class _Bar:
     """A rich progress line on stderr: shots/s, MB/s and counts as batches complete."""
 
     def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from lizardctl.core.ingest.batch import BatchResult
+
         self.done = BatchResult()
         self.progress = Progress(
             TextColumn("[bold]ingest"),
@@ -155,6 +156,8 @@ def ingest(
     Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
     Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
+    from lizardctl.core.services.ingest import IngestOptions, IngestService
+
     st = state(ctx)
     st.quiet = quiet = quiet or st.quiet  # also silences the runner's notes on stderr
     as_json = wants_json(ctx, json_)

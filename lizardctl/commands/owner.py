@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,8 +16,10 @@ from lizardctl.commands._runtime import (
     wants_json,
 )
 from lizardctl.commands.violation import FileArg, say_import
-from lizardctl.core.database import Database
-from lizardctl.core.services.catalog import ImportReport, OwnerDetail, OwnerService, OwnerView
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.catalog import ImportReport, OwnerDetail, OwnerView
 
 app = typer.Typer(help="Import, list and show car owners.", no_args_is_help=True)
 
@@ -28,6 +30,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
     1ABC2377; at least one contact) in one transaction: new plates are added, changed ones
     updated; bad rows are listed with their line numbers and nothing is imported.
     Re-importing changes nothing.  Example: lizardctl owner import owners.csv"""
+    from lizardctl.core.services.catalog import OwnerService
 
     async def work(db: Database) -> ImportReport:
         return await OwnerService(db.uow).import_file(file)
@@ -38,6 +41,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
 @app.command("list")
 def list_(ctx: typer.Context, limit: LimitOpt = 1000, json_: JsonOpt = False) -> None:
     """List car owners by plate.  Example: lizardctl owner list --limit 50"""
+    from lizardctl.core.services.catalog import OwnerService
 
     async def work(db: Database) -> tuple[list[OwnerView], int]:
         return await OwnerService(db.uow).list(limit)
@@ -65,6 +69,7 @@ def show(
 ) -> None:
     """Show a plate's owner, contacts, and the plate's cases with their statuses and, for
     catalogued violations, fines.  Example: lizardctl owner show 1ABC2377"""
+    from lizardctl.core.services.catalog import OwnerService
 
     async def work(db: Database) -> OwnerDetail:
         return await OwnerService(db.uow).show(plate, limit)

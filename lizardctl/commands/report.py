@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -19,11 +19,13 @@ from lizardctl.commands._runtime import (
     run,
     wants_json,
 )
-from lizardctl.core.database import Database
 from lizardctl.core.ingest.reasons import Reason
-from lizardctl.core.services.fines import FinesReport, FinesService
-from lizardctl.core.services.reports import PeriodReport, RejectionView, ReportService, RunView
-from lizardctl.core.services.review_report import ReviewReport, ReviewReportService
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.fines import FinesReport
+    from lizardctl.core.services.reports import PeriodReport, RejectionView, RunView
+    from lizardctl.core.services.review_report import ReviewReport
 
 RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
 
@@ -75,6 +77,8 @@ def report(
     """Report ingest runs: one run in detail (--last, --run ID) or a period (--since DATE)
     with totals and a per-day table; `report reviews` reports on reviewing.
     Example: lizardctl report --since 2026-11-01"""
+    from lizardctl.core.services.reports import ReportService
+
     if ctx.invoked_subcommand is not None:
         return
     if sum((last, run_id is not None, since is not None)) > 1:
@@ -115,6 +119,7 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
     ingest to decision, and per reviewer: votes and agreement with the final decisions.
     Backlog is always now; the rest covers --since DATE (default: the last 24 hours).
     Example: lizardctl report reviews --since 2026-11-25 --json"""
+    from lizardctl.core.services.review_report import ReviewReportService
 
     async def work(db: Database) -> ReviewReport:
         return await ReviewReportService(db.uow).report(since)
@@ -169,6 +174,7 @@ def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = Fa
     of decision, over --since DATE (default: the last 30 days). Fines are the catalog's
     current ones; cases of violations not in the catalog are counted without a fine.
     Example: lizardctl report fines --since 2026-11-01"""
+    from lizardctl.core.services.fines import FinesService
 
     async def work(db: Database) -> FinesReport:
         return await FinesService(db.uow).report(since)
@@ -221,6 +227,7 @@ def rejects(
 ) -> None:
     """List rejected shots with their reason and message, to fix and re-run.
     Example: lizardctl rejects --reason invalid --limit 20"""
+    from lizardctl.core.services.reports import ReportService
 
     async def work(db: Database) -> list[RejectionView]:
         service = ReportService(db.uow)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,16 +18,11 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.services.reviews import (
-    MAX_LEASE_MINUTES,
-    MAX_VOTES_PER_LEVEL,
-    LeaseView,
-    ReviewService,
-    SettingsView,
-    Verdict,
-    VoteResult,
-)
+from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL, Verdict
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.reviews import LeaseView, SettingsView, VoteResult
 
 app = typer.Typer(
     help="Work through cases: take the next one, vote on it; tune votes per level and leases.",
@@ -48,6 +43,7 @@ def next_(
     Prints the case, its violation value and the photo's path in the store; exits 0 with
     nothing on stdout (JSON: "case": null) when no case fits.
     Example: lizardctl review next --reviewer ann"""
+    from lizardctl.core.services.reviews import ReviewService
 
     async def work(db: Database) -> LeaseView | None:
         return await ReviewService(db.uow, store_root(db, store)).next_case(reviewer)
@@ -93,6 +89,7 @@ def vote(
 ) -> None:
     """Vote on the case the reviewer holds; the last vote needed at a level decides or
     escalates the case.  Example: lizardctl review vote --reviewer ann --verdict violation"""
+    from lizardctl.core.services.reviews import ReviewService
 
     async def work(db: Database) -> VoteResult:
         return await ReviewService(db.uow).vote(reviewer, verdict, case_id)
@@ -130,6 +127,7 @@ def config(
     """Show or change the votes per level and the lease length, stored in the database.
     Lowering the votes settles at once the cases that already have that many.
     Example: lizardctl review config --votes 5 --lease-minutes 10"""
+    from lizardctl.core.services.reviews import ReviewService
 
     async def work(db: Database) -> SettingsView:
         service = ReviewService(db.uow)

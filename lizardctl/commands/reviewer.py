@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lizardctl.commands._runtime import JsonOpt, emit_json, print_table, run, say, wants_json
-from lizardctl.core.database import Database
-from lizardctl.core.services.reviews import ReviewerService, ReviewerView
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.reviews import ReviewerView
 
 app = typer.Typer(help="Add, list and change reviewers.", no_args_is_help=True)
 
@@ -31,6 +33,7 @@ def add(
     json_: JsonOpt = False,
 ) -> None:
     """Add an active reviewer at a skill level.  Example: lizardctl reviewer add ann --skill 3"""
+    from lizardctl.core.services.reviews import ReviewerService
 
     async def work(db: Database) -> ReviewerView:
         return await ReviewerService(db.uow).add(name, skill)
@@ -41,6 +44,7 @@ def add(
 @app.command("list")
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List reviewers by skill level.  Example: lizardctl reviewer list --json"""
+    from lizardctl.core.services.reviews import ReviewerService
 
     async def work(db: Database) -> list[ReviewerView]:
         return await ReviewerService(db.uow).list()
@@ -73,6 +77,7 @@ def set_(
 ) -> None:
     """Change a reviewer's skill or active flag; a case they hold is released to others.
     Example: lizardctl reviewer set ann --skill 4"""
+    from lizardctl.core.services.reviews import ReviewerService
 
     async def work(db: Database) -> ReviewerView:
         return await ReviewerService(db.uow).update(name, skill=skill, active=active)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,15 +17,10 @@ from lizardctl.commands._runtime import (
     say,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.services.schemas import (
-    TYPE_NAME,
-    AddOutcome,
-    CheckResult,
-    SchemaService,
-    SchemaSummary,
-    VersionView,
-)
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.schemas import AddOutcome, CheckResult, SchemaSummary, VersionView
 
 app = typer.Typer(
     help="Register camera types by schema file and try them on samples.", no_args_is_help=True
@@ -49,6 +44,7 @@ def add(
 ) -> None:
     """Check a schema file and register it as the next version of NAME; identical content
     registers nothing.  Example: lizardctl schema add camerus4 --file camerus4.json"""
+    from lizardctl.core.services.schemas import SchemaService
 
     async def work(db: Database) -> AddOutcome:
         return await SchemaService(db.uow).add_file(name, file, dry_run=dry_run)
@@ -68,6 +64,7 @@ def add(
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List camera types: latest version, number of versions, cameras using them.
     Example: lizardctl schema list --json"""
+    from lizardctl.core.services.schemas import SchemaService
 
     async def work(db: Database) -> list[SchemaSummary]:
         return await SchemaService(db.uow).list()
@@ -89,6 +86,7 @@ def show(
 ) -> None:
     """Print a schema file exactly as it was registered.
     Example: lizardctl schema show camerus2 --version 1"""
+    from lizardctl.core.services.schemas import SchemaService
 
     async def work(db: Database) -> VersionView:
         return await SchemaService(db.uow).show(name, version)
@@ -104,6 +102,7 @@ def show(
 def versions(ctx: typer.Context, name: NameArg, json_: JsonOpt = False) -> None:
     """List the registered versions of a camera type.
     Example: lizardctl schema versions camerus1"""
+    from lizardctl.core.services.schemas import SchemaService
 
     async def work(db: Database) -> list[VersionView]:
         return await SchemaService(db.uow).versions(name)
@@ -139,6 +138,8 @@ def check(
     """Decode, validate and map sample metadata files and print the canonical case or the
     errors; nothing is stored.  Exit 1 when any file fails.
     Example: lizardctl schema check camerus4 samples/*.json"""
+    from lizardctl.core.services.schemas import TYPE_NAME, SchemaService
+
     name: str | None = None
     if TYPE_NAME.fullmatch(args[0]) and not Path(args[0]).exists():
         if len(args) == 1:

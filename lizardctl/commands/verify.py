@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from lizardctl.commands._runtime import (
     JsonOpt,
@@ -20,14 +18,11 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.services.verify import (
-    DEFAULT_MIN_AGE_S,
-    VerifyOptions,
-    VerifyReport,
-    VerifyService,
-)
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.choices import DEFAULT_MIN_AGE_S
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.verify import VerifyReport
 
 
 def render(report: VerifyReport) -> None:
@@ -103,6 +98,9 @@ def verify(
     case's raw metadata still validates against its schema version.
     Exit 0 when all is well, 1 when something is wrong (listed, one line each).
     Example: lizardctl verify --read-data"""
+    from lizardctl.core.services.verify import VerifyOptions, VerifyService
+    from lizardctl.core.store import PhotoStore
+
     as_json = wants_json(ctx, json_)
     quiet = state(ctx).quiet
     options = VerifyOptions(
@@ -114,6 +112,9 @@ def verify(
     )
     bar = None
     if sys.stderr.isatty() and not quiet and not as_json:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
         bar = Progress(
             TextColumn("[bold]verify"),
             BarColumn(bar_width=None, pulse_style="cyan"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,13 +17,10 @@ from lizardctl.commands._runtime import (
     say,
     wants_json,
 )
-from lizardctl.core.database import Database
-from lizardctl.core.services.catalog import (
-    ImportReport,
-    ViolationDetail,
-    ViolationService,
-    ViolationView,
-)
+
+if TYPE_CHECKING:
+    from lizardctl.core.database import Database
+    from lizardctl.core.services.catalog import ImportReport, ViolationDetail, ViolationView
 
 app = typer.Typer(help="Import, list and show the violation catalog.", no_args_is_help=True)
 
@@ -58,6 +55,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
     transaction: new ids are added, changed names or fines updated and listed; bad rows are
     listed with their line numbers and nothing is imported. Re-importing changes nothing.
     Example: lizardctl violation import violations.xlsx"""
+    from lizardctl.core.services.catalog import ViolationService
 
     async def work(db: Database) -> ImportReport:
         return await ViolationService(db.uow).import_file(file)
@@ -68,6 +66,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
 @app.command("list")
 def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """List the catalog by name.  Example: lizardctl violation list --json"""
+    from lizardctl.core.services.catalog import ViolationService
 
     async def work(db: Database) -> list[ViolationView]:
         return await ViolationService(db.uow).list()
@@ -91,6 +90,7 @@ def show(
 ) -> None:
     """Show one violation type with its cases by status and the fines its confirmed cases
     are due.  Example: lizardctl violation show de163a57-fd92-47a6-9b78-82bb0d41be71"""
+    from lizardctl.core.services.catalog import ViolationService
 
     async def work(db: Database) -> ViolationDetail:
         return await ViolationService(db.uow).show(violation_id)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING
 
 from lizardctl.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 DEFAULT_DB_FILE = "lizard.db"
 DB_URL_ENV = "LIZARD_DB_URL"
@@ -24,6 +25,9 @@ def default_db_url(cwd: Path | None = None) -> str:
 
 def parse_db_url(raw: str) -> URL:
     """Parse and check a database URL; plain ``sqlite:``/``postgresql:`` get the async driver."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         url = make_url(raw)
     except ArgumentError as exc:
@@ -54,6 +58,9 @@ def sqlite_path(url: URL) -> Path | None:
 def mask_url(url: URL | str) -> str:
     """Render a URL with its password hidden: safe for logs, errors and ``db current``."""
     if isinstance(url, str):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             url = make_url(url)
         except ArgumentError:

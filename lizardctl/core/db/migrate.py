@@ -2,6 +2,9 @@
 
 The migration scripts ship inside the wheel as the ``lizardctl.migrations`` package, so
 ``pip install .`` followed by ``lizardctl db upgrade`` works from any directory.
+
+Alembic is imported by the functions that use it, not here: it costs more to import than
+most commands take to run, and only opening a database or ``db`` commands need it.
 """
 
 from __future__ import annotations
@@ -9,16 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
-
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING
 
 from lizardctl.core.errors import UsageError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +46,16 @@ def _script_location() -> Path:
 
 
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(_script_location()))
     return cfg
 
 
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -58,6 +64,9 @@ def head_revisions() -> tuple[str, ...]:
 
 
 async def _on_connection(engine: AsyncEngine, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     def run(connection: Connection) -> None:
         cfg = alembic_config()
         cfg.attributes["connection"] = connection
@@ -80,6 +89,8 @@ async def downgrade(engine: AsyncEngine, revision: str) -> None:
 
 async def current_revisions(engine: AsyncEngine) -> tuple[str, ...]:
     """The revisions the database is at; empty for a database never migrated."""
+
+    from alembic.runtime.migration import MigrationContext
 
     def read(connection: Connection) -> tuple[str, ...]:
         return tuple(MigrationContext.configure(connection).get_current_heads())

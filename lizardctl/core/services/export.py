@@ -11,26 +11,13 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from lizardctl.core.choices import DecidedStatus, ExportFormat
 from lizardctl.core.files import atomic_output
 from lizardctl.core.services.history import VoteView
 from lizardctl.core.uow import UowFactory
-
-
-class ExportFormat(StrEnum):
-    CSV = "csv"
-    JSONL = "jsonl"
-
-
-class DecidedStatus(StrEnum):
-    """The statuses an export can ask for: only decided cases are exported."""
-
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-
 
 CSV_COLUMNS = (
     "case_id",

@@ -16,10 +16,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, TextIO
 
+from lizardctl.core.choices import FinesFormat
 from lizardctl.core.db.models import utcnow
 from lizardctl.core.errors import UsageError
 from lizardctl.core.files import atomic_output
@@ -30,12 +30,6 @@ from lizardctl.core.uow import UowFactory
 UNKNOWN_OWNER = "unknown owner"
 UNKNOWN_VIOLATION = "unknown violation"
 DEFAULT_REPORT_WINDOW = timedelta(days=30)
-
-
-class FinesFormat(StrEnum):
-    TABLE = "table"
-    CSV = "csv"
-    JSONL = "jsonl"
 
 
 CSV_COLUMNS = (

@@ -35,13 +35,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL, CaseStatus, Verdict
 from lizardctl.core.db.models import (
     Assignment,
     Case,
@@ -58,23 +58,9 @@ from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
 
 Clock = Callable[[], datetime]
-MAX_VOTES_PER_LEVEL = 100
-MAX_LEASE_MINUTES = 7 * 24 * 60
 CLAIM_PATIENCE_S = 5.0
 """How long ``review next`` waits for other assigners holding the only free cases."""
 CLAIM_FIRST_PAUSE_S, CLAIM_MAX_PAUSE_S = 0.002, 0.05
-
-
-class Verdict(StrEnum):
-    VIOLATION = "violation"
-    NO_VIOLATION = "no-violation"
-
-
-class CaseStatus(StrEnum):
-    OPEN = "open"
-    ESCALATED = "escalated"
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
 
 
 DECIDED = (CaseStatus.CONFIRMED, CaseStatus.DISMISSED)

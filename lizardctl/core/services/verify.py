@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from lizardctl.core import rehash
+from lizardctl.core.choices import DEFAULT_MIN_AGE_S
 from lizardctl.core.errors import LizardError, UsageError
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
@@ -41,7 +42,6 @@ ProblemKind = Literal[
     "invalid-metadata",
     "bad-schema",
 ]
-DEFAULT_MIN_AGE_S = 3600.0
 PAGE = 2000
 _ORPHAN_BATCH = 500
 _HASH_BATCH = 64
