@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,11 @@ from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection, SchemaVersion
-from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings
+from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
+from lizardctl.core.repositories.claims import FolderPlan
 from lizardctl.core.repositories.ingest import ShotRepository
 from lizardctl.core.services.cameras import CameraService
 from lizardctl.core.services.schemas import register_builtins
@@ -129,10 +130,12 @@ class World:
             **options,
         )
 
-    async def process(self, shots: list[ShotFiles], **options: Any) -> BatchResult:
+    async def process(
+        self, shots: list[ShotFiles], units: list[Unit] | None = None, **options: Any
+    ) -> BatchResult:
         processor = await BatchProcessor.open(await self.settings(**options))
         try:
-            return await processor.process(shots)
+            return await processor.process(shots, units or [])
         finally:
             await processor.close()
 
@@ -417,12 +420,16 @@ async def test_rejections_are_stored_with_run_paths_reason_and_message(world: Wo
     assert await world.count(Case) == 1
 
 
+async def walked(walker: Walker) -> list[ShotFiles]:
+    return [s async for group in walker for listing in group for s in walker.shots(listing)]
+
+
 async def test_a_dangling_photo_symlink_found_by_the_walker_is_unreadable(world: World) -> None:
     folder = world.dump / "links"
     folder.mkdir(parents=True)
     (folder / "x.json").write_text(json.dumps(metadata("camerus1", 1)))
     (folder / "x.jpg").symlink_to(folder / "nowhere.jpg")
-    shots = [s async for batch in Walker([world.dump], WalkOptions(0), now=2e9) for s in batch]
+    shots = await walked(Walker([world.dump], WalkOptions(0), now=2e9))
     assert [(s.photo, s.problem) for s in shots] == [(str(folder / "x.jpg"), None)]
     result = await world.process(shots)
     assert dict(result.reasons) == {"unreadable": 1}
@@ -468,7 +475,7 @@ async def test_file_names_that_are_not_utf8_are_stored_readably(world: World) ->
     write_named(base + b"/na\xefve.jpg", jpeg(2))
     write_named(base + b"/bad\xff.json", b"{")
     write_named(base + b"/bad\xff.jpg", jpeg(3))
-    shots = [s async for batch in Walker([folder], WalkOptions(0), now=2e9) for s in batch]
+    shots = await walked(Walker([folder], WalkOptions(0), now=2e9))
     assert len(shots) == 3
     result = await world.process(shots, delete_source=True)
     assert outcomes(result) == {"ingested": 1, "rejected": 2}
@@ -558,6 +565,64 @@ async def test_delete_source_failure_is_reported_not_fatal(
         False,
         False,
     ]
+
+
+# --- claims -------------------------------------------------------------------------------
+
+NEVER = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+async def plan_and_claim(
+    world: World, job_id: uuid.UUID, worker: str, parts: int = 1, limit: int = 10
+) -> list[Unit]:
+    now = datetime.now(UTC)
+    async with world.db.uow() as uow:
+        await uow.claims.plan(job_id, [FolderPlan("f" * 64, b"/dump/a", parts)], NEVER)
+        units = await uow.claims.claim(
+            job_id, ["f" * 64], worker, now, now + timedelta(seconds=300), limit
+        )
+        await uow.commit()
+    return units
+
+
+async def test_parts_are_agreed_by_the_first_lister_and_claimed_once(world: World) -> None:
+    job_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    async with world.db.uow() as uow:
+        first = await uow.claims.plan(job_id, [FolderPlan("a" * 64, b"/d/a", 4)], NEVER)
+        later = await uow.claims.plan(job_id, [FolderPlan("a" * 64, b"/d/a", 9)], NEVER)
+        lease = now + timedelta(seconds=300)
+        mine = await uow.claims.claim(job_id, ["a" * 64], "host:1", now, lease, 3)
+        rest = await uow.claims.claim(job_id, ["a" * 64], "host:2", now, lease, 3)
+        none = await uow.claims.claim(job_id, ["a" * 64], "host:3", now, lease, 3)
+        await uow.commit()
+    assert first == later == {"a" * 64: 4}
+    assert mine == [("a" * 64, 0), ("a" * 64, 1), ("a" * 64, 2)]
+    assert rest == [("a" * 64, 3)]
+    assert none == []
+
+
+async def test_a_batch_whose_part_was_taken_over_commits_nothing(world: World) -> None:
+    """A worker thought dead (or past its lease) must not commit a part another worker
+    now holds: both would store the part's rejections."""
+    job_id = uuid.uuid4()
+    shots = good_shots(world, 2)
+    bad = write_shot(world.dump / "a", "bad", b"not a jpeg", metadata("camerus1", 9))
+    units = await plan_and_claim(world, job_id, "host:1")
+    async with world.db.uow() as uow:
+        await uow.claims.release(job_id, ["host:1"], datetime.now(UTC))
+        await uow.commit()
+    assert await plan_and_claim(world, job_id, "host:2") == units
+
+    late = await world.process([*shots, bad], units, job_id=job_id, worker="host:1")
+    assert outcomes(late) == {"elsewhere": 3}
+    assert (await world.count(Case), await world.count(Rejection)) == (0, 0)
+
+    result = await world.process([*shots, bad], units, job_id=job_id, worker="host:2")
+    assert outcomes(result) == {"ingested": 2, "rejected": 1}
+    again = await world.process([*shots, bad], units, job_id=job_id, worker="host:2")
+    assert outcomes(again) == {"elsewhere": 3}, "a part done is never committed twice"
+    assert (await world.count(Case), await world.count(Rejection)) == (2, 1)
 
 
 async def test_a_failing_batch_commits_nothing_and_deletes_nothing(

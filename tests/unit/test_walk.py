@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lizardctl.core.ingest.reasons import Reason
-from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions, WalkStats
+from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions, WalkStats, part_of
 
 NOW = time.time()
 OLD = NOW - 3600
@@ -43,7 +45,7 @@ async def walk(
     concurrency: int = 8,
 ) -> tuple[list[ShotFiles], WalkStats]:
     walker = Walker(roots, WalkOptions(settle, include, exclude, concurrency), now=NOW)
-    shots = [s async for batch in walker for s in batch]
+    shots = [s async for group in walker for listing in group for s in walker.shots(listing)]
     return shots, walker.stats
 
 
@@ -214,14 +216,62 @@ async def test_nested_folders_pair_only_within_their_folder(
     assert stats.problems == []
 
 
-async def test_each_batch_is_one_folder(tmp_path: Path) -> None:
+async def test_each_listing_is_one_folder(tmp_path: Path) -> None:
     for folder in ["a", "b", "b/c"]:
         shot(tmp_path / folder, "s1")
         shot(tmp_path / folder, "s2")
     walker = Walker([tmp_path], WalkOptions(60), now=NOW)
-    batches = [batch async for batch in walker]
-    folders = sorted(tuple({Path(s.photo or "").parent.name for s in b}) for b in batches)
-    assert folders == [("a",), ("b",), ("c",)]
+    listings = [listing async for group in walker for listing in group]
+    assert sorted(Path(listing.directory).name for listing in listings) == ["a", "b", "c"]
+    assert all(sorted(listing.stems) == ["s1", "s2"] for listing in listings)
+
+
+async def test_listing_stats_nothing_until_a_part_is_paired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers skip the parts others claimed without a stat per file: listing reads names."""
+    for i in range(20):
+        shot(tmp_path, f"s{i:02d}")
+    stats: list[str] = []
+    real_stat = os.stat
+    monkeypatch.setattr(
+        os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k)
+    )
+    walker = Walker([tmp_path], WalkOptions(60), now=NOW)
+    [[listing]] = [group async for group in walker]
+    assert [s for s in stats if s != str(tmp_path)] == []
+    first, _second = listing.split(2)
+    shots = walker.shots(listing, first)
+    assert {Path(s.photo or "").stem for s in shots} == set(first)
+    assert sorted(Path(s).name for s in stats if s != str(tmp_path)) == sorted(
+        f"{stem}{suffix}" for stem in first for suffix in (".jpg", ".json")
+    )
+
+
+@given(
+    stems=st.sets(st.text(st.characters(blacklist_categories=["Cs"]), min_size=1), max_size=60),
+    parts=st.integers(1, 9),
+)
+def test_parts_cover_every_stem_once_and_the_same_way_everywhere(
+    stems: set[str], parts: int
+) -> None:
+    listing = Listing("/d", ".", {stem: [] for stem in stems})
+    cut = listing.split(parts)
+    assert len(cut) == parts
+    assert sorted(s for part in cut for s in part) == sorted(stems)
+    assert all(part == sorted(part) for part in cut)
+    assert all(part_of(stem, parts) == index for index, part in enumerate(cut) for stem in part)
+    again = Listing("/elsewhere", ".", {stem: [] for stem in sorted(stems, reverse=True)})
+    assert again.split(parts) == cut
+
+
+def test_parts_are_about_one_batch_each() -> None:
+    listing = Listing("/d", ".", {f"shot-{i:05d}": [] for i in range(2560)})
+    assert listing.parts_for(256) == 10
+    assert listing.parts_for(5000) == 1
+    sizes = [len(part) for part in listing.split(10)]
+    assert min(sizes) > 256 * 0.75 and max(sizes) < 256 * 1.25, sizes
+    assert Listing("/d", ".").parts_for(256) == 1
 
 
 # --- roots --------------------------------------------------------------------------------
@@ -486,9 +536,7 @@ def failing_stat(monkeypatch: pytest.MonkeyPatch, errors: dict[str, OSError]) ->
     monkeypatch.setattr(os, "scandir", Listing)
 
 
-async def test_a_file_vanishing_during_the_walk_loses_nothing_else(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_a_file_vanishing_during_the_walk_loses_nothing_else(tmp_path: Path) -> None:
     """A file deleted between listing and stat (another run, a camera's rename) is just gone.
 
     The rest of its folder must still be paired normally: a partial listing would turn
@@ -496,9 +544,10 @@ async def test_a_file_vanishing_during_the_walk_loses_nothing_else(
     """
     for stem in ("a", "b", "c", "d"):
         shot(tmp_path, stem)
-    vanished = str(tmp_path / "b.json")
-    failing_stat(monkeypatch, {vanished: FileNotFoundError(2, "No such file", vanished)})
-    shots, stats = await walk([tmp_path])
+    walker = Walker([tmp_path], WalkOptions(60), now=NOW)
+    [[listing]] = [group async for group in walker]
+    (tmp_path / "b.json").unlink()
+    shots, stats = walker.shots(listing), walker.stats
     assert pairs(shots, tmp_path) == {("a.jpg", "a.json"), ("c.jpg", "c.json"), ("d.jpg", "d.json")}
     assert problems(shots, tmp_path) == [("b.jpg", None, Reason.ORPHAN)]
     assert stats.problems == []

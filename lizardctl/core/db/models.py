@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -161,19 +162,33 @@ class IngestJob(Base):
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class IngestFolder(Base):
+    """A folder some worker of a job has listed, and the number of parts it is cut into.
+
+    The first worker to list the folder decides ``parts`` (about one batch of shots each);
+    everyone else reads it back, so all workers agree on which stems form which part.
+    ``path`` holds the folder's name as bytes: file names need not be UTF-8.
+    """
+
+    __tablename__ = "ingest_folders"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    folder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    path: Mapped[bytes] = mapped_column(LargeBinary)
+    parts: Mapped[int] = mapped_column(Integer)
+
+
 class IngestClaim(Base):
-    """A shot claimed by one worker of a job: the others skip it, or take it over once the
-    lease has expired and it is still not done. ``done`` commits with the shot's rows."""
+    """One part of a folder, claimed by one worker of a job: the others skip it, or take it
+    over once the lease has expired and it is still not done. ``done`` commits with the
+    part's cases and rejections. An unclaimed part has an empty ``worker``."""
 
     __tablename__ = "ingest_claims"
     __table_args__ = (Index("ix_ingest_claims_open", "job_id", "done"),)
 
     job_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    shot: Mapped[str] = mapped_column(String(64), primary_key=True)
-    photo_path: Mapped[str | None] = mapped_column(Text)
-    metadata_path: Mapped[str | None] = mapped_column(Text)
-    problem_reason: Mapped[str | None] = mapped_column(String(32))
-    problem_message: Mapped[str | None] = mapped_column(Text)
+    folder: Mapped[str] = mapped_column(String(64), primary_key=True)
+    part: Mapped[int] = mapped_column(Integer, primary_key=True)
     worker: Mapped[str] = mapped_column(String(300))
     lease_until: Mapped[datetime] = mapped_column()
     done: Mapped[bool] = mapped_column(Boolean, default=False)

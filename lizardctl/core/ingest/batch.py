@@ -13,21 +13,23 @@ import hashlib
 import os
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, overload
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database, environment_error
-from lizardctl.core.db.models import utcnow
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import ShotFiles
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.services.schemas import compile_row
 from lizardctl.core.store import PhotoStore
+
+Unit = tuple[str, int]
+"""A claimed folder part: (folder key, part number)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +45,6 @@ class BatchSettings:
     delete_source: bool = False
     job_id: uuid.UUID | None = None
     worker: str = ""
-    lease_seconds: float = 300.0
 
 
 @dataclass(slots=True)
@@ -72,12 +73,6 @@ class _Read:
     photo: bytes
     metadata: bytes
     key: tuple[str, str]
-
-
-def shot_key(shot: ShotFiles) -> str:
-    """A shot's identity in claims: its two paths, as bytes (file names need not be UTF-8)."""
-    raw = os.fsencode(shot.photo or "") + b"\0" + os.fsencode(shot.metadata or "")
-    return hashlib.sha256(raw).hexdigest()
 
 
 def _assign_ids(rows: Iterable[dict[str, Any]]) -> None:
@@ -154,55 +149,20 @@ class BatchProcessor:
     async def close(self) -> None:
         await self.db.dispose()
 
-    async def process(self, shots: list[ShotFiles]) -> BatchResult:
+    async def process(self, shots: list[ShotFiles], units: Sequence[Unit] = ()) -> BatchResult:
+        """Judge and persist ``shots``; ``units`` are the claimed folder parts they make up,
+        marked done in the same transaction."""
         try:
-            return await self._process(shots)
+            return await self._process(shots, units)
         except Exception as exc:
             translated = environment_error(exc, self.db.url)
             if translated is not None:
                 raise translated from exc
             raise
 
-    async def _claim(
-        self, shots: list[ShotFiles], result: BatchResult
-    ) -> tuple[list[ShotFiles], list[str]]:
-        """Claim the batch's shots for this run's job; drop those another worker holds.
-
-        Returns the shots to process and their keys, which the batch's own transaction
-        marks done, so a claim is done exactly when its shot's rows are committed.
-        """
-        assert self.settings.job_id is not None
-        now = utcnow()
-        lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        keyed = {shot_key(shot): shot for shot in shots}
-        rows = [
-            {
-                "job_id": self.settings.job_id,
-                "shot": key,
-                "photo_path": _storable(shot.photo),
-                "metadata_path": _storable(shot.metadata),
-                "problem_reason": shot.problem[0].value if shot.problem else None,
-                "problem_message": _storable(shot.problem[1]) if shot.problem else None,
-                "worker": self.settings.worker,
-                "lease_until": lease_until,
-                "done": False,
-            }
-            for key, shot in keyed.items()
-        ]
-        async with self.db.uow() as uow:
-            claimed = await uow.claims.claim(rows, now)
-            await uow.commit()
-        elsewhere = len(shots) - len(claimed)
-        result.shots -= elsewhere
-        result.outcomes["elsewhere"] += elsewhere
-        return [shot for key, shot in keyed.items() if key in claimed], sorted(claimed)
-
-    async def _process(self, shots: list[ShotFiles]) -> BatchResult:
+    async def _process(self, shots: list[ShotFiles], units: Sequence[Unit]) -> BatchResult:
         result = BatchResult(shots=len(shots))
         rejections: list[dict[str, Any]] = []
-        claimed: list[str] = []
-        if self.settings.job_id is not None:
-            shots, claimed = await self._claim(shots, result)
 
         def reject(shot: ShotFiles, reason: Reason, message: str) -> None:
             result.outcomes["rejected"] += 1
@@ -279,11 +239,14 @@ class BatchProcessor:
         # Rows go in in key order, so concurrent runs take their row locks in one global order:
         # on PostgreSQL, two batches inserting the same shots in opposite orders deadlock.
         async with self.db.uow() as uow:
+            job_id = self.settings.job_id
+            if job_id is not None and not await uow.claims.mark_done(
+                job_id, units, self.settings.worker
+            ):
+                return BatchResult(outcomes=Counter(elsewhere=len(shots)))
             await uow.shots.add_photos([photos[sha256] for sha256 in sorted(photos)])
             inserted = await uow.shots.add_cases([cases[key] for key in sorted(cases)])
             await uow.shots.add_rejections(rejections)
-            if self.settings.job_id is not None:
-                await uow.claims.mark_done(self.settings.job_id, claimed)
             await uow.commit()
         result.outcomes["ingested"] += len(inserted)
         result.outcomes["duplicate"] += len(cases) - len(inserted)

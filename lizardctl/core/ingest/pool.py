@@ -13,7 +13,7 @@ import asyncio
 import signal
 from multiprocessing.util import Finalize
 
-from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings
+from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
 from lizardctl.core.ingest.walk import ShotFiles
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -30,7 +30,7 @@ def _close() -> None:
         _loop.run_until_complete(_processor.close())
 
 
-def run_batch(settings: BatchSettings, shots: list[ShotFiles]) -> BatchResult:
+def run_batch(settings: BatchSettings, shots: list[ShotFiles], units: list[Unit]) -> BatchResult:
     global _loop, _processor
     if _loop is None:
         _loop = asyncio.new_event_loop()
@@ -38,4 +38,4 @@ def run_batch(settings: BatchSettings, shots: list[ShotFiles]) -> BatchResult:
     if _processor is None or _processor.settings != settings:
         _close()
         _processor = _loop.run_until_complete(BatchProcessor.open(settings))
-    return _loop.run_until_complete(_processor.process(shots))
+    return _loop.run_until_complete(_processor.process(shots, units))

@@ -1,18 +1,25 @@
 """Walking dump folders concurrently and pairing each photo with its metadata file.
 
 Pairing only ever looks inside one directory (a shot's two files share a folder and a
-stem), so every directory is scanned once, in a worker thread, and yields its shots at
-once: memory holds one directory's listing per scanning task, never the whole dump.
+stem), so every directory is listed once, in a worker thread, and handed on at once:
+memory holds one directory's listing per scanning task, never the whole dump.
+
+Listing a folder reads names only. The per-file ``stat`` (for the settle time) and the
+pairing happen in ``Walker.shots``, for one *part* of a folder at a time: processes that
+share a dump claim folder parts through the database and never stat or pair the files
+of parts another process holds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import stat
+import threading
 import zlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -46,18 +53,30 @@ class WalkStats:
 class _Entry:
     name: str
     path: str
-    mtime: float
     is_photo: bool
 
 
 @dataclass(slots=True)
-class _Listing:
+class Listing:
+    """One folder's files that may form shots, grouped by stem; nothing stat'ed yet."""
+
     directory: str
     relative: str
-    files: list[_Entry] = field(default_factory=list)
+    stems: dict[str, list[_Entry]] = field(default_factory=dict)
     subdirs: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)
     ignored: int = 0
     problems: list[str] = field(default_factory=list)
+
+    def parts_for(self, batch_size: int) -> int:
+        """How many parts to cut this folder into: about one batch of shots each."""
+        return max(1, -(-len(self.stems) // batch_size))
+
+    def split(self, parts: int) -> list[list[str]]:
+        """The stems, sorted, cut into ``parts`` by ``part_of``: the same cut on every host."""
+        cut: list[list[str]] = [[] for _ in range(parts)]
+        for stem in sorted(self.stems):
+            cut[part_of(stem, parts)].append(stem)
+        return cut
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +103,18 @@ def _kind(name: str) -> str | None:
     return None
 
 
+def part_of(stem: str, parts: int) -> int:
+    """Which of a folder's ``parts`` a stem falls in: the same on every host.
+
+    blake2b, not crc32 as for shards: crc32 is linear, so with a fixed folder prefix the
+    two would agree bit for bit and one part would get all of a shard's shots.
+    """
+    if parts == 1:
+        return 0
+    digest = hashlib.blake2b(os.fsencode(stem), digest_size=8).digest()
+    return int.from_bytes(digest, "little") % parts
+
+
 def _in_shard(name: str, shard: tuple[int, int]) -> bool:
     """Static partitioning: the same shot lands in the same shard on every host."""
     k, n = shard
@@ -98,9 +129,10 @@ class Walker:
         self.options = options
         self.young_after = now - options.settle_seconds
         self.stats = WalkStats()
+        self._lock = threading.Lock()
 
-    def _scan(self, root: Path, directory: str) -> _Listing:
-        listing = _Listing(directory, os.path.relpath(directory, root))
+    def _scan(self, root: Path, directory: str) -> Listing:
+        listing = Listing(directory, os.path.relpath(directory, root))
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
@@ -108,11 +140,11 @@ class Walker:
         except OSError as exc:
             # Half a folder must not be paired: the files not listed yet would turn their
             # partners into false orphans. The folder is reported; a re-run takes it whole.
-            listing.files.clear()
+            listing.stems.clear()
             listing.problems.append(f"{directory}: cannot list folder: {exc.strerror or exc}")
         return listing
 
-    def _add(self, listing: _Listing, root: Path, entry: os.DirEntry[str]) -> None:
+    def _add(self, listing: Listing, root: Path, entry: os.DirEntry[str]) -> None:
         """File one directory entry; a failure on one entry never costs the rest of the folder."""
         options = self.options
         relative = os.path.relpath(entry.path, root) if options.include or options.exclude else ""
@@ -141,35 +173,41 @@ class Walker:
         ):
             listing.ignored += 1
             return
+        stem = os.path.splitext(entry.name)[0]  # noqa: PTH122 - hot path
+        shard = options.shard
+        if shard is not None and not _in_shard(f"{listing.relative}/{stem}", shard):
+            return
+        listing.stems.setdefault(stem, []).append(_Entry(entry.name, entry.path, kind == "photo"))
+
+    def _settled(self, entry: _Entry) -> bool | None:
+        """Whether a file is old enough to take; None when it is gone since the listing."""
         try:
-            mtime = entry.stat().st_mtime
+            mtime = os.stat(entry.path).st_mtime  # noqa: PTH116 - hot path
         except OSError:
             # A dangling or looping symlink: its own mtime decides whether it has settled,
             # and reading it fails later, so the shot is rejected as unreadable, not lost.
             try:
-                mtime = entry.stat(follow_symlinks=False).st_mtime
+                mtime = os.lstat(entry.path).st_mtime
             except FileNotFoundError:
-                return  # removed since it was listed: nothing left to ingest or reject
+                return None  # removed since it was listed: nothing left to ingest or reject
             except OSError:
                 mtime = 0.0  # cannot even lstat it: let the read fail and say why
-        listing.files.append(_Entry(entry.name, entry.path, mtime, kind == "photo"))
+        return mtime <= self.young_after
 
-    def _pair(self, listing: _Listing) -> list[ShotFiles]:
-        stems: dict[str, tuple[list[_Entry], list[_Entry]]] = {}
-        for entry in listing.files:
-            stem = os.path.splitext(entry.name)[0]  # noqa: PTH122 - hot path
-            photos, metadata = stems.setdefault(stem, ([], []))
-            (photos if entry.is_photo else metadata).append(entry)
+    def shots(self, listing: Listing, stems: Iterable[str] | None = None) -> list[ShotFiles]:
+        """Pair the settled files of ``stems`` (default: the whole folder), in a thread."""
         shots: list[ShotFiles] = []
-        for stem in sorted(stems):
-            if self.options.shard is not None and not _in_shard(
-                f"{listing.relative}/{stem}", self.options.shard
-            ):
+        pending = 0
+        for stem in sorted(listing.stems) if stems is None else stems:
+            settled = [(entry, self._settled(entry)) for entry in listing.stems[stem]]
+            if any(state is False for _, state in settled):
+                photos = sum(1 for entry, _ in settled if entry.is_photo)
+                pending += max(photos, len(settled) - photos)
                 continue
-            photos, metadata = stems[stem]
+            photos = [entry for entry, state in settled if state and entry.is_photo]
+            metadata = [entry for entry, state in settled if state and not entry.is_photo]
             group = photos + metadata
-            if any(e.mtime > self.young_after for e in group):
-                self.stats.pending += max(len(photos), len(metadata))
+            if not group:
                 continue
             if len(photos) == 1 and len(metadata) == 1:
                 shots.append(ShotFiles(photos[0].path, metadata[0].path))
@@ -195,11 +233,23 @@ class Walker:
                     )
                     for e in group
                 )
+        with self._lock:  # parts of one folder are paired in several threads at once
+            self.stats.pending += pending
         return shots
 
-    async def __aiter__(self) -> AsyncIterator[list[ShotFiles]]:
-        """Directory by directory; several directories are listed at once in threads."""
-        pending: set[asyncio.Task[_Listing]] = set()
+    async def rescan(self, directory: str) -> Listing:
+        """List one folder again (a dead worker's part to take over), relative to its root."""
+        roots = [
+            r for r in self.roots if directory == str(r) or directory.startswith(f"{r}{os.sep}")
+        ]
+        root = max(roots, key=lambda r: len(str(r)), default=Path(directory))
+        listing = await asyncio.to_thread(self._scan, root, directory)
+        self.stats.problems.extend(listing.problems)
+        return listing
+
+    async def __aiter__(self) -> AsyncIterator[list[Listing]]:
+        """The folders listed since the last step; several are listed at once in threads."""
+        pending: set[asyncio.Task[Listing]] = set()
         seen: set[tuple[int, int]] = set()
         queue: list[tuple[Path, str]] = []
         for root in self.roots:
@@ -214,7 +264,7 @@ class Walker:
             if (info.st_dev, info.st_ino) not in seen:
                 seen.add((info.st_dev, info.st_ino))
                 queue.append((root, str(root)))
-        roots_of: dict[asyncio.Task[_Listing], Path] = {}
+        roots_of: dict[asyncio.Task[Listing], Path] = {}
         while queue or pending:
             while queue and len(pending) < self.options.concurrency:
                 root, directory = queue.pop()
@@ -222,6 +272,7 @@ class Walker:
                 roots_of[task] = root
                 pending.add(task)
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            listings: list[Listing] = []
             for task in done:
                 root = roots_of.pop(task)
                 listing = task.result()
@@ -240,6 +291,7 @@ class Walker:
                         continue
                     seen.add(key)
                     queue.append((root, path))
-                shots = self._pair(listing)
-                if shots:
-                    yield shots
+                if listing.stems:
+                    listings.append(listing)
+            if listings:
+                yield listings

@@ -1,21 +1,39 @@
-"""Jobs and shot claims: how several ``ingest`` processes share one dump through the database."""
+"""Jobs and folder-part claims: how several ``ingest`` processes share one dump through the
+database."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import Table, delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from lizardctl.core.db.models import IngestClaim, IngestJob
+from lizardctl.core.db.models import IngestClaim, IngestFolder, IngestJob
 from lizardctl.core.repositories.base import Repository
 
 _JOBS: Table = IngestJob.__table__  # type: ignore[assignment]
 _CLAIMS: Table = IngestClaim.__table__  # type: ignore[assignment]
-_CHUNK = 400
+_FOLDERS: Table = IngestFolder.__table__  # type: ignore[assignment]
+
+
+class FolderPlan(NamedTuple):
+    """A listed folder: its key (sha256 of its path), its path as bytes, proposed parts."""
+
+    folder: str
+    path: bytes
+    parts: int
+
+
+class OpenPart(NamedTuple):
+    folder: str
+    part: int
+    parts: int
+    path: bytes
+    worker: str
+    lease_until: datetime
 
 
 class ClaimRepository(Repository):
@@ -58,6 +76,93 @@ class ClaimRepository(Repository):
             update(_JOBS).where(_JOBS.c.key == key, _JOBS.c.job_id == job_id).values(finished=True)
         )
 
+    async def plan(
+        self, job_id: uuid.UUID, folders: Sequence[FolderPlan], free_since: datetime
+    ) -> dict[str, int]:
+        """Record the folders' parts, or read back what the first lister decided.
+
+        Returns the agreed number of parts of every folder, and makes sure each part has a
+        claim row (unclaimed: empty worker, lease long lapsed) for workers to take.
+        """
+        if not folders:
+            return {}
+        insert = self._insert(_FOLDERS)
+        upsert = insert.on_conflict_do_update(
+            index_elements=[_FOLDERS.c.job_id, _FOLDERS.c.folder],
+            set_={"parts": _FOLDERS.c.parts},
+        ).returning(_FOLDERS.c.folder, _FOLDERS.c.parts)
+        rows = [
+            {"job_id": job_id, "folder": f.folder, "path": f.path, "parts": f.parts}
+            for f in sorted(folders, key=lambda f: f.folder)
+        ]
+        agreed = {row[0]: row[1] for row in await self.session.execute(upsert, rows)}
+        units = [
+            {
+                "job_id": job_id,
+                "folder": folder,
+                "part": part,
+                "worker": "",
+                "lease_until": free_since,
+                "done": False,
+            }
+            for folder in sorted(agreed)
+            for part in range(agreed[folder])
+        ]
+        await self.session.execute(self._insert(_CLAIMS).on_conflict_do_nothing(), units)
+        return agreed
+
+    async def claim(
+        self,
+        job_id: uuid.UUID,
+        folders: Sequence[str],
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        limit: int,
+    ) -> list[tuple[str, int]]:
+        """Take the free parts of ``folders`` (at most ``limit``): never claimed, or lapsed.
+
+        The lease is checked again on every row the update locks, so two workers racing
+        for one part cannot both get it; on PostgreSQL a limited claim also skips rows
+        another worker is locking instead of waiting for them.
+        """
+        if not folders:
+            return []
+
+        def free(table: Any) -> Any:
+            return (
+                (table.c.job_id == job_id)
+                & table.c.folder.in_(sorted(folders))
+                & table.c.done.is_(False)
+                & (table.c.lease_until < now)
+            )
+
+        # The pick reads its own alias of the table: a subquery on the updated table
+        # itself would be correlated with the row being updated, and the limit lost.
+        other = _CLAIMS.alias("free_part")
+        pick = (
+            select(other.c.folder, other.c.part)
+            .where(free(other))
+            .order_by(other.c.folder, other.c.part)
+            .limit(limit)
+        )
+        if self.session.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        # Materialised once: PostgreSQL may otherwise run a LIMIT ... SKIP LOCKED subquery
+        # again for every row, each time skipping the rows it just locked, and take more.
+        picked = pick.cte("picked").prefix_with("MATERIALIZED")
+        chosen = select(picked.c.folder, picked.c.part)
+        # The lease is checked again on the updated row itself: on PostgreSQL a row
+        # another worker claimed meanwhile is re-read after its lock, and then skipped.
+        condition = free(_CLAIMS) & tuple_(_CLAIMS.c.folder, _CLAIMS.c.part).in_(chosen)
+        statement = (
+            update(_CLAIMS)
+            .where(condition)
+            .values(worker=worker, lease_until=lease_until)
+            .returning(_CLAIMS.c.folder, _CLAIMS.c.part)
+        )
+        return sorted((row[0], row[1]) for row in await self.session.execute(statement))
+
     async def release(self, job_id: uuid.UUID, workers: Iterable[str], now: datetime) -> None:
         """Expire the open claims of workers known to be dead, for others to take over."""
         names = list(workers)
@@ -72,39 +177,55 @@ class ClaimRepository(Repository):
                 .values(lease_until=now)
             )
 
-    async def claim(self, rows: Sequence[dict[str, Any]], now: datetime) -> set[str]:
-        """Claim shots; returns those now ours: unclaimed, or claimed by a lapsed worker.
+    async def mark_done(
+        self, job_id: uuid.UUID, units: Iterable[tuple[str, int]], worker: str
+    ) -> bool:
+        """Mark parts done in the batch's own transaction, if ``worker`` still holds them.
 
-        Rows go in in key order, so two workers claiming overlapping batches on PostgreSQL
-        take their row locks in the same order and cannot deadlock.
+        False when another worker has taken one over (this worker's process was thought
+        dead, or its lease lapsed): the caller must then roll back, or the part's shots
+        would be committed twice. The update locks the rows until the batch commits, so
+        a takeover racing with it waits and then sees the parts done.
         """
-        if not rows:
-            return set()
-        insert = self._insert(_CLAIMS)
-        statement = insert.on_conflict_do_update(
-            index_elements=[_CLAIMS.c.job_id, _CLAIMS.c.shot],
-            set_={"worker": insert.excluded.worker, "lease_until": insert.excluded.lease_until},
-            where=(_CLAIMS.c.done.is_(False)) & (_CLAIMS.c.lease_until < now),
-        ).returning(_CLAIMS.c.shot)
-        ordered = sorted(rows, key=lambda row: str(row["shot"]))
-        result = await self.session.execute(statement, ordered)
-        return {row[0] for row in result}
-
-    async def mark_done(self, job_id: uuid.UUID, shots: Iterable[str]) -> None:
-        keys = sorted(shots)
-        for start in range(0, len(keys), _CHUNK):
-            await self.session.execute(
-                update(_CLAIMS)
-                .where(_CLAIMS.c.job_id == job_id, _CLAIMS.c.shot.in_(keys[start : start + _CHUNK]))
-                .values(done=True)
+        wanted = sorted(set(units))
+        if not wanted:
+            return True
+        statement = (
+            update(_CLAIMS)
+            .where(
+                _CLAIMS.c.job_id == job_id,
+                _CLAIMS.c.worker == worker,
+                _CLAIMS.c.done.is_(False),
+                # A few parts per batch; SQLite takes no list of row values after IN.
+                or_(*((_CLAIMS.c.folder == f) & (_CLAIMS.c.part == p) for f, p in wanted)),
             )
+            .values(done=True)
+            .returning(_CLAIMS.c.folder)
+        )
+        return len((await self.session.execute(statement)).all()) == len(wanted)
 
-    async def open_claims(self, job_id: uuid.UUID) -> Sequence[IngestClaim]:
-        """Claims of the job not done yet: in progress elsewhere, or left by a dead worker."""
-        query = select(IngestClaim).where(IngestClaim.job_id == job_id, IngestClaim.done.is_(False))
-        return (await self.session.scalars(query)).all()
+    async def open_parts(self, job_id: uuid.UUID) -> list[OpenPart]:
+        """Parts of the job not done yet: in progress elsewhere, free, or left by a dead worker."""
+        query = (
+            select(
+                _CLAIMS.c.folder,
+                _CLAIMS.c.part,
+                _FOLDERS.c.parts,
+                _FOLDERS.c.path,
+                _CLAIMS.c.worker,
+                _CLAIMS.c.lease_until,
+            )
+            .join(
+                _FOLDERS,
+                (_FOLDERS.c.job_id == _CLAIMS.c.job_id) & (_FOLDERS.c.folder == _CLAIMS.c.folder),
+            )
+            .where(_CLAIMS.c.job_id == job_id, _CLAIMS.c.done.is_(False))
+            .order_by(_CLAIMS.c.folder, _CLAIMS.c.part)
+        )
+        return [OpenPart(*row) for row in await self.session.execute(query)]
 
     async def purge(self, stale_before: datetime) -> None:
-        """Forget the claims of jobs no process has spoken for since ``stale_before``."""
+        """Forget the claims and folders of jobs no process has spoken for since then."""
         live = select(_JOBS.c.job_id).where(_JOBS.c.heartbeat_at >= stale_before)
         await self.session.execute(delete(_CLAIMS).where(_CLAIMS.c.job_id.not_in(live)))
+        await self.session.execute(delete(_FOLDERS).where(_FOLDERS.c.job_id.not_in(live)))

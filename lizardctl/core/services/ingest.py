@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import os
 import signal
 import socket
@@ -12,28 +10,26 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import timedelta
+from itertools import groupby
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from lizardctl.core.choices import DEFAULT_CLAIM_LEASE
 from lizardctl.core.config import default_store_dir
 from lizardctl.core.database import Database
-from lizardctl.core.db.models import IngestClaim, IngestRun, utcnow
+from lizardctl.core.db.models import IngestRun, utcnow
 from lizardctl.core.errors import LizardError, UsageError
 from lizardctl.core.ingest import pool
-from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings
-from lizardctl.core.ingest.reasons import Reason
-from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions
-from lizardctl.core.liveness import worker_alive, worker_name
+from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
+from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions
+from lizardctl.core.liveness import worker_name
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
+from lizardctl.core.services.ingest_jobs import IngestJob, folder_key, job_key
 from lizardctl.core.store import PhotoStore
-
-DEFAULT_CLAIM_LEASE = 300.0
-"""Seconds a worker may hold a claim before others take the shot over: far above a batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,46 +133,6 @@ class _StopOnSignal:
         self.signal = self.signal or signum
 
 
-class _Heartbeat:
-    """Keeps the job alive for processes that start later, at most every third of a lease."""
-
-    def __init__(
-        self, db: Database, key: str, job_id: uuid.UUID | None, lease: float, worker: str
-    ) -> None:
-        self.db = db
-        self.worker = worker
-        self.key = key
-        self.job_id = job_id
-        self.every = lease / 3
-        self.last = time.monotonic()
-
-    async def beat(self, *, force: bool = False) -> None:
-        if self.job_id is None or (not force and time.monotonic() - self.last < self.every):
-            return
-        self.last = time.monotonic()
-        async with self.db.uow() as uow:
-            await uow.claims.heartbeat(self.key, self.job_id, utcnow(), self.worker)
-            await uow.commit()
-
-
-def _job_key(options: IngestOptions) -> str:
-    """Runs with the same key cooperate: same folders, shard and filters."""
-    spec = {
-        "paths": sorted(str(p.absolute()) for p in options.paths),
-        "shard": options.shard,
-        "include": sorted(options.include),
-        "exclude": sorted(options.exclude),
-    }
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
-
-
-def _shot_of(claim: IngestClaim) -> ShotFiles:
-    problem = None
-    if claim.problem_reason is not None:
-        problem = (Reason(claim.problem_reason), claim.problem_message or "")
-    return ShotFiles(claim.photo_path, claim.metadata_path, problem)
-
-
 def _worker_context() -> BaseContext:
     """Workers fork from a fresh forkserver that imported the pipeline once.
 
@@ -234,12 +190,14 @@ class _Dispatcher:
             if self.processor is not None:
                 await self.processor.close()
 
-    async def feed(self, batch: list[ShotFiles]) -> None:
+    async def feed(self, batch: list[ShotFiles], units: list[Unit]) -> None:
         if self.processor is not None:
-            future = asyncio.ensure_future(self.processor.process(batch))
+            future = asyncio.ensure_future(self.processor.process(batch, units))
         else:
             loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self.executor, pool.run_batch, self.settings, batch)
+            future = loop.run_in_executor(
+                self.executor, pool.run_batch, self.settings, batch, units
+            )
         self.in_flight.add(future)
         await self._settle(self.limit - 1)
 
@@ -256,12 +214,137 @@ class _Dispatcher:
                 await self.on_batch(result)
 
 
+class _Walk:
+    """The walk of one run: list folders, claim their parts, batch what is ours.
+
+    Without a job (dry run) every part is ours. With one, parts go to whoever claims them
+    first; at the end, ``sweep`` takes over parts whose worker died and waits for the
+    ones still in progress, so a finished run leaves nothing of its job open.
+    """
+
+    def __init__(
+        self,
+        walker: Walker,
+        batcher: _Batcher,
+        job: IngestJob | None,
+        stop: _StopOnSignal,
+        limit: int,
+    ) -> None:
+        self.walker = walker
+        self.batcher = batcher
+        self.job = job
+        self.stop = stop
+        self.limit = limit
+        self.elsewhere = 0
+        """Stems of listed folders whose parts other workers of the job took."""
+
+    async def run(self) -> None:
+        size = self.batcher.batch_size
+        async for listings in self.walker:
+            if self.stop.signal is not None:
+                return
+            if self.job is None:
+                for listing in listings:
+                    cut = listing.split(listing.parts_for(size))
+                    await self.batcher.add(listing, [(None, stems) for stems in cut])
+            else:
+                await self._take(self.job, listings)
+        await self.batcher.drain()
+
+    async def _take(self, job: IngestJob, listings: Sequence[Listing]) -> None:
+        agreed = await job.plan(listings)
+        by_key = {folder_key(listing.directory): listing for listing in listings}
+        cuts = {key: by_key[key].split(parts) for key, parts in agreed.items()}
+        taken: set[Unit] = set()
+        while self.stop.signal is None:
+            units = await job.claim(list(agreed), self.limit)
+            taken.update(units)
+            for key, group in groupby(units, key=itemgetter(0)):
+                await self.batcher.add(
+                    by_key[key], [((key, part), cuts[key][part]) for _, part in group]
+                )
+            if len(units) < self.limit:
+                break
+        self.elsewhere += sum(
+            len(stems)
+            for key, cut in cuts.items()
+            for part, stems in enumerate(cut)
+            if (key, part) not in taken
+        )
+
+    async def sweep(self) -> None:
+        """Finish the job: take over parts whose worker died, wait for the live ones.
+
+        Waiting is bounded by the claim lease: a part is either done by its worker or
+        lapsed, and then taken over here.
+        """
+        assert self.job is not None
+        cuts: dict[str, tuple[Listing, list[list[str]]]] = {}
+        while self.stop.signal is None:
+            parts = await self.job.open_parts()
+            if not parts:
+                return
+            now = utcnow()
+            lapsed = sorted({p.folder for p in parts if p.lease_until < now})
+            units = await self.job.claim(lapsed, self.limit) if lapsed else []
+            if not units:
+                wait = min(p.lease_until for p in parts) - now
+                await asyncio.sleep(min(max(wait.total_seconds(), 0.1), 2.0))
+                await self.job.beat(force=True)
+                continue
+            planned = {p.folder: (p.path, p.parts) for p in parts}
+            for key, group in groupby(units, key=itemgetter(0)):
+                if key not in cuts:
+                    path, count = planned[key]
+                    listing = await self.walker.rescan(os.fsdecode(path))
+                    cuts[key] = (listing, listing.split(count))
+                listing, cut = cuts[key]
+                await self.batcher.add(listing, [((key, part), cut[part]) for _, part in group])
+            await self.batcher.drain()
+
+
+class _Batcher:
+    """Gathers folder parts into batches of about ``batch_size`` shots for the dispatcher.
+
+    A part is never split across batches: its claim is marked done by the one transaction
+    that commits its shots. Pairing stats every file of a part, so it runs in threads.
+    """
+
+    def __init__(self, dispatcher: _Dispatcher, walker: Walker, batch_size: int) -> None:
+        self.dispatcher = dispatcher
+        self.walker = walker
+        self.batch_size = batch_size
+        self.shots: list[ShotFiles] = []
+        self.units: list[Unit] = []
+
+    async def add(self, listing: Listing, parts: Sequence[tuple[Unit | None, list[str]]]) -> None:
+        found = await asyncio.gather(
+            *(asyncio.to_thread(self.walker.shots, listing, stems) for _, stems in parts)
+        )
+        for (unit, _), shots in zip(parts, found, strict=True):
+            self.shots.extend(shots)
+            if unit is not None:
+                self.units.append(unit)
+            if len(self.shots) >= self.batch_size:
+                await self.flush()
+
+    async def flush(self) -> None:
+        if self.shots or self.units:
+            shots, units = self.shots, self.units
+            self.shots, self.units = [], []
+            await self.dispatcher.feed(shots, units)
+
+    async def drain(self) -> None:
+        await self.flush()
+        await self.dispatcher.drain()
+
+
 class IngestService:
     """Runs one ingest: the walk and the dispatch here, the per-shot work in ``BatchProcessor``.
 
     Every run joins a *job* keyed by its paths (and shard and filters): processes started
-    on the same paths while one is alive share the job and claim shots through the
-    database, so each shot is processed by one of them; claims left by a dead worker are
+    on the same paths while one is alive share the job and claim folder parts through the
+    database, so each shot is processed by one of them; parts left by a dead worker are
     taken over once their lease expires. See docs/scaling.md.
     """
 
@@ -284,8 +367,11 @@ class IngestService:
         run_id = uuid.uuid4()
         started = time.monotonic()
         warnings = await self._warnings()
-        job_key = _job_key(options)
-        job_id = None if options.dry_run else await self._join_job(job_key, options)
+        job = None
+        if not options.dry_run:
+            key = job_key(options.paths, options.shard, options.include, options.exclude)
+            job = IngestJob(self.db, key, self.worker, options.claim_lease, options.batch_size)
+            await job.join()
         settings = BatchSettings(
             db_url=self.db.url.render_as_string(hide_password=False),
             store_root=str(store.root),
@@ -294,12 +380,11 @@ class IngestService:
             max_pixels=options.max_pixels,
             dry_run=options.dry_run,
             delete_source=options.delete_source,
-            job_id=job_id,
+            job_id=job.job_id if job else None,
             worker=self.worker,
-            lease_seconds=options.claim_lease,
         )
-        if job_id is not None:
-            await self._start_run(run_id, options, job_id)
+        if job is not None:
+            await self._start_run(run_id, options, job.job_id)
         walker = Walker(
             options.paths,
             WalkOptions(
@@ -308,21 +393,24 @@ class IngestService:
             now=time.time(),
         )
         total = BatchResult()
-        heartbeat = _Heartbeat(self.db, job_key, job_id, options.claim_lease, self.worker)
 
         async def on_batch(result: BatchResult) -> None:
             if progress is not None:
                 progress(result)
-            await heartbeat.beat()
+            if job is not None:
+                await job.beat()
 
         status = "failed"
         with _StopOnSignal() as stop:
             try:
                 async with _Dispatcher(settings, options.workers, total, on_batch) as dispatcher:
-                    await self._walk(walker, dispatcher, options.batch_size, stop)
-                    if job_id is not None and stop.signal is None:
-                        await self._sweep(dispatcher, job_id, options.batch_size, stop, heartbeat)
-                        await self._finish_job(job_key, job_id)
+                    batcher = _Batcher(dispatcher, walker, options.batch_size)
+                    walk = _Walk(walker, batcher, job, stop, dispatcher.limit)
+                    await walk.run()
+                    total.outcomes["elsewhere"] += walk.elsewhere
+                    if job is not None and stop.signal is None:
+                        await walk.sweep()
+                        await job.finish()
                 status = "finished" if stop.signal is None else "interrupted"
             finally:
                 total.problems[:0] = walker.stats.problems
@@ -336,83 +424,16 @@ class IngestService:
                     ignored_files=walker.stats.ignored_files,
                     result=total,
                     problems=total.problems,
-                    job_id=job_id,
+                    job_id=job.job_id if job else None,
                     warnings=warnings,
                 )
-                if job_id is not None:
+                if job is not None:
                     await self._finish_run(run_id, status, summary, failing=status == "failed")
                     if status != "finished":
-                        await self._release_claims(job_id)
+                        await job.release()
         if stop.signal is not None:
             raise Interrupted(stop.signal, summary)
         return summary
-
-    async def _walk(
-        self, walker: Walker, dispatcher: _Dispatcher, batch_size: int, stop: _StopOnSignal
-    ) -> None:
-        batch: list[ShotFiles] = []
-        async for shots in walker:
-            batch.extend(shots)
-            while len(batch) >= batch_size and stop.signal is None:
-                await dispatcher.feed(batch[:batch_size])
-                del batch[:batch_size]
-            if stop.signal is not None:
-                return
-        if batch:
-            await dispatcher.feed(batch)
-        await dispatcher.drain()
-
-    async def _sweep(
-        self,
-        dispatcher: _Dispatcher,
-        job_id: uuid.UUID,
-        batch_size: int,
-        stop: _StopOnSignal,
-        heartbeat: _Heartbeat,
-    ) -> None:
-        """Finish the job: take over claims whose worker died, wait for the live ones.
-
-        Waiting is bounded by the claim lease: a claim is either done by its worker or
-        expired, and then taken over here.
-        """
-        while stop.signal is None:
-            now = utcnow()
-            async with self.db.uow() as uow:
-                claims = await uow.claims.open_claims(job_id)
-                dead = {c.worker for c in claims if not worker_alive(c.worker)}
-                await uow.claims.release(job_id, dead, now)
-                await uow.commit()
-                open_claims = [
-                    (now if c.worker in dead else c.lease_until, _shot_of(c)) for c in claims
-                ]
-            if not open_claims:
-                return
-            lapsed = [shot for lease_until, shot in open_claims if lease_until <= now]
-            for start in range(0, len(lapsed), batch_size):
-                await dispatcher.feed(lapsed[start : start + batch_size])
-            await dispatcher.drain()
-            if not lapsed:
-                wait = min(lease_until for lease_until, _ in open_claims) - now
-                await asyncio.sleep(min(max(wait.total_seconds(), 0.1), 2.0))
-                await heartbeat.beat(force=True)
-
-    async def _join_job(self, key: str, options: IngestOptions) -> uuid.UUID:
-        """Join the live job on these paths, or start one; forget claims of dead jobs."""
-        now = utcnow()
-        stale_before = now - timedelta(seconds=options.claim_lease)
-        candidate = uuid.uuid4()
-        async with self.db.uow() as uow:
-            job_id = candidate
-            if not await uow.claims.create_job(key, candidate, now, self.worker):
-                job = await uow.claims.lock_job(key)
-                if job.finished or job.heartbeat_at < stale_before or not worker_alive(job.worker):
-                    await uow.claims.replace_job(key, candidate, now, self.worker)
-                else:
-                    job_id = job.job_id
-                    await uow.claims.heartbeat(key, job_id, now, self.worker)
-            await uow.claims.purge(stale_before)
-            await uow.commit()
-        return job_id
 
     async def _warnings(self) -> tuple[str, ...]:
         async with self.db.uow() as uow:
@@ -422,20 +443,6 @@ class IngestService:
                     "(lizardctl violation import FILE turns the check on)",
                 )
         return ()
-
-    async def _release_claims(self, job_id: uuid.UUID) -> None:
-        """Hand this process's unfinished claims back at once, not after the lease: a failed
-        batch's shots are then retried by the next run or by the job's other workers.
-        Best effort: when the database is what failed, the lease frees them later."""
-        with suppress(Exception):
-            async with self.db.uow() as uow:
-                await uow.claims.release(job_id, [self.worker], utcnow())
-                await uow.commit()
-
-    async def _finish_job(self, key: str, job_id: uuid.UUID) -> None:
-        async with self.db.uow() as uow:
-            await uow.claims.finish_job(key, job_id)
-            await uow.commit()
 
     async def _start_run(
         self, run_id: uuid.UUID, options: IngestOptions, job_id: uuid.UUID
