@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from gen_dump import EXPECTED_FILE, generate
 from run import LIZARDCTL, pg_schema, run_quiet
@@ -45,20 +48,31 @@ def main() -> None:
         subprocess.run(["sync"], check=False)
         rows = [measure(args, dump, work, n, expected) for n in args.processes]
     base = rows[0]["seconds"] * rows[0]["processes"]
-    print("| processes | seconds | shots/s | speed-up vs 1 | shares |")
-    print("|--:|--:|--:|--:|---|")
+    print("| processes | seconds | shots/s | speed-up vs 1 | CPU busy | I/O wait | shares |")
+    print("|--:|--:|--:|--:|--:|--:|---|")
     for row in rows:
         speedup = base / row["seconds"] / rows[0]["processes"]
         shares = " / ".join(f"{s:.0%}" for s in row["shares"])
         print(
             f"| {row['processes']} | {row['seconds']:.2f} | {row['shots_per_s']:,.0f} "
-            f"| {speedup:.2f}x | {shares} |"
+            f"| {speedup:.2f}x | {row['busy']:.0%} | {row['iowait']:.0%} | {shares} |"
         )
+
+
+def machine_cpu() -> tuple[float, float, float]:
+    """Seconds of CPU the whole machine spent busy, idle, and idle waiting for the disk
+    (/proc/stat): PostgreSQL and every lizardctl process included."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    busy = user + nice + system + irq + softirq + steal
+    return busy / tick, (idle + iowait) / tick, iowait / tick
 
 
 def measure(
     args: argparse.Namespace, dump: Path, work: Path, n: int, expected: dict[str, int]
-) -> dict[str, object]:
+) -> dict[str, Any]:
+    store_root = (args.store_root or work) / f"lizard-store-{n}-{time.time_ns()}"
     with pg_schema(args.pg) as url:
         for step in (["db", "upgrade"], ["camera", "import", str(dump / "cameras.csv")]):
             done = run_quiet([*LIZARDCTL, "--db", url, *step], work, {})
@@ -76,14 +90,17 @@ def measure(
             "--workers",
             str(args.workers_per_process),
             "--store",
-            str((args.store_root or work) / f"lizard-store-{n}-{time.time_ns()}"),
+            str(store_root),
         ]
         started = time.perf_counter()
+        before = machine_cpu()
         processes = [
             subprocess.Popen(command, cwd=work, stdout=subprocess.PIPE, text=True) for _ in range(n)
         ]
         summaries = [json.loads(p.communicate()[0]) for p in processes]
         seconds = time.perf_counter() - started
+        busy, idle, iowait = (a - b for a, b in zip(machine_cpu(), before, strict=True))
+        shutil.rmtree(store_root, ignore_errors=True)
         count = run_quiet(
             [*LIZARDCTL, "--db", url, "cases", "list", "--limit", "1000000000", "--json"], work, {}
         )
@@ -96,6 +113,8 @@ def measure(
         "seconds": seconds,
         "shots_per_s": shots / seconds,
         "shares": [s["shots"] / shots for s in summaries],
+        "busy": busy / (busy + idle),
+        "iowait": iowait / (busy + idle),
     }
 
 

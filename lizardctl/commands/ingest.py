@@ -156,6 +156,7 @@ def ingest(
     Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
     Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
+    from lizardctl.core.ingest.pool import start_workers
     from lizardctl.core.services.ingest import IngestOptions, IngestService
 
     st = state(ctx)
@@ -177,14 +178,21 @@ def ingest(
     show_bar = sys.stderr.isatty() and not quiet and not as_json
     bar = _Bar() if show_bar else None
 
+    # Before the event loop: the workers are forked now, with this process's imports.
+    executor = start_workers(workers) if workers else None
+
     async def work(db: Database) -> IngestSummary:
         service = IngestService(db)
         if bar is None:
-            return await service.ingest(options)
+            return await service.ingest(options, executor=executor)
         with bar.progress:
-            return await service.ingest(options, bar)
+            return await service.ingest(options, bar, executor)
 
-    summary = run(ctx, work)
+    try:
+        summary = run(ctx, work)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
     for warning in summary.warnings:
         info(ctx, f"warning: {warning}")
     if as_json:

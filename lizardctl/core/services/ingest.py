@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -133,18 +131,6 @@ class _StopOnSignal:
         self.signal = self.signal or signum
 
 
-def _worker_context() -> BaseContext:
-    """Workers fork from a fresh forkserver that imported the pipeline once.
-
-    Forking this process (threads, an event loop, open connections) is unsafe; spawning
-    makes every worker import pydantic, SQLAlchemy and the schemas again (~0.7 s of CPU
-    each). A forkserver started clean, with the pipeline preloaded, avoids both.
-    """
-    context = get_context("forkserver")
-    context.set_forkserver_preload(["lizardctl.core.ingest.pool"])
-    return context
-
-
 class _Dispatcher:
     """Feeds batches to the workers with a bounded number in flight, so memory stays flat."""
 
@@ -154,23 +140,22 @@ class _Dispatcher:
         workers: int,
         total: BatchResult,
         on_batch: Callable[[BatchResult], Awaitable[None]],
+        executor: ProcessPoolExecutor | None,
     ) -> None:
         self.settings = settings
         self.workers = workers
+        self.executor = executor
         self.total = total
         self.on_batch = on_batch
         self.limit = max(1, workers) * 2
         self.in_flight: set[asyncio.Future[BatchResult]] = set()
         self.processor: BatchProcessor | None = None
-        self.executor: ProcessPoolExecutor | None = None
 
     async def __aenter__(self) -> _Dispatcher:
         if self.workers == 0:
             self.processor = await BatchProcessor.open(self.settings)
-        else:
-            self.executor = ProcessPoolExecutor(
-                self.workers, mp_context=_worker_context(), initializer=pool.initialize
-            )
+        elif self.executor is None:
+            self.executor = pool.start_workers(self.workers)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
@@ -353,8 +338,13 @@ class IngestService:
         self.worker = worker_name()
 
     async def ingest(
-        self, options: IngestOptions, progress: Progress | None = None
+        self,
+        options: IngestOptions,
+        progress: Progress | None = None,
+        executor: ProcessPoolExecutor | None = None,
     ) -> IngestSummary:
+        """Run the ingest; ``executor``, from ``pool.start_workers`` called before the event
+        loop started, saves each worker its own start-up (else one is started here)."""
         missing = [str(p) for p in options.paths if not p.exists()]
         if missing:
             raise UsageError(f"no such folder: {', '.join(missing)}")
@@ -403,7 +393,9 @@ class IngestService:
         status = "failed"
         with _StopOnSignal() as stop:
             try:
-                async with _Dispatcher(settings, options.workers, total, on_batch) as dispatcher:
+                async with _Dispatcher(
+                    settings, options.workers, total, on_batch, executor
+                ) as dispatcher:
                     batcher = _Batcher(dispatcher, walker, options.batch_size)
                     walk = _Walk(walker, batcher, job, stop, dispatcher.limit)
                     await walk.run()

@@ -1,0 +1,59 @@
+"""How ingest starts its worker processes: forked only while forking is safe."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+
+import pytest
+
+from lizardctl.core.ingest import pool
+
+linux_only = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
+
+
+def start_method(context: object) -> str:
+    return context.get_start_method()  # type: ignore[attr-defined]
+
+
+@linux_only
+def test_workers_are_forked_before_any_thread_or_event_loop_exists() -> None:
+    if threading.active_count() != 1:
+        pytest.skip("another thread is running in this test process")
+    assert start_method(pool._context()) == "fork"
+
+
+def test_inside_an_event_loop_workers_come_from_a_forkserver() -> None:
+    """Forking a process with a running loop and open sockets would share them."""
+
+    async def inside() -> str:
+        return start_method(pool._context())
+
+    assert asyncio.run(inside()) == "forkserver"
+
+
+def test_while_another_thread_runs_workers_come_from_a_forkserver() -> None:
+    """A forked child gets one thread: locks held by the others would stay locked."""
+    release = threading.Event()
+    thread = threading.Thread(target=release.wait)
+    thread.start()
+    try:
+        assert start_method(pool._context()) == "forkserver"
+    finally:
+        release.set()
+        thread.join()
+
+
+@linux_only
+def test_forked_workers_are_started_at_once_and_run_batches() -> None:
+    if threading.active_count() != 1:
+        pytest.skip("another thread is running in this test process")
+    executor = pool.start_workers(2)
+    try:
+        pids = {p.pid for p in executor._processes.values()}  # started before any task ran
+        assert len(pids) == 2
+        assert executor.submit(os.getpid).result(timeout=30) in pids
+    finally:
+        executor.shutdown()
