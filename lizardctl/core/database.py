@@ -70,8 +70,7 @@ class Database:
         if path is not None and not path.parent.is_dir():
             raise EnvironmentFailure(f"cannot create database {path}: {path.parent} does not exist")
         current = set(await migrate.current_revisions(self.engine))
-        heads = set(migrate.head_revisions())
-        if current == heads:
+        if current == {migrate.HEAD} or current == set(migrate.head_revisions()):
             return
         if not current <= {r.revision for r in migrate.history()}:
             raise EnvironmentFailure(

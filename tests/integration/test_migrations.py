@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from alembic.autogenerate import compare_metadata
@@ -70,3 +73,23 @@ def test_history_has_one_head() -> None:
     assert [r.revision for r in revisions if r.is_head] == list(migrate.head_revisions())
     assert len(migrate.head_revisions()) == 1
     assert revisions[-1].down_revision is None
+
+
+def test_the_pinned_head_is_alembics_head() -> None:
+    """An up-to-date database is recognised by ``migrate.HEAD`` without loading alembic: a
+    new migration must move it, or databases at the old head would not be upgraded."""
+    assert migrate.head_revisions() == (migrate.HEAD,)
+
+
+def test_opening_a_current_database_loads_no_alembic(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
+    code = (
+        "import sys\nfrom lizardctl.__main__ import main\n"
+        f"assert main(['--db', {url!r}, 'camera', 'list']) == 0\n"
+        "print('alembic' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
+    assert first.stdout.split()[-1] == "True"  # created and migrated
+    assert again.stdout.split()[-1] == "False"

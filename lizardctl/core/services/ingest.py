@@ -29,6 +29,9 @@ from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.services.ingest_jobs import IngestJob, folder_key, job_key
 from lizardctl.core.store import PhotoStore
 
+SWEEP_POLL_S = 0.1
+"""How often a run that has finished its own parts looks at the others' (one query)."""
+
 
 @dataclass(frozen=True, slots=True)
 class IngestOptions:
@@ -273,9 +276,11 @@ class _Walk:
             lapsed = sorted({p.folder for p in parts if p.lease_until < now})
             units = await self.job.claim(lapsed, self.limit) if lapsed else []
             if not units:
+                # Others are finishing their last batches, which take a fraction of a
+                # second: look again soon, or the whole run waits for this sleep.
                 wait = min(p.lease_until for p in parts) - now
-                await asyncio.sleep(min(max(wait.total_seconds(), 0.1), 2.0))
-                await self.job.beat(force=True)
+                await asyncio.sleep(min(max(wait.total_seconds(), 0.02), SWEEP_POLL_S))
+                await self.job.beat()
                 continue
             planned = {p.folder: (p.path, p.parts) for p in parts}
             for key, group in groupby(units, key=itemgetter(0)):
