@@ -34,6 +34,14 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+STATEMENT_CACHE_SIZE = 16
+"""Prepared statements kept per connection (the drivers keep 100 to 128 by default).
+
+Ingest's bulk inserts have a different text for every row count, and each prepared
+statement holds its thousands of parameters: with the default cache an ingest worker
+grew by ~60 MB over 100,000 shots, with this one it stays flat."""
+
+
 def create_engine(url: URL, **kwargs: Any) -> AsyncEngine:
     """Build the async engine; call inside the running loop and dispose when done.
 
@@ -41,15 +49,19 @@ def create_engine(url: URL, **kwargs: Any) -> AsyncEngine:
     their own schema (asyncpg takes it as a server setting, not a URL parameter).
     """
     if is_sqlite(url):
-        engine = create_async_engine(
-            url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
-        )
+        connect_args = {
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "cached_statements": STATEMENT_CACHE_SIZE,
+        }
+        engine = create_async_engine(url, connect_args=connect_args, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
+    connect_args = kwargs.setdefault("connect_args", {})
+    connect_args["prepared_statement_cache_size"] = STATEMENT_CACHE_SIZE
     search_path = url.query.get("search_path")
     if search_path:
-        kwargs.setdefault("connect_args", {})["server_settings"] = {"search_path": str(search_path)}
+        connect_args["server_settings"] = {"search_path": str(search_path)}
         url = url.difference_update_query(["search_path"])
     return create_async_engine(url, pool_pre_ping=True, **kwargs)
 
