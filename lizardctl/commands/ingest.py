@@ -141,7 +141,7 @@ def ingest(
         typer.Option(
             "--claim-lease",
             min=1,
-            help="Seconds before a dead worker's claimed shots are taken over by others.",
+            help="Seconds before a dead worker's claimed folder parts are taken over by others.",
         ),
     ] = DEFAULT_CLAIM_LEASE,
     quiet: Annotated[

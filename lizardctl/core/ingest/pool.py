@@ -10,6 +10,7 @@ bare BrokenProcessPool. Its pooled connection is closed when the worker exits
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 import threading
@@ -56,7 +57,13 @@ def start_workers(workers: int) -> ProcessPoolExecutor:
     connections exist, so the workers can be forked from a process that has imported
     everything already; the service calls it otherwise, and gets a forkserver.
     """
-    executor = ProcessPoolExecutor(workers, mp_context=_context(), initializer=initialize)
+    context = _context()
+    if context.get_start_method() == "fork":
+        # What exists now is kept for the whole run: out of the collector's sight, its
+        # pages stay shared with the workers instead of being copied into each of them
+        # the first time a collection walks them.
+        gc.freeze()
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=initialize)
     executor.submit(_started)  # a fork pool forks all its workers within this call
     return executor
 
