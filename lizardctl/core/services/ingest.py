@@ -29,8 +29,10 @@ from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.services.ingest_jobs import IngestJob, folder_key, job_key
 from lizardctl.core.store import PhotoStore
 
-SWEEP_POLL_S = 0.1
-"""How often a run that has finished its own parts looks at the others' (one query)."""
+SWEEP_POLL_S = (0.05, 2.0)
+"""A run that has finished its own parts looks at the others' after 0.05 s, then twice
+as long each time up to 2 s: others' last batches take a fraction of a second, and a
+long wait (a slow host) should not cost the database a query every 50 ms."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +270,7 @@ class _Walk:
         """
         assert self.job is not None
         cuts: dict[str, tuple[Listing, list[list[str]]]] = {}
+        poll, longest = SWEEP_POLL_S
         while self.stop.signal is None:
             parts = await self.job.open_parts()
             if not parts:
@@ -276,12 +279,12 @@ class _Walk:
             lapsed = sorted({p.folder for p in parts if p.lease_until < now})
             units = await self.job.claim(lapsed, self.limit) if lapsed else []
             if not units:
-                # Others are finishing their last batches, which take a fraction of a
-                # second: look again soon, or the whole run waits for this sleep.
                 wait = min(p.lease_until for p in parts) - now
-                await asyncio.sleep(min(max(wait.total_seconds(), 0.02), SWEEP_POLL_S))
+                await asyncio.sleep(min(max(wait.total_seconds(), 0.02), poll))
+                poll = min(poll * 2, longest)
                 await self.job.beat()
                 continue
+            poll = SWEEP_POLL_S[0]
             planned = {p.folder: (p.path, p.parts) for p in parts}
             for key, group in groupby(units, key=itemgetter(0)):
                 if key not in cuts:
