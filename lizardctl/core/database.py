@@ -70,7 +70,7 @@ class Database:
         if path is not None and not path.parent.is_dir():
             raise EnvironmentFailure(f"cannot create database {path}: {path.parent} does not exist")
         current = set(await migrate.current_revisions(self.engine))
-        if current == {migrate.HEAD} or current == set(migrate.head_revisions()):
+        if current == {migrate.HEAD}:
             return
         if not current <= {r.revision for r in migrate.history()}:
             raise EnvironmentFailure(

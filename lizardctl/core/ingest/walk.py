@@ -201,8 +201,8 @@ class Walker:
         for stem in sorted(listing.stems) if stems is None else stems:
             settled = [(entry, self._settled(entry)) for entry in listing.stems[stem]]
             if any(state is False for _, state in settled):
-                photos = sum(1 for entry, _ in settled if entry.is_photo)
-                pending += max(photos, len(settled) - photos)
+                photo_count = sum(1 for entry, _ in settled if entry.is_photo)
+                pending += max(photo_count, len(settled) - photo_count)
                 continue
             photos = [entry for entry, state in settled if state and entry.is_photo]
             metadata = [entry for entry, state in settled if state and not entry.is_photo]

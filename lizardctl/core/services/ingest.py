@@ -244,23 +244,28 @@ class _Walk:
     async def _take(self, job: IngestJob, listings: Sequence[Listing]) -> None:
         agreed = await job.plan(listings)
         by_key = {folder_key(listing.directory): listing for listing in listings}
-        cuts = {key: by_key[key].split(parts) for key, parts in agreed.items()}
+        cuts = {key: (by_key[key], by_key[key].split(parts)) for key, parts in agreed.items()}
         taken: set[Unit] = set()
         while self.stop.signal is None:
             units = await job.claim(list(agreed), self.limit)
             taken.update(units)
-            for key, group in groupby(units, key=itemgetter(0)):
-                await self.batcher.add(
-                    by_key[key], [((key, part), cuts[key][part]) for _, part in group]
-                )
+            await self._add(units, cuts)
             if len(units) < self.limit:
                 break
         self.elsewhere += sum(
             len(stems)
-            for key, cut in cuts.items()
+            for key, (_, cut) in cuts.items()
             for part, stems in enumerate(cut)
             if (key, part) not in taken
         )
+
+    async def _add(
+        self, units: Sequence[Unit], cuts: dict[str, tuple[Listing, list[list[str]]]]
+    ) -> None:
+        """Hand claimed parts to the batcher; ``cuts`` has each folder's listing and parts."""
+        for key, group in groupby(units, key=itemgetter(0)):
+            listing, cut = cuts[key]
+            await self.batcher.add(listing, [((key, part), cut[part]) for _, part in group])
 
     async def sweep(self) -> None:
         """Finish the job: take over parts whose worker died, wait for the live ones.
@@ -270,7 +275,8 @@ class _Walk:
         """
         assert self.job is not None
         cuts: dict[str, tuple[Listing, list[list[str]]]] = {}
-        poll, longest = SWEEP_POLL_S
+        first, longest = SWEEP_POLL_S
+        poll = first
         while self.stop.signal is None:
             parts = await self.job.open_parts()
             if not parts:
@@ -284,15 +290,13 @@ class _Walk:
                 poll = min(poll * 2, longest)
                 await self.job.beat()
                 continue
-            poll = SWEEP_POLL_S[0]
+            poll = first
             planned = {p.folder: (p.path, p.parts) for p in parts}
-            for key, group in groupby(units, key=itemgetter(0)):
-                if key not in cuts:
-                    path, count = planned[key]
-                    listing = await self.walker.rescan(os.fsdecode(path))
-                    cuts[key] = (listing, listing.split(count))
-                listing, cut = cuts[key]
-                await self.batcher.add(listing, [((key, part), cut[part]) for _, part in group])
+            for key in {key for key, _ in units} - cuts.keys():
+                path, count = planned[key]
+                listing = await self.walker.rescan(os.fsdecode(path))
+                cuts[key] = (listing, listing.split(count))
+            await self._add(units, cuts)
             await self.batcher.drain()
 
 
