@@ -57,8 +57,8 @@ def test_one_photo_re_encoded_three_ways_is_one_case_and_another_plate_a_conflic
     cli: Cli, tmp_path: Path
 ) -> None:
     store = tmp_path / "store"
-    assert cli("camera", "add", "--type", "camerus1", "--lat", "55.7", "--lon", "37.6",
-               "--id", CAMERA_ID).code == 0  # fmt: skip
+    camera = ["--type", "camerus1", "--lat", "55.7", "--lon", "37.6", "--id", CAMERA_ID]
+    assert cli("camera", "add", *camera).code == 0
     resent = tmp_path / "resent"
     shot(resent, "indented", json.dumps(RAW, indent=4).encode())
     shot(resent, "upper", json.dumps({**RAW, "camera_id": CAMERA_ID.upper()}).encode())
