@@ -154,6 +154,8 @@ def ingest(
 ) -> None:
     """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
     Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
+    One photo is one case: the same photo re-sent is a duplicate however its metadata is
+    encoded, or a photo-conflict rejection when its plate, camera, violation or time differ.
     Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
     from lizardctl.core.ingest.pool import start_workers

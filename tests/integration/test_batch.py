@@ -15,6 +15,7 @@ import os
 import random
 import shutil
 import struct
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,6 +42,8 @@ from lizardctl.core.repositories.claims import FolderPlan
 from lizardctl.core.repositories.ingest import ShotRepository
 from lizardctl.core.services.cameras import CameraService
 from lizardctl.core.services.schemas import register_builtins
+from lizardctl.core.store import PhotoStore
+from tests.unit.test_identity import encode_binary_padded
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "schemas"
 EXAMPLES: dict[str, dict[str, Any]] = json.loads((FIXTURES / "design_examples.json").read_text())
@@ -259,15 +262,17 @@ async def test_a_batch_becomes_cases_photos_and_store_files(world: World) -> Non
 
 
 async def test_duplicates_inside_one_batch(world: World) -> None:
+    """Same bytes, or the same photo and canonical case with another measured value: one
+    case; the photo's first shot in the batch is the one stored."""
     first, second = good_shots(world, 2)
     again = copy_shot(first, world.dump / "resent")
-    same_photo = write_shot(world.dump / "b", "other", jpeg(0), metadata("camerus1", 99))
-    result = await world.process([first, second, again, same_photo])
-    assert outcomes(result) == {"ingested": 3, "duplicate": 1}
-    assert await world.count(Case) == 3
+    other_value = write_shot(world.dump / "b", "other", jpeg(0), metadata("camerus1", 99))
+    result = await world.process([first, second, again, other_value])
+    assert outcomes(result) == {"ingested": 2, "duplicate": 2}
+    assert await world.count(Case) == 2
     assert await world.count(Photo) == 2  # identical photos are kept once
     assert len(stored(world.store)) == 2
-    assert again.photo not in {case.source_photo for case in await world.rows(Case)}
+    assert {case.source_photo for case in await world.rows(Case)} == {first.photo, second.photo}
 
 
 async def test_a_second_run_on_the_same_batch_finds_only_duplicates(world: World) -> None:
@@ -367,6 +372,175 @@ async def test_overlapping_batches_in_opposite_orders_do_not_deadlock(
         assert [type(r) for r in results] == [BatchResult, BatchResult], results
         assert sum(r.outcomes["ingested"] for r in results if isinstance(r, BatchResult)) == 6
         assert await built.count(Case) == 6
+
+
+# --- one case per photo -------------------------------------------------------------------
+
+
+def re_encodings(folder: Path, photo: bytes, raw: dict[str, Any]) -> list[ShotFiles]:
+    """The shot ``raw`` re-sent three ways the issue found making three cases: re-indented
+    JSON, an upper-case camera id, a non-minimal LEB128 integer in binary metadata."""
+    upper = json.loads(json.dumps(raw))
+    upper["camera_id"] = upper["camera_id"].upper()
+    return [
+        write_shot(folder, "indented", photo, json.dumps(raw, indent=4).encode()),
+        write_shot(folder, "upper", photo, upper),
+        write_shot(folder, "leb128", photo, encode_binary_padded(raw), ".bin"),
+    ]
+
+
+OTHER_PLATE = {"transport_numbers": "223", "datetime": "2024-01-02T00:00:00+00:00"}
+"""Another canonical case: plate 2ABC2377, a day later."""
+
+
+async def test_re_encoded_metadata_of_a_stored_photo_is_a_duplicate(world: World) -> None:
+    original = write_shot(world.dump / "a", "s", jpeg(0), metadata("camerus1", 0))
+    assert outcomes(await world.process([original])) == {"ingested": 1}
+    variants = re_encodings(world.dump / "b", jpeg(0), metadata("camerus1", 0))
+    assert len({hashlib.sha256(read(v.metadata)).digest() for v in [original, *variants]}) == 4
+    for _ in range(2):  # re-sent variants are examined on every run, and stay duplicates
+        assert outcomes(await world.process(variants)) == {"duplicate": 3}
+    assert [case.source_photo for case in await world.rows(Case)] == [original.photo]
+    assert await world.count(Rejection) == 0
+
+
+async def test_the_same_photo_with_another_case_is_a_photo_conflict(world: World) -> None:
+    original = write_shot(world.dump / "a", "s", jpeg(0), metadata("camerus1", 0))
+    await world.process([original])
+    (case,) = await world.rows(Case)
+    other = write_shot(world.dump / "b", "other", jpeg(0), metadata("camerus1", 0, **OTHER_PLATE))
+    resent = copy_shot(original, world.dump / "c")
+    result = await world.process([other, resent], delete_source=True)
+    assert outcomes(result) == {"duplicate": 1, "rejected": 1}
+    assert dict(result.reasons) == {"photo-conflict": 1}
+    (rejection,) = await world.rows(Rejection)
+    assert (rejection.photo_path, rejection.reason) == (other.photo, "photo-conflict")
+    assert rejection.message == (
+        f"the photo is already the evidence of case {case.id}; this shot differs in plate "
+        "(1ABC2377 there, 2ABC2377 here), occurred_at (2024-01-01T00:00:00+00:00 there, "
+        "2024-01-02T00:00:00+00:00 here)"
+    )
+    assert await world.count(Case) == 1
+    assert exists(other.photo, other.metadata) == [True, True]  # rejected: never deleted
+    assert exists(resent.photo, resent.metadata) == [False, False]
+
+
+async def test_one_batch_holding_variants_and_a_conflict_makes_one_case(world: World) -> None:
+    """The photo's first accepted shot in the batch is its case; the others are judged
+    against it inside the same transaction."""
+    raw = metadata("camerus1", 0)
+    first = write_shot(world.dump / "a", "s", jpeg(0), raw)
+    other = write_shot(world.dump / "a", "other", jpeg(0), metadata("camerus1", 0, **OTHER_PLATE))
+    shots = [
+        first,
+        other,
+        *re_encodings(world.dump / "b", jpeg(0), raw),
+        copy_shot(first, world.dump / "c"),
+    ]
+    result = await world.process(shots)
+    assert outcomes(result) == {"ingested": 1, "duplicate": 4, "rejected": 1}
+    assert result.by_type == {"camerus1": 1}
+    (case,) = await world.rows(Case)
+    assert case.source_photo == first.photo
+    (rejection,) = await world.rows(Rejection)
+    assert rejection.photo_path == other.photo
+    assert f"evidence of case {case.id};" in rejection.message
+
+
+async def test_dry_run_tells_duplicates_and_conflicts_apart_writing_nothing(world: World) -> None:
+    await world.process([write_shot(world.dump / "a", "s", jpeg(0), metadata("camerus1", 0))])
+    indented, _, _ = re_encodings(world.dump / "b", jpeg(0), metadata("camerus1", 0))
+    conflict = write_shot(
+        world.dump / "b", "other", jpeg(0), metadata("camerus1", 0, **OTHER_PLATE)
+    )
+    new = write_shot(world.dump / "b", "new", jpeg(5), metadata("camerus1", 5))
+    new_other = write_shot(
+        world.dump / "b", "new-other", jpeg(5), metadata("camerus1", 5, **OTHER_PLATE)
+    )
+    result = await world.process([indented, conflict, new, new_other], dry_run=True)
+    assert outcomes(result) == {"ingested": 1, "duplicate": 1, "rejected": 2}
+    assert dict(result.reasons) == {"photo-conflict": 2}
+    assert (await world.count(Case), await world.count(Rejection)) == (1, 0)
+
+
+async def test_a_photo_with_several_cases_from_before_0006_keeps_them_all_working(
+    world: World,
+) -> None:
+    """Older databases may hold several cases of one photo, only the first keyed: a shot of
+    any of them is a duplicate, any other case conflicts with the keyed one."""
+    await world.process([write_shot(world.dump / "a", "s", jpeg(0), metadata("camerus1", 0))])
+    (keyed,) = await world.rows(Case)
+    legacy = {**keyed._asdict(), "id": uuid.uuid4(), "photo_key": None, "plate": "2ABC2377"}
+    legacy["metadata_sha256"] = "0" * 64
+    async with world.db.uow() as uow:
+        await uow.shots.session.execute(Case.__table__.insert(), [legacy])  # type: ignore[attr-defined]
+        await uow.commit()
+    of_legacy = write_shot(
+        world.dump / "b", "legacy", jpeg(0), metadata("camerus1", 0, transport_numbers="223")
+    )
+    third = write_shot(
+        world.dump / "b", "third", jpeg(0), metadata("camerus1", 0, transport_numbers="323")
+    )
+    result = await world.process([of_legacy, third])
+    assert outcomes(result) == {"duplicate": 1, "rejected": 1}
+    (rejection,) = await world.rows(Rejection)
+    assert rejection.photo_path == third.photo
+    assert f"evidence of case {keyed.id};" in rejection.message
+    assert await world.count(Case) == 2
+
+
+async def test_racing_batches_with_re_encoded_shots_make_one_case_per_photo(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both batches pass the duplicate lookup and examine every shot before either
+    inserts (they meet at the photo store), so only the database's unique photo key can
+    keep each photo to one case; on PostgreSQL the loser's insert waits for the winner's
+    commit, then finds its case."""
+    put_many = PhotoStore.put_many
+    barrier = threading.Barrier(2, timeout=30)
+
+    def put_many_together(self: PhotoStore, items: Any) -> Any:
+        barrier.wait()
+        return put_many(self, items)
+
+    monkeypatch.setattr(PhotoStore, "put_many", put_many_together)
+    types = sorted(CAMERA_IDS)
+    plain = [
+        write_shot(world.dump / "one", f"s{n}", jpeg(n), metadata(types[n % 3], n))
+        for n in range(6)
+    ]
+    resent = [
+        write_shot(
+            world.dump / "two",
+            f"s{n}",
+            jpeg(n),
+            json.dumps(metadata(types[n % 3], n), indent=2).encode(),
+        )
+        for n in range(5)
+    ]
+    resent.append(
+        write_shot(world.dump / "two", "s5", jpeg(5), metadata("camerus1", 5, **OTHER_PLATE))
+    )
+    one = await BatchProcessor.open(await world.settings())
+    two = await BatchProcessor.open(await world.settings())
+    try:
+        results = await asyncio.gather(
+            one.process(plain), two.process(resent[::-1]), return_exceptions=True
+        )
+    finally:
+        await one.close()
+        await two.close()
+    assert [type(r) for r in results] == [BatchResult, BatchResult], results
+    total = BatchResult()
+    for result in results:
+        assert isinstance(result, BatchResult)
+        total.add(result)
+    assert outcomes(total) == {"ingested": 6, "duplicate": 5, "rejected": 1}
+    assert dict(total.reasons) == {"photo-conflict": 1}
+    cases = await world.rows(Case)
+    assert sorted(c.photo_sha256 for c in cases) == sorted(
+        hashlib.sha256(jpeg(n)).hexdigest() for n in range(6)
+    )
 
 
 # --- rejections ---------------------------------------------------------------------------

@@ -4,18 +4,32 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import func, insert, inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
-from lizardctl.core.db.models import Base
+from lizardctl.core.db.models import (
+    Assignment,
+    Base,
+    Camera,
+    CameraType,
+    Case,
+    Photo,
+    Reviewer,
+    SchemaVersion,
+)
 
 TABLES = {
     "camera_types",
@@ -93,3 +107,108 @@ def test_opening_a_current_database_loads_no_alembic(tmp_path: Path) -> None:
     assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
     assert first.stdout.split()[-1] == "True"  # created and migrated
     assert again.stdout.split()[-1] == "False"
+
+
+# --- 0006: one case per photo ---------------------------------------------------------------
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+SHARED, ALONE = "a" * 64, "b" * 64
+CAMERA = uuid.UUID(int=1)
+
+
+def _case(photo: str, n: int, created_minutes: int) -> dict[str, Any]:
+    return {
+        "id": uuid.UUID(int=100 + n),
+        "photo_sha256": photo,
+        "metadata_sha256": f"{n:064x}",
+        "camera_id": CAMERA,
+        "schema_version_id": 1,
+        "plate": f"{n}ABC2377",
+        "violation_id": uuid.UUID(int=2),
+        "violation_value": "62km/h",
+        "skill": 1,
+        "occurred_at": T0,
+        "raw": {"n": n},
+        "source_photo": f"/dump/{n}.jpg",
+        "source_metadata": f"/dump/{n}.json",
+        "status": "open",
+        "required_skill": 1,
+        "created_at": T0 + timedelta(minutes=created_minutes),
+    }
+
+
+# Three cases of one photo, made before 0006 (the earliest is the second inserted), one alone.
+OLD_CASES = [_case(SHARED, 1, 2), _case(SHARED, 2, 0), _case(SHARED, 3, 1), _case(ALONE, 4, 0)]
+
+
+async def _seed_0005(connection: AsyncConnection) -> None:
+    """Cases sharing a photo as a 0005 database may hold them, one of them under review."""
+    await connection.execute(insert(CameraType.__table__), [{"name": "camerus1"}])
+    await connection.execute(
+        insert(SchemaVersion.__table__),
+        [{"id": 1, "camera_type": "camerus1", "version": 1, "digest": "d", "content": "{}"}],
+    )
+    await connection.execute(
+        insert(Camera.__table__),
+        [{"id": CAMERA, "camera_type": "camerus1", "latitude": 0.0, "longitude": 0.0}],
+    )
+    await connection.execute(
+        insert(Photo.__table__),
+        [
+            {"sha256": p, "size": 1, "format": "JPEG", "width": 1, "height": 1}
+            for p in (SHARED, ALONE)
+        ],
+    )
+    await connection.execute(insert(Case.__table__), OLD_CASES)
+    await connection.execute(insert(Reviewer.__table__), [{"id": 1, "name": "ann", "skill": 1}])
+    await connection.execute(
+        insert(Assignment.__table__),
+        [
+            {
+                "case_id": OLD_CASES[0]["id"],
+                "reviewer_id": 1,
+                "level": 1,
+                "assigned_at": T0,
+                "expires_at": T0,
+            }
+        ],
+    )
+
+
+def _columns(connection: Connection) -> set[str]:
+    return {column["name"] for column in inspect(connection).get_columns("cases")}
+
+
+async def test_0006_keeps_every_case_of_a_shared_photo_and_keys_the_earliest(db_url: str) -> None:
+    db = Database(parse_db_url(db_url))
+    try:
+        await migrate.upgrade(db.engine, "0005")
+        async with db.engine.begin() as connection:
+            await _seed_0005(connection)
+
+        await migrate.upgrade(db.engine, "0006")
+        cases = Case.__table__
+        async with db.engine.connect() as connection:
+            keys = dict((await connection.execute(select(cases.c.id, cases.c.photo_key))).all())
+            assert await connection.scalar(select(func.count()).select_from(Assignment)) == 1
+        assert keys == {
+            OLD_CASES[0]["id"]: None,
+            OLD_CASES[1]["id"]: SHARED,
+            OLD_CASES[2]["id"]: None,
+            OLD_CASES[3]["id"]: ALONE,
+        }
+        # From now on the photo is one case: a new case keyed by it is refused.
+        with pytest.raises(IntegrityError):
+            async with db.engine.begin() as connection:
+                await connection.execute(
+                    insert(cases), [{**_case(SHARED, 5, 9), "photo_key": SHARED}]
+                )
+
+        await migrate.downgrade(db.engine, "0005")
+        async with db.engine.connect() as connection:
+            assert "photo_key" not in await connection.run_sync(_columns)
+            ids = set((await connection.execute(text("SELECT id FROM cases"))).scalars())
+            assert len(ids) == len(OLD_CASES)
+            assert await connection.scalar(text("SELECT count(*) FROM assignments")) == 1
+    finally:
+        await db.dispose()

@@ -195,7 +195,9 @@ class IngestClaim(Base):
 
 
 class Case(Base):
-    """The canonical case made from one shot; (photo, metadata) content identifies the shot."""
+    """The canonical case made from one shot. One photo is evidence of one case: ``photo_key``
+    (the photo's sha256, unique) makes concurrent runs insert it once; (photo, metadata)
+    content stays unique too and is the cheap lookup that recognises re-runs."""
 
     __tablename__ = "cases"
     __table_args__ = (
@@ -207,6 +209,9 @@ class Case(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     photo_sha256: Mapped[str] = mapped_column(ForeignKey("photos.sha256", ondelete="RESTRICT"))
     metadata_sha256: Mapped[str] = mapped_column(String(64))
+    photo_key: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    """``photo_sha256`` on every case but the extra ones a database made before migration
+    0006 for a photo that already had a case: those are kept, with NULL here."""
     camera_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("cameras.id", ondelete="RESTRICT"), index=True
     )

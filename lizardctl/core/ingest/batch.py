@@ -22,6 +22,7 @@ from typing import Any, overload
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database, environment_error
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
+from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import ShotFiles
 from lizardctl.core.schema.detect import TypeDetector
@@ -73,6 +74,18 @@ class _Read:
     photo: bytes
     metadata: bytes
     key: tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    """An accepted shot and the canonical case it shows, until its case is settled."""
+
+    item: _Read
+    identity: CaseIdentity
+
+    @property
+    def photo(self) -> str:
+        return self.item.key[0]
 
 
 def _assign_ids(rows: Iterable[dict[str, Any]]) -> None:
@@ -195,13 +208,18 @@ class BatchProcessor:
         async with self.db.uow() as uow:
             known = await uow.shots.existing(r.key for r in readable)
 
-        cases: dict[tuple[str, str], dict[str, Any]] = {}
-        case_types: dict[tuple[str, str], str] = {}
+        # One case per photo: the first accepted shot of each photo is its candidate case;
+        # the others, and candidates whose photo turns out to have a case already, are
+        # judged against the stored case (duplicate or photo-conflict) once it is known.
+        cases: dict[str, dict[str, Any]] = {}
+        case_types: dict[str, str] = {}
+        candidates: dict[str, _Candidate] = {}
+        others: list[_Candidate] = []
         photos: dict[str, dict[str, Any]] = {}
         blobs: dict[str, bytes] = {}
         committed: list[ShotFiles] = []  # shots whose case is in the database once we commit
         for item in readable:
-            if item.key in known or item.key in cases:
+            if item.key in known:
                 result.outcomes["duplicate"] += 1
                 committed.append(item.shot)
                 continue
@@ -215,9 +233,13 @@ class BatchProcessor:
             if isinstance(verdict, Rejected):
                 reject(item.shot, verdict.reason, verdict.message)
                 continue
-            cases[item.key] = self._case_row(item, verdict)
-            case_types[item.key] = verdict.case.schema_name
-            committed.append(item.shot)
+            candidate = _Candidate(item, CaseIdentity.of(verdict.case))
+            if candidate.photo in cases:
+                others.append(candidate)
+                continue
+            cases[candidate.photo] = self._case_row(item, verdict)
+            case_types[candidate.photo] = verdict.case.schema_name
+            candidates[candidate.photo] = candidate
             info = verdict.photo
             photos[info.sha256] = {
                 "sha256": info.sha256,
@@ -229,15 +251,34 @@ class BatchProcessor:
             }
             blobs[info.sha256] = item.photo
 
+        def settle(inserted: set[str], stored: dict[str, list[StoredCase]]) -> None:
+            """Count the inserted cases; judge every other candidate by its photo's case."""
+            result.outcomes["ingested"] += len(inserted)
+            result.by_type.update(case_types[photo] for photo in inserted)
+            committed.extend(candidates[photo].item.shot for photo in inserted)
+            contested = [c for photo, c in candidates.items() if photo not in inserted]
+            for candidate in contested + others:
+                conflict = photo_conflict(candidate.identity, stored.get(candidate.photo, []))
+                if conflict is None:
+                    result.outcomes["duplicate"] += 1
+                    committed.append(candidate.item.shot)
+                else:
+                    reject(candidate.item.shot, Reason.PHOTO_CONFLICT, conflict)
+
         _assign_ids(cases.values())
         if self.settings.dry_run:
-            result.outcomes["ingested"] += len(cases)
-            result.by_type.update(case_types.values())
+            async with self.db.uow() as uow:
+                stored = await uow.shots.cases_of_photos(candidates)
+            new = {photo for photo in candidates if photo not in stored}
+            for photo in new:
+                stored[photo] = [StoredCase(cases[photo]["id"], candidates[photo].identity, True)]
+            settle(new, stored)
             return result
 
         await asyncio.to_thread(self.store.put_many, list(blobs.items()))
-        # Rows go in in key order, so concurrent runs take their row locks in one global order:
-        # on PostgreSQL, two batches inserting the same shots in opposite orders deadlock.
+        # Rows go in in photo order, so concurrent runs take their row locks in one global
+        # order: on PostgreSQL, two batches inserting the same shots in opposite orders
+        # deadlock. The unique photo key makes the insert skip photos that have a case.
         async with self.db.uow() as uow:
             job_id = self.settings.job_id
             if job_id is not None and not await uow.claims.mark_done(
@@ -245,12 +286,11 @@ class BatchProcessor:
             ):
                 return BatchResult(outcomes=Counter(elsewhere=len(shots)))
             await uow.shots.add_photos([photos[sha256] for sha256 in sorted(photos)])
-            inserted = await uow.shots.add_cases([cases[key] for key in sorted(cases)])
+            inserted = await uow.shots.add_cases([cases[photo] for photo in sorted(cases)])
+            unsettled = {c.photo for c in others} | (candidates.keys() - inserted)
+            settle(inserted, await uow.shots.cases_of_photos(unsettled))
             await uow.shots.add_rejections(rejections)
             await uow.commit()
-        result.outcomes["ingested"] += len(inserted)
-        result.outcomes["duplicate"] += len(cases) - len(inserted)
-        result.by_type.update(case_types[key] for key in inserted)
         if self.settings.delete_source:
             # Duplicates go too: their case and photo were committed by this batch, an
             # earlier run, or the concurrent run that won the insert race.
@@ -262,6 +302,7 @@ class BatchProcessor:
         return {
             "photo_sha256": item.key[0],
             "metadata_sha256": item.key[1],
+            "photo_key": item.key[0],
             "camera_id": case.camera_id,
             "schema_version_id": self.schema_ids[f"{case.schema_name}:{case.schema_version}"],
             "run_id": self.settings.run_id,

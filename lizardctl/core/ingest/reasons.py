@@ -18,6 +18,7 @@ class Reason(StrEnum):
     TYPE_MISMATCH = "type-mismatch"
     UNKNOWN_VIOLATION = "unknown-violation"
     BAD_PHOTO = "bad-photo"
+    PHOTO_CONFLICT = "photo-conflict"
 
 
 REASON_HELP: dict[Reason, str] = {
@@ -33,4 +34,6 @@ REASON_HELP: dict[Reason, str] = {
     Reason.TYPE_MISMATCH: "the camera is registered as another camera type",
     Reason.UNKNOWN_VIOLATION: "the violation id is not in the violation catalog",
     Reason.BAD_PHOTO: "the photo is not a complete, readable image of a sane size",
+    Reason.PHOTO_CONFLICT: "the photo is already the evidence of a case with other plate, camera,"
+    " violation or time",
 }

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select, update
 
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
+from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
 
@@ -89,15 +90,39 @@ class ShotRepository(Repository):
                 insert_ignoring_conflicts(self.session.dialect, _PHOTOS), list(rows)
             )
 
-    async def add_cases(self, rows: Sequence[dict[str, Any]]) -> set[ShotKey]:
-        """Insert cases, skipping shots another run got in first; returns the keys inserted."""
+    async def add_cases(self, rows: Sequence[dict[str, Any]]) -> set[str]:
+        """Insert cases, skipping those whose photo already has one (another run may have got
+        in first); returns the photo hashes whose case was inserted."""
         if not rows:
             return set()
         statement = insert_ignoring_conflicts(self.session.dialect, _CASES).returning(
-            _CASES.c.photo_sha256, _CASES.c.metadata_sha256
+            _CASES.c.photo_sha256
         )
         result = await self.session.execute(statement, list(rows))
-        return {(row[0], row[1]) for row in result}
+        return {row[0] for row in result}
+
+    async def cases_of_photos(self, photos: Iterable[str]) -> dict[str, list[StoredCase]]:
+        """The stored cases of these photos, to tell a duplicate from a photo conflict."""
+        wanted = sorted(set(photos))
+        found: dict[str, list[StoredCase]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = await self.session.execute(
+                select(
+                    Case.photo_sha256,
+                    Case.id,
+                    Case.photo_key,
+                    Case.plate,
+                    Case.camera_id,
+                    Case.violation_id,
+                    Case.occurred_at,
+                )
+                .where(Case.photo_sha256.in_(wanted[start : start + _CHUNK]))
+                .order_by(Case.photo_sha256, Case.created_at, Case.id)
+            )
+            for row in rows:
+                stored = StoredCase(row.id, CaseIdentity.of(row), row.photo_key is not None)
+                found.setdefault(row.photo_sha256, []).append(stored)
+        return found
 
     async def add_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
