@@ -14,7 +14,9 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     SinceOpt,
+    cell,
     console,
+    echo,
     emit_json,
     info,
     run,
@@ -66,7 +68,7 @@ class PagedTable:
 
         first = self.pages == 0
         if first and self.gap:
-            typer.echo()
+            echo()
         table = Table(
             title=self.title if first else None,
             title_justify="left",
@@ -78,7 +80,7 @@ class PagedTable:
         for header, width, justify in self.columns:
             table.add_column(header, width=width, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            table.add_row(*(cell(value) for value in row))
         console().print(table)
         self.pages += 1
 
@@ -195,7 +197,7 @@ async def _print_table(
         plate=plate,
     )
     if summary.cases == 0:
-        typer.echo("no confirmed cases")
+        echo("no confirmed cases")
     else:
-        typer.echo(_summary_line(summary))
+        echo(_summary_line(summary))
     return summary
