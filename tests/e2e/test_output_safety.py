@@ -269,3 +269,80 @@ def test_unreachable_database_error_masks_query_secrets() -> None:
     assert out.stderr.startswith("Error: database postgresql+asyncpg://lizard:***@127.0.0.1:1/x?")
     assert "hunter2" not in out.output and "pw1" not in out.output
     assert "password=***" in out.stderr
+
+
+# -- item 7: -o never follows a planted symlink --------------------------------------------
+
+
+@pytest.fixture
+def sqlite_cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI on this test's SQLite file: where ``-o`` writes does not depend on the engine."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LIZARD_DB_URL", raising=False)
+
+    def run(*args: str | Path) -> Outcome:
+        return invoke(["--db", sqlite_url, *(str(a) for a in args)])
+
+    assert run("db", "upgrade").code == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    "command", [("fines", "-o"), ("fines", "--format", "jsonl", "-o"), ("export", "-o")]
+)
+def test_output_ignores_a_symlink_at_the_old_temporary_name(
+    sqlite_cli: Cli, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target = tmp_path / "out.csv"
+    (tmp_path / ".out.csv.part").symlink_to(victim)
+    out = sqlite_cli(*command, target)
+    assert out.code == 0, out.output
+    assert victim.read_text() == "precious\n"
+    assert target.is_file() and not target.is_symlink()
+    assert (tmp_path / ".out.csv.part").is_symlink()  # not ours: left alone
+    assert [p.name for p in tmp_path.glob(".out.csv.*")] == [".out.csv.part"]
+
+
+def test_output_refuses_a_guessed_temporary_name(
+    sqlite_cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker who guessed the random part of the temporary name (here: made to guess
+    right) gets O_EXCL's refusal; the next name is used and the victim is untouched."""
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    guesses = iter(["feedfacefeedface", "feedfacefeedface", "0123456789abcdef"])
+    monkeypatch.setattr("lizardctl.core.files.secrets.token_hex", lambda _n: next(guesses))
+    planted = tmp_path / ".out.csv.feedfacefeedface.part"
+    planted.symlink_to(victim)
+    out = sqlite_cli("export", "-o", tmp_path / "out.csv")
+    assert out.code == 0, out.output
+    assert victim.read_text() == "precious\n"
+    assert (tmp_path / "out.csv").read_text().startswith("case_id,status,plate")
+    assert planted.is_symlink() and not (tmp_path / ".out.csv.0123456789abcdef.part").exists()
+
+
+def test_output_replaces_a_symlinked_target_and_never_writes_through_it(
+    sqlite_cli: Cli, tmp_path: Path
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target = tmp_path / "fines.csv"
+    target.symlink_to(victim)
+    out = sqlite_cli("fines", "-o", target)
+    assert out.code == 0, out.output
+    assert victim.read_text() == "precious\n"
+    assert not target.is_symlink()
+    assert target.read_text().startswith("case_id,plate,owner")
+
+
+def test_failed_output_leaves_no_temporary(sqlite_cli: Cli, tmp_path: Path) -> None:
+    folder = tmp_path / "taken"
+    folder.mkdir()
+    out = sqlite_cli("export", "-o", folder)
+    assert out.code == 2
+    assert out.stderr.startswith(f"Error: cannot write {folder}: ")
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
+    missing = sqlite_cli("fines", "-o", tmp_path / "no" / "such" / "dir.csv")
+    assert missing.code == 2 and "cannot write" in missing.stderr
