@@ -51,7 +51,7 @@ def downgrade(
 
 @app.command()
 def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Show the database (password masked) and its schema revision.
+    """Show the database (password and secret query parameters masked) and its revision.
     Example: lizardctl db current --json"""
     from lizardctl.core.services.database import DatabaseService
 

@@ -43,7 +43,8 @@ def export(
 ) -> None:
     """Export decided cases, oldest decision first, one row per case with plate, camera,
     violation, value, occurred_at, decided_at and votes. Streamed: memory stays flat for
-    millions of rows. --since filters on the decision time.
+    millions of rows. --since filters on the decision time. CSV cells starting with = + - @
+    get a leading ' so spreadsheet programs never run them as formulas.
     Example: lizardctl export --status confirmed --since 2026-11-25 --format csv -o out.csv"""
     from lizardctl.core.services.export import ExportService
 

@@ -148,6 +148,7 @@ def fines(
     owner"), violation, fine, occurred_at and decided_at; the table form ends with totals
     per owner. Fines are the catalog's current ones; --since filters on the decision time.
     Streamed: memory stays flat for millions of rows. --json on stdout means --format jsonl.
+    CSV cells starting with = + - @ get a leading ' so spreadsheets never run them.
     Example: lizardctl fines --since 2026-11-01 --format csv -o fines.csv"""
     from lizardctl.core.services.fines import FinesService
 
