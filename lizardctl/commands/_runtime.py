@@ -7,13 +7,14 @@ functions that use them; ``tests/unit/test_startup.py`` keeps it so.
 
 from __future__ import annotations
 
+import io
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, TypeVar, cast
 
 import typer
 
@@ -149,6 +150,31 @@ def run(
 def emit_json(data: Any) -> None:
     """``--json`` output: valid JSON whatever the data holds (see ``core.output``)."""
     typer.echo(json_text(data))
+
+
+class _VisibleControls(io.TextIOBase):
+    """stdout for data when it is a terminal: control characters in the data are shown,
+    not obeyed (newlines and tabs kept). Pipes and files get the data unchanged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text, lines=True))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def data_stdout() -> TextIO:
+    """Where a command streams CSV or JSON Lines data: stdout, escaped on a terminal."""
+    if sys.stdout.isatty():
+        return cast(TextIO, _VisibleControls(sys.stdout))
+    return sys.stdout
 
 
 def console() -> Console:

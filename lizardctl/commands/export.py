@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, SinceOpt, emit_json, info, run, say, wants_json
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    SinceOpt,
+    data_stdout,
+    emit_json,
+    info,
+    run,
+    say,
+    wants_json,
+)
 from lizardctl.core.choices import DecidedStatus, ExportFormat
 
 if TYPE_CHECKING:
@@ -55,7 +64,7 @@ def export(
         if output is not None:
             return await service.export_file(output, fmt=fmt, statuses=statuses, since=since)
         try:
-            return await service.export(sys.stdout, fmt=fmt, statuses=statuses, since=since)
+            return await service.export(data_stdout(), fmt=fmt, statuses=statuses, since=since)
         except BrokenPipeError:
             _silence_stdout()
             return None

@@ -16,6 +16,7 @@ from lizardctl.commands._runtime import (
     SinceOpt,
     cell,
     console,
+    data_stdout,
     echo,
     emit_json,
     info,
@@ -169,7 +170,7 @@ def fines(
         try:
             if fmt is FinesFormat.TABLE:
                 return await _print_table(service, since, plate)
-            return await service.export(sys.stdout, fmt=fmt, since=since, plate=plate)
+            return await service.export(data_stdout(), fmt=fmt, since=since, plate=plate)
         except BrokenPipeError:
             _silence_stdout()
             return None

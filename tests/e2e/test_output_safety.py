@@ -12,7 +12,10 @@ import csv
 import io
 import json
 import os
+import pty
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -346,3 +349,40 @@ def test_failed_output_leaves_no_temporary(sqlite_cli: Cli, tmp_path: Path) -> N
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".part")) == []
     missing = sqlite_cli("fines", "-o", tmp_path / "no" / "such" / "dir.csv")
     assert missing.code == 2 and "cannot write" in missing.stderr
+
+
+def _run_on_terminal(args: list[str], cwd: Path) -> bytes:
+    """``python -m lizardctl ARGS`` with stdout on a pseudo-terminal; what it showed."""
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [sys.executable, "-m", "lizardctl", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.PIPE,
+    ) as process:
+        os.close(follower)
+        shown = bytearray()
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        assert process.wait(timeout=60) == 0, process.stderr.read() if process.stderr else ""
+    os.close(leader)
+    return bytes(shown)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_data_on_stdout_is_escaped_on_a_terminal_only(
+    cli: Cli, db_url: str, tmp_path: Path, hostile: list[dict[str, Any]]
+) -> None:
+    for command in (["export"], ["fines", "--format", "csv"]):
+        piped = cli(*command)
+        assert piped.code == 0 and ESCAPES in piped.stdout  # data for programs: unchanged
+        shown = _run_on_terminal(["--db", db_url, *command], tmp_path)
+        assert b"\x1b" not in shown and b"\xc2\x9b" not in shown
+        assert SHOWN_ESCAPES.encode() in shown
