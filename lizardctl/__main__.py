@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import typer
 
 from lizardctl.commands.app import app
+from lizardctl.core.output import printable
 
 USAGE_EXIT = 2
 
@@ -27,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if message is None:
             raise
         command = getattr(getattr(exc, "ctx", None), "command_path", "lizardctl")
-        print(f"Error: {message()} (see '{command} --help')", file=sys.stderr)
+        print(printable(f"Error: {message()} (see '{command} --help')"), file=sys.stderr)
         return int(getattr(exc, "exit_code", USAGE_EXIT))
     return result if isinstance(result, int) else 0
 

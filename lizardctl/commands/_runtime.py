@@ -7,14 +7,14 @@ functions that use them; ``tests/unit/test_startup.py`` keeps it so.
 
 from __future__ import annotations
 
-import json
+import io
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, TypeVar, cast
 
 import typer
 
@@ -24,11 +24,14 @@ from lizardctl.core.config import (
     default_db_url,
     default_store_dir,
     parse_db_url,
+    scrub_secrets,
 )
 from lizardctl.core.errors import LizardError
+from lizardctl.core.output import json_text, printable
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from lizardctl.core.database import Database
 
@@ -59,23 +62,31 @@ def wants_json(ctx: typer.Context, json_flag: bool) -> bool:
     return json_flag or state(ctx).json
 
 
+def echo(message: object = "", *, err: bool = False, lines: bool = False, nl: bool = True) -> None:
+    """Text for people with control characters made visible: every message and summary
+    line goes through here (or ``say``/``info``/``fail``), never ``typer.echo``, because
+    any of them may quote a plate, a value or a file name from a dump. ``lines`` keeps
+    the newlines of multi-line text such as a schema file."""
+    typer.echo(printable(message, lines=lines), err=err, nl=nl)
+
+
 def fail(message: str, code: int, details: Sequence[str] = ()) -> NoReturn:
-    typer.echo(f"Error: {message}", err=True)
+    echo(f"Error: {message}", err=True)
     for line in details:
-        typer.echo(f"  {line}", err=True)
+        echo(f"  {line}", err=True)
     raise typer.Exit(code)
 
 
 def say(ctx: typer.Context, message: str) -> None:
     """A command's result for people on stdout, silenced by --quiet."""
     if not state(ctx).quiet:
-        typer.echo(message)
+        echo(message)
 
 
 def info(ctx: typer.Context, message: str) -> None:
     """A note for people on stderr, silenced by --quiet."""
     if not state(ctx).quiet:
-        typer.echo(message, err=True)
+        echo(message, err=True)
 
 
 def run(
@@ -95,9 +106,10 @@ def run(
     from lizardctl.core.services.schemas import register_builtins
 
     st = state(ctx)
+    raw_url = st.db or default_db_url()
 
     async def main() -> T:
-        url = parse_db_url(st.db or default_db_url())
+        url = parse_db_url(raw_url)
         db = Database(url)
         try:
             if check_schema:
@@ -118,20 +130,51 @@ def run(
     except LizardError as exc:
         if st.verbose:
             traceback.print_exc()
-        fail(str(exc), exc.exit_code, exc.details)
+        details = [scrub_secrets(line, raw_url) for line in exc.details]
+        fail(scrub_secrets(str(exc), raw_url), exc.exit_code, details)
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:
         if st.verbose:
             raise
         fail(
-            f"internal error: {type(exc).__name__}: {exc} (run with --verbose for the traceback)",
+            scrub_secrets(
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(run with --verbose for the traceback)",
+                raw_url,
+            ),
             INTERNAL_ERROR_EXIT,
         )
 
 
 def emit_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False))
+    """``--json`` output: valid JSON whatever the data holds (see ``core.output``)."""
+    typer.echo(json_text(data))
+
+
+class _VisibleControls(io.TextIOBase):
+    """stdout for data when it is a terminal: control characters in the data are shown,
+    not obeyed (newlines and tabs kept). Pipes and files get the data unchanged."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text, lines=True))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
+def data_stdout() -> TextIO:
+    """Where a command streams CSV or JSON Lines data: stdout, escaped on a terminal."""
+    if sys.stdout.isatty():
+        return cast(TextIO, _VisibleControls(sys.stdout))
+    return sys.stdout
 
 
 def console() -> Console:
@@ -141,14 +184,22 @@ def console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
 
 
+def cell(value: Any) -> Text:
+    """A table cell shown as the literal text it is: controls escaped, and a ``Text`` so
+    rich never reads ``[red]`` or ``[/]`` from a dump as markup."""
+    from rich.text import Text
+
+    return Text("" if value is None else printable(value))
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=title, show_lines=False)
+    table = Table(title=None if title is None else cell(title), show_lines=False)
     for column in columns:
-        table.add_column(column, overflow="fold")
+        table.add_column(cell(column), overflow="fold")
     for row in rows:
-        table.add_row(*("" if cell is None else str(cell) for cell in row))
+        table.add_row(*(cell(value) for value in row))
     console().print(table)
 
 
@@ -160,7 +211,7 @@ def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     for key, value in fields:
-        table.add_row(key, "" if value is None else str(value))
+        table.add_row(cell(key), cell(value))
     console().print(table)
 
 

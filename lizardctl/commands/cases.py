@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +12,7 @@ from lizardctl.commands._runtime import (
     LimitOpt,
     SinceOpt,
     StoreOpt,
+    echo,
     emit_json,
     print_fields,
     print_table,
@@ -133,5 +133,5 @@ def show(
                 for t in transitions
             ],
         )
-    typer.echo("raw metadata:")
-    typer.echo(json.dumps(raw, indent=2, ensure_ascii=False))
+    echo("raw metadata:")
+    emit_json(raw)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, emit_json, info, print_table, run, wants_json
+from lizardctl.commands._runtime import JsonOpt, echo, emit_json, info, print_table, run, wants_json
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -51,7 +51,7 @@ def downgrade(
 
 @app.command()
 def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
-    """Show the database (password masked) and its schema revision.
+    """Show the database (password and secret query parameters masked) and its revision.
     Example: lizardctl db current --json"""
     from lizardctl.core.services.database import DatabaseService
 
@@ -62,10 +62,10 @@ def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
     if wants_json(ctx, json_):
         emit_json(asdict(status))
         return
-    typer.echo(f"database: {status.url}")
-    typer.echo(f"revision: {', '.join(status.current) or 'none (not migrated)'}")
-    typer.echo(f"head:     {', '.join(status.head)}")
-    typer.echo(f"state:    {status.state}")
+    echo(f"database: {status.url}")
+    echo(f"revision: {', '.join(status.current) or 'none (not migrated)'}")
+    echo(f"head:     {', '.join(status.head)}")
+    echo(f"state:    {status.state}")
 
 
 @app.command()

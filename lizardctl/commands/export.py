@@ -9,7 +9,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, SinceOpt, emit_json, info, run, say, wants_json
+from lizardctl.commands._runtime import (
+    JsonOpt,
+    SinceOpt,
+    data_stdout,
+    emit_json,
+    info,
+    run,
+    say,
+    wants_json,
+)
 from lizardctl.core.choices import DecidedStatus, ExportFormat
 
 if TYPE_CHECKING:
@@ -43,7 +52,8 @@ def export(
 ) -> None:
     """Export decided cases, oldest decision first, one row per case with plate, camera,
     violation, value, occurred_at, decided_at and votes. Streamed: memory stays flat for
-    millions of rows. --since filters on the decision time.
+    millions of rows. --since filters on the decision time. CSV cells starting with = + - @
+    get a leading ' so spreadsheet programs never run them as formulas.
     Example: lizardctl export --status confirmed --since 2026-11-25 --format csv -o out.csv"""
     from lizardctl.core.services.export import ExportService
 
@@ -54,7 +64,7 @@ def export(
         if output is not None:
             return await service.export_file(output, fmt=fmt, statuses=statuses, since=since)
         try:
-            return await service.export(sys.stdout, fmt=fmt, statuses=statuses, since=since)
+            return await service.export(data_stdout(), fmt=fmt, statuses=statuses, since=since)
         except BrokenPipeError:
             _silence_stdout()
             return None

@@ -14,7 +14,10 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     SinceOpt,
+    cell,
     console,
+    data_stdout,
+    echo,
     emit_json,
     info,
     run,
@@ -66,7 +69,7 @@ class PagedTable:
 
         first = self.pages == 0
         if first and self.gap:
-            typer.echo()
+            echo()
         table = Table(
             title=self.title if first else None,
             title_justify="left",
@@ -78,7 +81,7 @@ class PagedTable:
         for header, width, justify in self.columns:
             table.add_column(header, width=width, justify=justify, overflow="fold")  # type: ignore[arg-type]
         for row in rows:
-            table.add_row(*("" if cell is None else str(cell) for cell in row))
+            table.add_row(*(cell(value) for value in row))
         console().print(table)
         self.pages += 1
 
@@ -146,6 +149,7 @@ def fines(
     owner"), violation, fine, occurred_at and decided_at; the table form ends with totals
     per owner. Fines are the catalog's current ones; --since filters on the decision time.
     Streamed: memory stays flat for millions of rows. --json on stdout means --format jsonl.
+    CSV cells starting with = + - @ get a leading ' so spreadsheets never run them.
     Example: lizardctl fines --since 2026-11-01 --format csv -o fines.csv"""
     from lizardctl.core.services.fines import FinesService
 
@@ -166,7 +170,7 @@ def fines(
         try:
             if fmt is FinesFormat.TABLE:
                 return await _print_table(service, since, plate)
-            return await service.export(sys.stdout, fmt=fmt, since=since, plate=plate)
+            return await service.export(data_stdout(), fmt=fmt, since=since, plate=plate)
         except BrokenPipeError:
             _silence_stdout()
             return None
@@ -195,7 +199,7 @@ async def _print_table(
         plate=plate,
     )
     if summary.cases == 0:
-        typer.echo("no confirmed cases")
+        echo("no confirmed cases")
     else:
-        typer.echo(_summary_line(summary))
+        echo(_summary_line(summary))
     return summary

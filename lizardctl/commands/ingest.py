@@ -12,6 +12,7 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     StoreOpt,
+    echo,
     emit_json,
     info,
     run,
@@ -63,22 +64,22 @@ class _Bar:
 def render_summary(summary: IngestSummary) -> None:
     data = summary.to_dict()
     head = "dry run, nothing written: " if summary.dry_run else ""
-    typer.echo(
+    echo(
         f"{head}{data['shots']} shots in {data['elapsed_s']:.1f}s "
         f"({data['shots_per_s']:,.0f} shots/s, {data['mb_per_s']:.1f} MB/s)"
     )
-    typer.echo(
+    echo(
         f"  ingested {data['ingested']}, duplicate {data['duplicate']}, "
         f"pending {data['pending']}, rejected {data['rejected']}"
         + (f", vanished during the run {data['vanished']}" if data["vanished"] else "")
     )
     for reason, count in data["rejected_by_reason"].items():
-        typer.echo(f"    {reason}: {count}")
+        echo(f"    {reason}: {count}")
     for problem in data["problems"]:
-        typer.echo(f"  problem: {problem}")
-    typer.echo(f"  run {data['run_id']} · database {data['database']} · store {data['store']}")
+        echo(f"  problem: {problem}")
+    echo(f"  run {data['run_id']} · database {data['database']} · store {data['store']}")
     if summary.rejected:
-        typer.echo(f"  see the rejected shots: lizardctl rejects --run {data['run_id']}")
+        echo(f"  see the rejected shots: lizardctl rejects --run {data['run_id']}")
 
 
 def parse_shard(text: str) -> tuple[int, int]:

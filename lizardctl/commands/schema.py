@@ -10,6 +10,7 @@ import typer
 
 from lizardctl.commands._runtime import (
     JsonOpt,
+    echo,
     emit_json,
     fail,
     print_table,
@@ -95,7 +96,7 @@ def show(
     if wants_json(ctx, json_):
         emit_json(view.to_dict())
     else:
-        typer.echo(view.content, nl=not view.content.endswith("\n"))
+        echo(view.content, lines=True, nl=not view.content.endswith("\n"))
 
 
 @app.command()
@@ -167,13 +168,13 @@ def check(
 
 def _print_check(result: CheckResult) -> None:
     if result.ok:
-        typer.echo(f"{result.file}: ok ({result.camera_type} v{result.version})")
+        echo(f"{result.file}: ok ({result.camera_type} v{result.version})")
         for key, value in (result.case or {}).items():
-            typer.echo(f"  {key}: {value}")
+            echo(f"  {key}: {value}")
     else:
         where = f" ({result.camera_type} v{result.version})" if result.camera_type else ""
-        typer.echo(f"{result.file}: {result.reason}{where}")
+        echo(f"{result.file}: {result.reason}{where}")
         for error in result.errors:
-            typer.echo(f"  {error}")
+            echo(f"  {error}")
     for note in result.notes:
-        typer.echo(f"  note: {note}")
+        echo(f"  note: {note}")

@@ -11,6 +11,7 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     StoreOpt,
+    echo,
     emit_json,
     print_table,
     run,
@@ -29,18 +30,18 @@ def render(report: VerifyReport) -> None:
     data = report.to_dict()
     counts = data["counts"]
     hashed = f", {counts['bytes_hashed'] / 1e6:,.1f} MB re-hashed" if report.read_data else ""
-    typer.echo(
+    echo(
         f"checked {counts['cases']:,} cases, {counts['photos']:,} photos and "
         f"{counts['store_files']:,} store files in {data['elapsed_s']:.1f}s "
         f"({data['cases_per_s']:,.0f} cases/s){hashed} · store {report.store}"
     )
     if report.problems == 0:
-        typer.echo("no problems found")
+        echo("no problems found")
         return
     kinds = ", ".join(f"{kind} {count}" for kind, count in data["problems_by_kind"].items())
-    typer.echo(f"{report.problems} problem(s): {kinds}")
+    echo(f"{report.problems} problem(s): {kinds}")
     if report.pruned or report.kept_recent:
-        typer.echo(
+        echo(
             f"pruned {report.pruned} file(s); kept {report.kept_recent} unused photo(s) "
             "younger than --min-age"
         )
@@ -58,7 +59,7 @@ def render(report: VerifyReport) -> None:
         ],
     )
     if len(report.listed) < report.problems:
-        typer.echo(f"listed {len(report.listed)} of {report.problems}; see --limit")
+        echo(f"listed {len(report.listed)} of {report.problems}; see --limit")
 
 
 def verify(

@@ -55,17 +55,65 @@ def sqlite_path(url: URL) -> Path | None:
     return Path(url.database)
 
 
-def mask_url(url: URL | str) -> str:
-    """Render a URL with its password hidden: safe for logs, errors and ``db current``."""
-    if isinstance(url, str):
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+SECRET_QUERY_WORDS = ("pass", "pwd", "secret", "token", "key", "auth", "credential", "signature")
+"""A query parameter whose name contains one of these (any case) is shown as ``***``: drivers
+take ``password``, ``sslpassword``, ``access_key``, ``secret_key``, ``api_token`` and more in
+the query string, and hiding a harmless one costs less than printing a secret."""
+MASK = "***"
 
-        try:
-            url = make_url(url)
-        except ArgumentError:
-            return "<unparseable URL>"
-    return url.render_as_string(hide_password=True)
+
+def is_secret_parameter(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in SECRET_QUERY_WORDS)
+
+
+def _url(url: URL | str) -> URL | None:
+    if not isinstance(url, str):
+        return url
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
+        return None
+
+
+def mask_url(url: URL | str) -> str:
+    """Render a URL with every secret hidden, the user-info password and secret query
+    parameters alike: the one renderer for logs, errors, summaries and ``db current``."""
+    from urllib.parse import quote_plus
+
+    parsed = _url(url)
+    if parsed is None:
+        return "<unparseable URL>"
+    shown = parsed.set(query={}).render_as_string(hide_password=True)
+    pairs = [
+        f"{quote_plus(key)}={MASK if is_secret_parameter(key) else quote_plus(value)}"
+        for key, values in parsed.query.items()
+        for value in ((values,) if isinstance(values, str) else values)
+    ]
+    return f"{shown}?{'&'.join(pairs)}" if pairs else shown
+
+
+def url_secrets(url: URL | str) -> list[str]:
+    """The secret values a URL carries, to scrub from text that did not come from
+    ``mask_url`` (a driver's error message may quote them)."""
+    parsed = _url(url)
+    if parsed is None:
+        return []
+    found = [parsed.password] if parsed.password else []
+    for key, values in parsed.query.items():
+        if is_secret_parameter(key):
+            found += [v for v in ((values,) if isinstance(values, str) else values) if v]
+    return [str(secret) for secret in found]
+
+
+def scrub_secrets(text: str, url: URL | str) -> str:
+    """``text`` with every secret of ``url`` replaced by ``***``, longest first."""
+    for secret in sorted(url_secrets(url), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 def default_store_dir(url: URL) -> Path:

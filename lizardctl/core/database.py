@@ -10,7 +10,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from lizardctl.core.config import is_sqlite, mask_url, sqlite_path
+from lizardctl.core.config import is_sqlite, mask_url, scrub_secrets, sqlite_path
 from lizardctl.core.db import migrate
 from lizardctl.core.db.engine import create_engine, session_factory
 from lizardctl.core.errors import EnvironmentFailure
@@ -35,10 +35,11 @@ def environment_error(exc: BaseException, url: URL) -> EnvironmentFailure | None
         isinstance(exc, DBAPIError)
         and (exc.connection_invalidated or _sqlstate(exc)[:2] in _ENVIRONMENT_SQLSTATE_CLASSES)
     ):
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        reason = scrub_secrets(str(getattr(exc, "orig", None) or exc).strip(), url).splitlines()[0]
         return EnvironmentFailure(f"database {mask_url(url)} unusable: {reason}")
     if isinstance(exc, OSError | asyncio.TimeoutError):
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        reason = scrub_secrets(reason, url)
         return EnvironmentFailure(f"database {mask_url(url)} unreachable: {reason or 'timed out'}")
     return None
 

@@ -13,7 +13,6 @@ which every decoder skips. Output is deterministic for a ``seed`` and ``now``.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -33,6 +32,7 @@ from typing import Any
 from PIL import Image
 
 from lizardctl.core.codecs import encode_binary
+from lizardctl.core.output import SpreadsheetWriter
 
 __all__ = [
     "BAD_SHOT_KINDS",
@@ -310,7 +310,7 @@ def _make_cameras(rng: random.Random, count: int) -> tuple[GeneratedCamera, ...]
 
 def _write_cameras_csv(writer: _Writer, path: Path, cameras: tuple[GeneratedCamera, ...]) -> None:
     buffer = io.StringIO(newline="")
-    out = csv.writer(buffer, lineterminator="\n")
+    out = SpreadsheetWriter(buffer)
     out.writerow(["id", "type", "latitude", "longitude", "description"])
     for camera in cameras:
         out.writerow(

@@ -1,8 +1,11 @@
-"""Reading files the user names, with failures that say which file and why."""
+"""Reading files the user names and writing the ones they ask for, with failures that say
+which file and why."""
 
 from __future__ import annotations
 
 import errno
+import os
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,16 +29,46 @@ def read_user_file(path: Path) -> bytes:
         raise EnvironmentFailure(f"{path}: cannot read: {exc.strerror or exc}") from exc
 
 
+_TEMPORARY_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_TEMPORARY_ATTEMPTS = 100
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path`` under an unpredictable name. ``O_CREAT|O_EXCL`` never
+    opens what is already there, a symlink planted by someone else included (nor follows
+    it: ``O_NOFOLLOW``), so nobody can redirect the write by guessing the name."""
+    for _ in range(_TEMPORARY_ATTEMPTS):
+        candidate = path.with_name(f".{path.name}.{secrets.token_hex(8)}.part")
+        try:
+            return os.open(candidate, _TEMPORARY_FLAGS, 0o666), candidate
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name", str(path.parent))
+
+
 @contextmanager
 def atomic_output(path: Path) -> Iterator[TextIO]:
     """A text file that appears under ``path`` only once complete: a failed or interrupted
-    export never leaves a truncated file for the next job to pick up."""
-    partial = path.with_name(f".{path.name}.part")
+    export never leaves a truncated file for the next job to pick up.
+
+    The bytes go to a fresh temporary in the same folder, are made durable, and are renamed
+    over ``path``. Renaming replaces ``path`` itself: when ``path`` is a symlink, the link
+    is replaced by the new file and whatever it pointed at is never written. The temporary
+    is removed whatever goes wrong."""
     try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
+        fd, temporary = _create_temporary(path)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finished = False
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
             yield out
-        partial.replace(path)
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.replace(path)
+        finished = True
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
-        partial.unlink(missing_ok=True)
+        if not finished:
+            temporary.unlink(missing_ok=True)

@@ -6,8 +6,6 @@ so a million cases cost no more memory than ten.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +14,7 @@ from typing import Any, TextIO
 
 from lizardctl.core.choices import DecidedStatus, ExportFormat
 from lizardctl.core.files import atomic_output
+from lizardctl.core.output import SpreadsheetWriter, json_text
 from lizardctl.core.services.history import VoteView
 from lizardctl.core.uow import UowFactory
 
@@ -119,7 +118,7 @@ class ExportService:
     ) -> int:
         """Write decided cases (oldest decision first) to ``out``; returns how many."""
         count = 0
-        writer = csv.writer(out, lineterminator="\n")
+        writer = SpreadsheetWriter(out)
         if fmt is ExportFormat.CSV:
             writer.writerow(CSV_COLUMNS)
         async with self.uow_factory() as uow:
@@ -128,9 +127,7 @@ class ExportService:
                 if fmt is ExportFormat.CSV:
                     writer.writerows(case.csv_row() for case in cases)
                 else:
-                    out.writelines(
-                        json.dumps(case.to_dict(), ensure_ascii=False) + "\n" for case in cases
-                    )
+                    out.writelines(json_text(case.to_dict(), indent=None) + "\n" for case in cases)
                 count += len(cases)
         return count
 

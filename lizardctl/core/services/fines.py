@@ -10,8 +10,6 @@ dropped.
 
 from __future__ import annotations
 
-import csv
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ from lizardctl.core.db.models import utcnow
 from lizardctl.core.errors import UsageError
 from lizardctl.core.files import atomic_output
 from lizardctl.core.money import format_amount
+from lizardctl.core.output import SpreadsheetWriter, json_text
 from lizardctl.core.services.catalog import canonical_plate
 from lizardctl.core.uow import UowFactory
 
@@ -270,7 +269,7 @@ class FinesService:
         """Write one CSV or JSON Lines row per confirmed case to ``out``."""
         if fmt is FinesFormat.TABLE:
             raise UsageError("the table form is for the terminal: use --format csv or jsonl")
-        writer = csv.writer(out, lineterminator="\n")
+        writer = SpreadsheetWriter(out)
         if fmt is FinesFormat.CSV:
             writer.writerow(CSV_COLUMNS)
 
@@ -279,7 +278,7 @@ class FinesService:
         else:
 
             def sink(rows: Sequence[FineRow]) -> None:
-                out.writelines(json.dumps(row.to_dict(), ensure_ascii=False) + "\n" for row in rows)
+                out.writelines(json_text(row.to_dict(), indent=None) + "\n" for row in rows)
 
         return await self.stream(sink, since=since, plate=plate)
 
