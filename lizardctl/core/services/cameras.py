@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lizardctl.core.db.models import Camera
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.files import read_user_file
+from lizardctl.core.spreadsheets import field_problems
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
 
@@ -208,6 +209,10 @@ def parse_cameras_csv(data: bytes) -> tuple[list[tuple[int, CameraIn]], list[str
         line = reader.line_num
         if None in record:
             errors.append(f"line {line}: more fields than columns")
+            continue
+        problems = field_problems({name: (value or "").strip() for name, value in record.items()})
+        if problems:
+            errors.append(f"line {line}: {'; '.join(problems)}")
             continue
         try:
             cam = CameraIn(
