@@ -114,6 +114,10 @@ def test_nul_and_control_characters_in_imports_are_bad_rows_on_both_engines(
     refused = cli("camera", "import", cameras)
     assert refused.code == 2, refused.output
     assert "line 2: description: control character U+0000 not allowed" in refused.stderr
+    add = ("camera", "add", "--type", "camerus1", "--lat", "1", "--lon", "1")
+    added = cli(*add, "--description", "\x1b[2J")
+    assert added.code == 2, added.output
+    assert added.stderr == "Error: description: control character U+001B not allowed\n"
     for table in ("car_owners", "violation_types", "cameras"):
         assert int(sql(db_url, f"SELECT count(*) FROM {table}")[0][0]) == 0
 

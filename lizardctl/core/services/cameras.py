@@ -107,6 +107,9 @@ class CameraService:
             )
         except ValidationError as exc:
             raise UsageError(describe_validation_error(exc)) from exc
+        problems = field_problems({"type": camera.camera_type, "description": camera.description})
+        if problems:
+            raise UsageError("; ".join(problems))
         async with self.uow_factory() as uow:
             await self._check_types(uow, {camera.camera_type})
             if await uow.cameras.get(camera.id) is not None:
