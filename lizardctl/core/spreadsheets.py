@@ -52,18 +52,21 @@ class XlsxLimits:
     The defaults admit ~900,000 owners as openpyxl writes them (100,000 unpack to 27 MB);
     CSV, which streams, has none of them. Checked before openpyxl opens the file:
     ``entries``, ``unpacked_bytes``, ``ratio`` (for entries over ``ratio_from_bytes``:
-    Apache POI's zip-bomb rule), ``elements`` (outside rows and strings, per XML entry:
-    what openpyxl keeps), ``unit_elements`` (inside one row or shared string) and
-    ``text_chars`` (one text or one element's attributes: Excel's own cell limit).
-    Checked while streaming rows: ``sheet_rows`` (Excel's maximum), ``data_rows``,
-    ``blank_run`` (blank rows in a row) and ``columns``.
+    Apache POI's zip-bomb rule), ``units`` (rows and shared strings, per XML entry:
+    openpyxl keeps an empty shell of each), ``elements`` and ``kept_chars`` (the other
+    elements and their text and attributes, which it keeps whole), ``unit_elements``
+    (inside one row or shared string) and ``text_chars`` (one text or one element's
+    attributes: Excel's own cell limit). Checked while streaming rows: ``sheet_rows``
+    (Excel's maximum), ``data_rows``, ``blank_run`` (blank rows in a row), ``columns``.
     """
 
     entries: int = 1_000
     unpacked_bytes: int = 256 * _MIB
     ratio: int = 100
     ratio_from_bytes: int = _MIB
-    elements: int = 2_000_000
+    units: int = 2_000_000
+    elements: int = 500_000
+    kept_chars: int = 16 * _MIB
     unit_elements: int = 2_048
     text_chars: int = 32_767
     sheet_rows: int = 1_048_576
@@ -312,13 +315,15 @@ def _check_xml(path: Path, name: str, stream: IO[bytes], limits: XlsxLimits) -> 
 
 
 class _XmlGuard:
-    """Counts, in one XML entry, what openpyxl would hold in memory at once: elements
-    outside the rows and shared strings it frees as it goes, elements inside one of
-    them, and the length of each text and of each element's attributes."""
+    """Counts, in one XML entry, what openpyxl would hold in memory at once: the rows
+    and shared strings whose content it frees as it goes (an empty shell of each stays),
+    the elements inside one of them, the other elements (kept whole), and the length of
+    each text and of each element's attributes."""
 
     def __init__(self, path: Path, name: str, limits: XlsxLimits) -> None:
         self.path, self.name, self.limits = path, name, limits
-        self.depth = self.elements = self.unit_elements = self.text = 0
+        self.depth = self.units = self.elements = self.unit_elements = self.text = 0
+        self.kept = 0
         self.unit_depth: int | None = None
         self.parser = expat.ParserCreate(namespace_separator="}")
         self.parser.buffer_text = True
@@ -333,7 +338,8 @@ class _XmlGuard:
     def _start(self, tag: str, attributes: dict[str, str]) -> None:
         self.depth += 1
         self.text = 0
-        if sum(len(key) + len(value) for key, value in attributes.items()) > self.limits.text_chars:
+        length = sum(len(key) + len(value) for key, value in attributes.items())
+        if length > self.limits.text_chars:
             raise self._refuse(f"attributes longer than {self.limits.text_chars:,} characters")
         if self.unit_depth is not None:
             self.unit_elements += 1
@@ -342,11 +348,18 @@ class _XmlGuard:
                     f"a row or string of more than {self.limits.unit_elements:,} XML elements"
                 )
             return
+        if tag in _CLEARED:
+            self.units += 1
+            if self.units > self.limits.units:
+                raise self._refuse(f"more than {self.limits.units:,} rows or shared strings")
+            self.unit_depth, self.unit_elements = self.depth, 0
+            return
         self.elements += 1
         if self.elements > self.limits.elements:
-            raise self._refuse(f"more than {self.limits.elements:,} XML elements")
-        if tag in _CLEARED:
-            self.unit_depth, self.unit_elements = self.depth, 0
+            raise self._refuse(
+                f"more than {self.limits.elements:,} XML elements outside rows and strings"
+            )
+        self._keep(length)
 
     def _end(self, _tag: str) -> None:
         if self.unit_depth == self.depth:
@@ -358,6 +371,15 @@ class _XmlGuard:
         self.text += len(data)
         if self.text > self.limits.text_chars:
             raise self._refuse(f"a text longer than {self.limits.text_chars:,} characters")
+        if self.unit_depth is None:
+            self._keep(len(data))
+
+    def _keep(self, chars: int) -> None:
+        self.kept += chars
+        if self.kept > self.limits.kept_chars:
+            raise self._refuse(
+                f"more than {self.limits.kept_chars:,} characters outside rows and strings"
+            )
 
     def _doctype(self, *_args: object) -> None:
         raise self._refuse("a DOCTYPE, which no XLSX has (entity expansion)")

@@ -245,8 +245,17 @@ def test_elements_outside_rows_are_capped_and_doctypes_refused(tmp_path: Path) -
     junk = [f'<worksheet xmlns="{MAIN}"><sheetData/>'.encode(), (b"<junk/>", 50), b"</worksheet>"]
     path = build_xlsx(tmp_path / "junk.xlsx", junk)
     check_xlsx(path)
-    with pytest.raises(UsageError, match="more than 40 XML elements"):
+    with pytest.raises(UsageError, match="more than 40 XML elements outside rows and strings"):
         check_xlsx(path, XlsxLimits(elements=40))
+    with pytest.raises(UsageError, match="more than 300 characters outside rows and strings"):
+        check_xlsx(
+            build_xlsx(tmp_path / "kept.xlsx", [junk[0], (b'<j a="12345"/>', 50), junk[2]]),
+            XlsxLimits(kept_chars=300),
+        )
+    rows = build_xlsx(tmp_path / "rows.xlsx", rows=[COLUMNS, *[("x", "y", "1")] * 9])
+    check_xlsx(rows, XlsxLimits(units=10, elements=6))
+    with pytest.raises(UsageError, match="more than 9 rows or shared strings"):
+        check_xlsx(rows, XlsxLimits(units=9))
     laughs = (
         b'<!DOCTYPE w [<!ENTITY a "aaaaaaaaaa">]>'
         + f'<worksheet xmlns="{MAIN}"><sheetData/></worksheet>'.encode()
