@@ -240,31 +240,41 @@ def _xlsx_rows(
         raise UsageError(
             f"{path}: reading XLSX needs openpyxl: {XLSX_HINT}, or save the sheet as CSV"
         ) from exc
-    check_xlsx(path, limits)
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        handle = path.open("rb")
     except OSError as exc:
         raise _os_error(path, exc) from exc
-    except (InvalidFileException, KeyError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable XLSX workbook ({exc})") from exc
-    except Exception as exc:  # zipfile.BadZipFile and openpyxl's parse errors alike
-        raise UsageError(f"{path}: not a readable XLSX workbook ({type(exc).__name__})") from exc
-    try:
-        yield _sheet_rows(path, workbook, columns, required, limits)
-    finally:
-        workbook.close()
+    with handle:  # one open file for the check and the read: what was checked is read
+        check_xlsx(path, limits, handle)
+        try:
+            workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except OSError as exc:
+            raise _os_error(path, exc) from exc
+        except (InvalidFileException, KeyError, ValueError) as exc:
+            raise UsageError(f"{path}: not a readable XLSX workbook ({exc})") from exc
+        except Exception as exc:  # zipfile.BadZipFile and openpyxl's parse errors alike
+            raise UsageError(
+                f"{path}: not a readable XLSX workbook ({type(exc).__name__})"
+            ) from exc
+        try:
+            yield _sheet_rows(path, workbook, columns, required, limits)
+        finally:
+            workbook.close()
 
 
 def _refused(path: Path, what: str) -> UsageError:
     return UsageError(f"{path}: refused: {what} (XLSX limit; CSV has none)")
 
 
-def check_xlsx(path: Path, limits: XlsxLimits = XLSX_LIMITS) -> None:
+def check_xlsx(
+    path: Path, limits: XlsxLimits = XLSX_LIMITS, source: IO[bytes] | None = None
+) -> None:
     """Refuse a workbook over ``limits`` before openpyxl reads it: the sizes the central
     directory declares (zipfile never unpacks more than declared: the CRC check fails),
-    then every XML entry streamed through expat, in bounded memory."""
+    then every XML entry streamed through expat, in bounded memory. ``source`` is the
+    open file, when the caller reads it next; ``path`` names it in messages."""
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(path if source is None else source)
     except OSError as exc:
         raise _os_error(path, exc) from exc
     except (zipfile.BadZipFile, ValueError) as exc:
