@@ -60,6 +60,7 @@ def statement_error(exc: BaseException) -> InternalError | None:
     described = f"{kind}, SQLSTATE {sqlstate}" if sqlstate else kind
     exc.args = (f"({described}; the driver's message is withheld: it may quote the row)",)
     exc.orig = None
+    exc.hide_parameters = True  # the engine's setting, made sure of whoever built it
     exc.__cause__ = exc.__context__ = None
     exc.__suppress_context__ = True
     return InternalError(
