@@ -102,7 +102,7 @@ def run(
     """
     import asyncio
 
-    from lizardctl.core.database import Database, environment_error
+    from lizardctl.core.database import Database, environment_error, statement_error
     from lizardctl.core.services.schemas import register_builtins
 
     st = state(ctx)
@@ -118,7 +118,7 @@ def run(
                     info(ctx, f"created database {db.display_url}")
             return await work(db)
         except Exception as exc:
-            translated = environment_error(exc, url)
+            translated = environment_error(exc, url) or statement_error(exc)
             if translated is not None:
                 raise translated from exc
             raise

@@ -26,7 +26,11 @@ app = typer.Typer(help="Import, list and show the violation catalog.", no_args_i
 
 FileArg = Annotated[
     Path,
-    typer.Argument(help="CSV or XLSX (with the xlsx extra) whose first row names the columns."),
+    typer.Argument(
+        help="CSV or XLSX (with the xlsx extra) whose first row names the columns. Fields "
+        "with control characters or over 1,000 characters are bad rows; an XLSX over the "
+        "limits in the README (256 MiB unpacked, 1,000,000 rows, ...) is refused."
+    ),
 ]
 
 

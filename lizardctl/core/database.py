@@ -7,13 +7,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lizardctl.core.config import is_sqlite, mask_url, scrub_secrets, sqlite_path
 from lizardctl.core.db import migrate
 from lizardctl.core.db.engine import create_engine, session_factory
-from lizardctl.core.errors import EnvironmentFailure
+from lizardctl.core.errors import EnvironmentFailure, InternalError
 from lizardctl.core.uow import UnitOfWork
 
 UPGRADE_HINT = "run `lizardctl db upgrade`"
@@ -42,6 +42,32 @@ def environment_error(exc: BaseException, url: URL) -> EnvironmentFailure | None
         reason = scrub_secrets(reason, url)
         return EnvironmentFailure(f"database {mask_url(url)} unreachable: {reason or 'timed out'}")
     return None
+
+
+def statement_error(exc: BaseException) -> InternalError | None:
+    """The one-line failure for a statement the database refused: a bug, since input is
+    checked before it is written.
+
+    The driver's text may quote the row (PostgreSQL's "Failing row contains (plate, name,
+    phone, ...)", "invalid input syntax for type integer: ...") and the parameters hold
+    it: the message names only the error's class and SQLSTATE, and the driver's text and
+    exceptions are cut from ``exc`` itself, so that the ``--verbose`` traceback shows our
+    frames, the class and the statement, never the row.
+    """
+    if not isinstance(exc, StatementError):
+        return None
+    sqlstate = _sqlstate(exc) if isinstance(exc, DBAPIError) else ""
+    kind = type(exc).__name__ if isinstance(exc, DBAPIError) else type(exc.orig).__name__
+    described = f"{kind}, SQLSTATE {sqlstate}" if sqlstate else kind
+    exc.args = (f"({described}; the driver's message is withheld: it may quote the row)",)
+    exc.orig = None
+    exc.hide_parameters = True  # the engine's setting, made sure of whoever built it
+    exc.__cause__ = exc.__context__ = None
+    exc.__suppress_context__ = True
+    return InternalError(
+        f"internal error: the database refused a statement ({described}); "
+        "run with --verbose for the traceback (statement parameters are never shown)"
+    )
 
 
 class Database:

@@ -33,3 +33,9 @@ class EnvironmentFailure(LizardError):
     """The environment failed us: database unreachable or outdated, store not writable."""
 
     exit_code = 3
+
+
+class InternalError(LizardError):
+    """A bug: something the code should have prevented. Its message is safe to print."""
+
+    exit_code = 70

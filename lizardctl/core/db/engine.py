@@ -47,7 +47,10 @@ def create_engine(url: URL, **kwargs: Any) -> AsyncEngine:
 
     A PostgreSQL URL may carry ``?search_path=SCHEMA`` to keep lizardctl's tables in
     their own schema (asyncpg takes it as a server setting, not a URL parameter).
+    Statement parameters are kept out of error texts: they hold plates, names and phones,
+    and a traceback (``--verbose``) or a log must not repeat them.
     """
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         connect_args = {
             "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database, environment_error
@@ -27,6 +27,7 @@ from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import ShotFiles
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.services.schemas import compile_row
+from lizardctl.core.storable import storable as _storable
 from lizardctl.core.store import PhotoStore
 
 Unit = tuple[str, int]
@@ -318,30 +319,6 @@ class BatchProcessor:
             "required_skill": case.skill,
             "created_at": self.settings.now,
         }
-
-
-@overload
-def _storable(text: str) -> str: ...
-@overload
-def _storable(text: None) -> None: ...
-def _storable(text: str | None) -> str | None:
-    """Text both engines can store, for paths and messages.
-
-    Linux file names are bytes: Python decodes the ones that are not UTF-8 with lone
-    surrogates, which no UTF-8 database column takes, so those bytes are written as
-    ``\\xe9``; and PostgreSQL text cannot hold NUL. The files themselves are still
-    opened and deleted by their real names.
-    """
-    if text is None:
-        return None
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        try:
-            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:  # a surrogate no file name decodes to
-            text = text.encode("utf-8", "backslashreplace").decode()
-    return text.replace("\x00", "\\x00")
 
 
 def _delete_sources(shots: Iterable[ShotFiles]) -> list[str]:

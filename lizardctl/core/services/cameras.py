@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lizardctl.core.db.models import Camera
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.files import read_user_file
+from lizardctl.core.spreadsheets import field_problems
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
 
@@ -106,6 +107,9 @@ class CameraService:
             )
         except ValidationError as exc:
             raise UsageError(describe_validation_error(exc)) from exc
+        problems = field_problems({"type": camera.camera_type, "description": camera.description})
+        if problems:
+            raise UsageError("; ".join(problems))
         async with self.uow_factory() as uow:
             await self._check_types(uow, {camera.camera_type})
             if await uow.cameras.get(camera.id) is not None:
@@ -208,6 +212,10 @@ def parse_cameras_csv(data: bytes) -> tuple[list[tuple[int, CameraIn]], list[str
         line = reader.line_num
         if None in record:
             errors.append(f"line {line}: more fields than columns")
+            continue
+        problems = field_problems({name: (value or "").strip() for name, value in record.items()})
+        if problems:
+            errors.append(f"line {line}: {'; '.join(problems)}")
             continue
         try:
             cam = CameraIn(

@@ -27,6 +27,7 @@ from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions
 from lizardctl.core.liveness import worker_name
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.services.ingest_jobs import IngestJob, folder_key, job_key
+from lizardctl.core.storable import storable, storable_json
 from lizardctl.core.store import PhotoStore
 
 SWEEP_POLL_S = (0.05, 2.0)
@@ -418,6 +419,7 @@ class IngestService:
                 status = "finished" if stop.signal is None else "interrupted"
             finally:
                 total.problems[:0] = walker.stats.problems
+                # Problems name files: shown and stored as the database stores paths.
                 summary = IngestSummary(
                     run_id=run_id,
                     dry_run=options.dry_run,
@@ -427,7 +429,7 @@ class IngestService:
                     pending=walker.stats.pending,
                     ignored_files=walker.stats.ignored_files,
                     result=total,
-                    problems=total.problems,
+                    problems=[storable(problem) for problem in total.problems],
                     job_id=job.job_id if job else None,
                     warnings=warnings,
                 )
@@ -455,8 +457,8 @@ class IngestService:
             await uow.runs.add(
                 IngestRun(
                     id=run_id,
-                    paths=[str(p.absolute()) for p in options.paths],
-                    host=socket.gethostname(),
+                    paths=[storable(str(p.absolute())) for p in options.paths],
+                    host=storable(socket.gethostname()),
                     pid=os.getpid(),
                     dry_run=False,
                     started_at=utcnow(),
@@ -477,6 +479,8 @@ class IngestService:
                 raise
 
     async def _record_outcome(self, run_id: uuid.UUID, status: str, summary: IngestSummary) -> None:
+        """Problems name folders and files, which need not be UTF-8: stored escaped, or
+        the update would fail on PostgreSQL and leave the run ``running`` for ever."""
         counts = summary.to_dict()
         record = {
             key: counts[key]
@@ -500,7 +504,7 @@ class IngestService:
                 run_id,
                 status=status,
                 finished_at=utcnow(),
-                counts=record,
+                counts=storable_json(record),
                 bytes_read=summary.result.bytes,
             )
             await uow.commit()
