@@ -78,8 +78,8 @@ def render_summary(summary: IngestSummary) -> None:
     )
     if data["kept_changed"]:
         typer.echo(
-            f"  kept {data['kept_changed']} source file(s) changed or replaced since they were "
-            "read: not deleted, the next run takes them"
+            f"  kept the files of {data['kept_changed']} shot(s) changed or replaced since "
+            "they were read: not deleted, the next run takes them"
         )
     for reason, count in data["rejected_by_reason"].items():
         typer.echo(f"    {reason}: {count}")
@@ -134,8 +134,9 @@ def ingest(
         bool,
         typer.Option(
             "--delete-source",
-            help="Remove a shot's files once its case and photo are durably stored; a file "
-            "changed or replaced since it was read is kept and counted as kept_changed.",
+            help="Remove a shot's files once its case and photo are durably stored; a shot "
+            "whose files changed or were replaced since they were read is kept and counted "
+            "as kept_changed.",
         ),
     ] = False,
     max_photo_bytes: Annotated[

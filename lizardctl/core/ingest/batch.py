@@ -394,30 +394,46 @@ def _delete_sources(
     roots: Sequence[str],
 ) -> tuple[int, list[str]]:
     """Remove the source files of committed shots, but only the very files that were read:
-    same device, inode, size and mtime, in a folder inside ``roots``. A file replaced or
-    changed since (a camera re-sending the shot) is kept and counted, for the next run.
-    Returns that count and the failures, which are reported, never fatal."""
+    same device, inode, size and mtime, in a folder inside ``roots``.
+
+    A shot one of whose files changed or was replaced since it was read (a camera
+    re-sending it) keeps both files, for the next run to take as a pair; such shots are
+    counted. Returns that count and the failures, which are reported, never fatal.
+    """
     problems = []
     kept = 0
     folders: dict[str, bool] = {}
     for shot in shots:
-        for path, read_id in zip((shot.photo, shot.metadata), read_ids[shot], strict=True):
-            if path is None:
-                continue
-            folder = os.path.dirname(path)  # noqa: PTH120 - hot path
-            if folder not in folders:
-                folders[folder] = inside(os.path.realpath(folder), roots)
-            if not folders[folder]:
-                problems.append(f"{path}: not deleted: outside the given folders")
-                continue
+        assert shot.photo is not None and shot.metadata is not None
+        folder = os.path.dirname(shot.photo)  # noqa: PTH120 - hot path
+        if folder not in folders:
+            folders[folder] = inside(os.path.realpath(folder), roots)
+        if not folders[folder]:
+            problems.append(f"{shot.photo}: not deleted: outside the given folders")
+            continue
+        paths = (shot.photo, shot.metadata)
+        try:
+            changed = any(map(_changed, paths, read_ids[shot]))
+        except OSError as exc:
+            problems.append(f"{exc.filename}: not deleted: {exc.strerror or exc}")
+            continue
+        if changed:
+            kept += 1
+            continue
+        for path in paths:
             try:
-                info = os.lstat(path)
-                if (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != read_id:
-                    kept += 1
-                    continue
                 os.unlink(path)  # noqa: PTH108 - hot path
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 problems.append(f"{path}: not deleted: {exc.strerror or exc}")
     return kept, problems
+
+
+def _changed(path: str, read_id: FileId) -> bool:
+    """Whether ``path`` now names another file than the one read; a missing one has not."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != read_id
