@@ -135,7 +135,9 @@ def _read_file(path: str, limit: int) -> tuple[bytes, FileId]:
             raise _Refused(Reason.TOO_LARGE, _too_large(path, "grew while read", limit))
     finally:
         os.close(fd)
-    return b"".join(chunks), (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    # Without the empty read that found the end, a file read at once is returned uncopied.
+    data = b"".join(chunks[:-1])
+    return data, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
 def _too_large(path: str, what: str, limit: int) -> str:
@@ -276,7 +278,9 @@ class BatchProcessor:
                 }
                 blobs[info.sha256] = item.photo
             if blobs and not self.settings.dry_run:
-                await asyncio.to_thread(self.store.put_many, list(blobs.items()))
+                stored = list(blobs.items())
+                await asyncio.to_thread(self.store.put_many, stored)
+                stored.clear()  # the pool's thread may hold its arguments a moment longer
             blobs.clear()
 
         _assign_ids(cases.values())

@@ -133,6 +133,8 @@ def _special_kind(mode: int) -> str:
         return "a socket"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
     return "not a regular file"
 
 
