@@ -522,8 +522,11 @@ async def test_dangling_photo_symlink_is_paired_and_refused(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("kind", ["symlink-outside", "symlink-inside", "fifo", "socket", "zero"])
-async def test_only_regular_files_become_shots_to_read(tmp_path: Path, kind: str) -> None:
+async def test_only_regular_files_become_shots_to_read(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Whatever a name points at, a file that is not regular is one rejection, never read."""
+    monkeypatch.chdir(tmp_path)  # a socket is bound by a relative name: sun_path is short
     touch(tmp_path / "dump" / "x.json")
     touch(tmp_path / "secret.jpg")
     photo = tmp_path / "dump" / "x.jpg"
@@ -539,9 +542,8 @@ async def test_only_regular_files_become_shots_to_read(tmp_path: Path, kind: str
         os.mkfifo(photo)
         expected = "a FIFO"
     else:
-        sock = socket.socket(socket.AF_UNIX)
-        sock.bind(str(photo))
-        sock.close()
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind("dump/x.jpg")
         expected = "a socket"
     os.utime(photo, (OLD, OLD), follow_symlinks=False)
     shots, stats = await walk([tmp_path / "dump"])

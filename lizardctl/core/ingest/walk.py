@@ -217,11 +217,11 @@ class Walker:
         if shard is not None and not _in_shard(f"{listing.relative}/{stem}", shard):
             return
         refused = None
-        if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
-            try:
+        try:
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                 refused = refusal(entry.path, entry.stat(follow_symlinks=False).st_mode)
-            except OSError as exc:
-                refused = f"{entry.path}: {exc.strerror or exc}"
+        except OSError as exc:  # gone since the listing: pairing finds it gone and skips it
+            refused = f"{entry.path}: {exc.strerror or exc}"
         listing.stems.setdefault(stem, []).append(
             _Entry(entry.name, entry.path, kind == "photo", refused)
         )
