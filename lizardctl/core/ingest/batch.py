@@ -243,13 +243,12 @@ class BatchProcessor:
         read_ids: dict[ShotFiles, tuple[FileId, FileId]] = {}
         # One round per READ_BUDGET bytes: its photos go to the store before the next round
         # is read; the rows of all rounds are committed together, after every photo is durable.
-        for readable in self._rounds(shots, result, reject):
+        for readable in self._rounds(shots, result, reject, read_ids):
             async with self.db.uow() as uow:
                 known = await uow.shots.existing(r.key for r in readable)
 
             blobs: dict[str, bytes] = {}
             for item in readable:
-                read_ids[item.shot] = item.ids
                 if item.key in known or item.key in cases:
                     result.outcomes["duplicate"] += 1
                     committed.append(item.shot)
@@ -317,10 +316,12 @@ class BatchProcessor:
         shots: Iterable[ShotFiles],
         result: BatchResult,
         reject: Callable[[ShotFiles, Reason, str], None],
+        read_ids: dict[ShotFiles, tuple[FileId, FileId]],
     ) -> Iterator[list[_Read]]:
         """The readable shots, in rounds of about ``read_budget`` bytes (a round holds at
-        least one shot); problems and unreadable files are rejected on the way. A round's
-        bytes are dropped before the next round is read, so the caller needs to hold none."""
+        least one shot); problems and unreadable files are rejected on the way, and what
+        each file read was is noted in ``read_ids``. A round's bytes are dropped before the
+        next round is read, so the caller needs to hold none."""
         budget = self.settings.read_budget
         readable: list[_Read] = []
         held = 0
@@ -338,6 +339,7 @@ class BatchProcessor:
                 result.bytes += size
                 held += size
                 readable.append(read)
+                read_ids[shot] = read.ids
                 if held >= budget:
                     yield readable
                     for done in readable:
