@@ -19,7 +19,11 @@ from lizardctl.commands._runtime import (
     state,
     wants_json,
 )
-from lizardctl.core.choices import DEFAULT_CLAIM_LEASE
+from lizardctl.core.choices import (
+    DEFAULT_CLAIM_LEASE,
+    DEFAULT_MAX_METADATA_BYTES,
+    DEFAULT_MAX_PHOTO_BYTES,
+)
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -73,6 +77,11 @@ def render_summary(summary: IngestSummary) -> None:
         f"pending {data['pending']}, rejected {data['rejected']}"
         + (f", vanished during the run {data['vanished']}" if data["vanished"] else "")
     )
+    if data["kept_changed"]:
+        typer.echo(
+            f"  kept the files of {data['kept_changed']} shot(s) changed or replaced since "
+            "they were read: not deleted, the next run takes them"
+        )
     for reason, count in data["rejected_by_reason"].items():
         echo(f"    {reason}: {count}")
     for problem in data["problems"]:
@@ -126,9 +135,29 @@ def ingest(
         bool,
         typer.Option(
             "--delete-source",
-            help="Remove a shot's files once its case and photo are durably stored.",
+            help="Remove a shot's files once its case and photo are durably stored; a shot "
+            "whose files changed or were replaced since they were read is kept and counted "
+            "as kept_changed.",
         ),
     ] = False,
+    max_photo_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-photo-bytes",
+            min=1,
+            max=1 << 40,
+            help="Larger photos are rejected as too-large, unread.",
+        ),
+    ] = DEFAULT_MAX_PHOTO_BYTES,
+    max_metadata_bytes: Annotated[
+        int,
+        typer.Option(
+            "--max-metadata-bytes",
+            min=1,
+            max=1 << 40,
+            help="Larger metadata files are rejected as too-large, unread.",
+        ),
+    ] = DEFAULT_MAX_METADATA_BYTES,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -175,6 +204,8 @@ def ingest(
         exclude=exclude or (),
         store=store,
         delete_source=delete_source,
+        max_photo_bytes=max_photo_bytes,
+        max_metadata_bytes=max_metadata_bytes,
         shard=parse_shard(shard) if shard else None,
         claim_lease=claim_lease,
     )

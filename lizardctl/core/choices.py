@@ -47,3 +47,7 @@ DEFAULT_MIN_AGE_S = 3600.0
 DEFAULT_CLAIM_LEASE = 300.0
 """``ingest``: seconds a worker may hold a claim before others take the part over: far
 above a batch."""
+DEFAULT_MAX_PHOTO_BYTES = 50_000_000
+"""``ingest``: larger photos are rejected unread; a camera frame is a few MB at most."""
+DEFAULT_MAX_METADATA_BYTES = 1_000_000
+"""``ingest``: larger metadata files are rejected unread; real ones are under 1 KB."""

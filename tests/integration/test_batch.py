@@ -130,7 +130,7 @@ class World:
             run_id=options.pop("run_id", None) or await self.run(),
             now=datetime.now(UTC),
             max_pixels=DEFAULT_MAX_PIXELS,
-            **options,
+            **({"roots": (os.path.realpath(self.dump),)} | options),
         )
 
     async def process(
@@ -604,12 +604,15 @@ async def test_a_dangling_photo_symlink_found_by_the_walker_is_unreadable(world:
     (folder / "x.json").write_text(json.dumps(metadata("camerus1", 1)))
     (folder / "x.jpg").symlink_to(folder / "nowhere.jpg")
     shots = await walked(Walker([world.dump], WalkOptions(0), now=2e9))
-    assert [(s.photo, s.problem) for s in shots] == [(str(folder / "x.jpg"), None)]
+    message = f"{folder / 'x.jpg'}: a symbolic link, not read (only regular files are)"
+    assert [(s.photo, s.problem) for s in shots] == [
+        (str(folder / "x.jpg"), (Reason.UNREADABLE, message))
+    ]
     result = await world.process(shots)
     assert dict(result.reasons) == {"unreadable": 1}
     [row] = await world.rows(Rejection)
     assert (row.photo_path, row.metadata_path) == (str(folder / "x.jpg"), str(folder / "x.json"))
-    assert row.message == f"{folder / 'x.jpg'}: No such file or directory"
+    assert row.message == message
 
 
 async def test_a_file_that_is_a_folder_is_unreadable(world: World) -> None:
@@ -674,7 +677,9 @@ async def test_an_unreadable_file_with_a_non_utf8_name_is_recorded(world: World)
     result = await world.process([shot])
     assert dict(result.reasons) == {"unreadable": 1}
     [row] = await world.rows(Rejection)
-    assert row.message == f"{folder}/gon\\xe9.jpg: No such file or directory"
+    assert (
+        row.message == f"{folder}/gon\\xe9.jpg: a symbolic link, not read (only regular files are)"
+    )
 
 
 # --- dry run, delete-source, failures ----------------------------------------------------
@@ -722,14 +727,14 @@ async def test_delete_source_failure_is_reported_not_fatal(
 ) -> None:
     shots = good_shots(world, 2)
     stuck = shots[0].photo
-    real_unlink = Path.unlink
+    real_unlink = os.unlink
 
-    def unlink(self: Path, missing_ok: bool = False) -> None:
-        if str(self) == stuck:
-            raise PermissionError(13, "Permission denied", str(self))
-        real_unlink(self, missing_ok=missing_ok)
+    def unlink(path: str, *args: Any, **kwargs: Any) -> None:
+        if path == stuck:
+            raise PermissionError(13, "Permission denied", path)
+        real_unlink(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "unlink", unlink)
+    monkeypatch.setattr(os, "unlink", unlink)
     result = await world.process(shots, delete_source=True)
     assert outcomes(result) == {"ingested": 2}
     assert result.problems == [f"{stuck}: not deleted: Permission denied"]

@@ -7,6 +7,7 @@ back unless a test makes a file young on purpose.
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from itertools import product
@@ -232,12 +233,15 @@ async def test_listing_stats_nothing_until_a_part_is_paired(
     """Workers skip the parts others claimed without a stat per file: listing reads names."""
     for i in range(20):
         shot(tmp_path, f"s{i:02d}")
-    stats: list[str] = []
-    real_stat = os.stat
-    monkeypatch.setattr(
-        os, "stat", lambda path, *a, **k: stats.append(str(path)) or real_stat(path, *a, **k)
-    )
     walker = Walker([tmp_path], WalkOptions(60), now=NOW)
+    stats: list[str] = []
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+        monkeypatch.setattr(
+            os,
+            name,
+            lambda path, *a, real=real, **k: stats.append(str(path)) or real(path, *a, **k),
+        )
     [[listing]] = [group async for group in walker]
     assert [s for s in stats if s != str(tmp_path)] == []
     first, _second = listing.split(2)
@@ -444,13 +448,40 @@ async def test_symlink_loop_is_reported_and_not_walked_twice(tmp_path: Path) -> 
     ]
 
 
-async def test_symlink_to_a_folder_outside_the_roots_is_walked(tmp_path: Path) -> None:
+async def test_symlink_to_a_folder_outside_the_roots_is_reported_not_walked(
+    tmp_path: Path,
+) -> None:
     shot(tmp_path / "elsewhere", "far")
-    (tmp_path / "dump").mkdir()
+    shot(tmp_path / "dump", "near")
     (tmp_path / "dump" / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "dump" / "up").symlink_to("..", target_is_directory=True)
     shots, stats = await walk([tmp_path / "dump"])
-    assert pairs(shots, tmp_path) == {("dump/link/far.jpg", "dump/link/far.json")}
-    assert stats.problems == []
+    assert pairs(shots, tmp_path) == {("dump/near.jpg", "dump/near.json")}
+    assert len(shots) == 1
+    assert sorted(stats.problems) == [
+        f"{tmp_path / 'dump' / name}: symlink to a folder outside the given paths, not followed"
+        for name in ("link", "up")
+    ]
+
+
+async def test_symlink_to_a_folder_inside_the_roots_is_walked_once(tmp_path: Path) -> None:
+    shot(tmp_path / "dump" / "real", "a")
+    (tmp_path / "dump" / "alias").symlink_to("real", target_is_directory=True)
+    shots, stats = await walk([tmp_path / "dump"])
+    assert [Path(s.photo or "").resolve() for s in shots] == [
+        (tmp_path / "dump" / "real" / "a.jpg").resolve()
+    ]
+    assert len(stats.problems) <= 1  # the second way in, whichever is listed second
+    assert all("repeated folder" in p for p in stats.problems)
+
+
+async def test_a_folder_given_through_a_symlink_is_inside_itself(tmp_path: Path) -> None:
+    shot(tmp_path / "data" / "cam", "a")
+    (tmp_path / "data" / "cam-latest").symlink_to("cam", target_is_directory=True)
+    (tmp_path / "today").symlink_to(tmp_path / "data", target_is_directory=True)
+    shots, stats = await walk([tmp_path / "today"])
+    assert len(shots) == 1
+    assert all("outside" not in p for p in stats.problems)
 
 
 async def test_unreadable_folder_is_reported_and_the_rest_walked(
@@ -478,17 +509,49 @@ async def test_unreadable_folder_is_reported_and_the_rest_walked(
     assert stats.problems == [f"{blocked}: cannot list folder: Permission denied"]
 
 
-async def test_dangling_photo_symlink_is_paired_and_fails_to_read(tmp_path: Path) -> None:
+async def test_dangling_photo_symlink_is_paired_and_refused(tmp_path: Path) -> None:
     touch(tmp_path / "x.json")
     (tmp_path / "x.jpg").symlink_to(tmp_path / "gone.jpg")
     os.utime(tmp_path / "x.jpg", (OLD, OLD), follow_symlinks=False)
     shots, stats = await walk([tmp_path])
+    message = f"{tmp_path / 'x.jpg'}: a symbolic link, not read (only regular files are)"
     assert [(s.photo, s.metadata, s.problem) for s in shots] == [
-        (str(tmp_path / "x.jpg"), str(tmp_path / "x.json"), None)
+        (str(tmp_path / "x.jpg"), str(tmp_path / "x.json"), (Reason.UNREADABLE, message))
     ]
     assert stats.pending == 0
-    with pytest.raises(FileNotFoundError):
-        read(shots[0].photo)
+
+
+@pytest.mark.parametrize("kind", ["symlink-outside", "symlink-inside", "fifo", "socket", "zero"])
+async def test_only_regular_files_become_shots_to_read(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever a name points at, a file that is not regular is one rejection, never read."""
+    monkeypatch.chdir(tmp_path)  # a socket is bound by a relative name: sun_path is short
+    touch(tmp_path / "dump" / "x.json")
+    touch(tmp_path / "secret.jpg")
+    photo = tmp_path / "dump" / "x.jpg"
+    expected = "a symbolic link"
+    if kind == "symlink-outside":
+        photo.symlink_to(tmp_path / "secret.jpg")
+    elif kind == "symlink-inside":
+        touch(tmp_path / "dump" / "y.png")
+        photo.symlink_to("y.png")
+    elif kind == "zero":
+        photo.symlink_to("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(photo)
+        expected = "a FIFO"
+    else:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind("dump/x.jpg")
+        expected = "a socket"
+    os.utime(photo, (OLD, OLD), follow_symlinks=False)
+    shots, stats = await walk([tmp_path / "dump"])
+    refused = [s for s in shots if s.photo == str(photo)]
+    assert [s.problem for s in refused] == [
+        (Reason.UNREADABLE, f"{photo}: {expected}, not read (only regular files are)")
+    ]
+    assert stats.problems == []
 
 
 async def test_young_dangling_symlink_is_pending(tmp_path: Path) -> None:
@@ -512,6 +575,9 @@ class _Entry:
 
     def is_symlink(self) -> bool:
         return self._entry.is_symlink()
+
+    def is_file(self, **kw: Any) -> bool:
+        return self._entry.is_file(**kw)
 
     def stat(self, **kw: Any) -> os.stat_result:
         if self.path in self._errors:

@@ -9,22 +9,25 @@ a batch is either wholly committed or not at all, whenever the process dies.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import os
+import stat
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_PHOTO_BYTES
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database, environment_error
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict
 from lizardctl.core.ingest.reasons import Reason
-from lizardctl.core.ingest.walk import ShotFiles
+from lizardctl.core.ingest.walk import ShotFiles, inside, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.services.schemas import compile_row
 from lizardctl.core.storable import storable as _storable
@@ -32,6 +35,20 @@ from lizardctl.core.store import PhotoStore
 
 Unit = tuple[str, int]
 """A claimed folder part: (folder key, part number)."""
+
+FileId = tuple[int, int, int, int]
+"""A file as read: (st_dev, st_ino, st_size, st_mtime_ns) from the fstat of its open fd."""
+
+READ_BUDGET = 64 << 20
+"""Bytes of files a worker reads before it judges and stores them and reads on: memory
+per batch stays bounded whatever the photos weigh (256 shots of 40 KB are one round)."""
+
+MAX_MESSAGE = 2000
+"""Characters of a rejection message that are stored; the rest is cut, with a note."""
+
+_OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+"""A file is read only if it is a regular file; these make sure opening it cannot follow
+a link, block on a FIFO or take a terminal, before ``fstat`` says what it is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +64,11 @@ class BatchSettings:
     delete_source: bool = False
     job_id: uuid.UUID | None = None
     worker: str = ""
+    max_photo_bytes: int = DEFAULT_MAX_PHOTO_BYTES
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
+    read_budget: int = READ_BUDGET
+    roots: tuple[str, ...] = ()
+    """Real paths of the folders given: ``delete_source`` deletes nothing outside them."""
 
 
 @dataclass(slots=True)
@@ -75,6 +97,16 @@ class _Read:
     photo: bytes
     metadata: bytes
     key: tuple[str, str]
+    ids: tuple[FileId, FileId]
+
+
+class _Refused(Exception):
+    """A file not read, or not whole: not a regular file, or over its size limit."""
+
+    def __init__(self, reason: Reason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,32 +130,58 @@ def _assign_ids(rows: Iterable[dict[str, Any]]) -> None:
         row["id"] = uuid.UUID(bytes=entropy[16 * index : 16 * index + 16], version=4)
 
 
-def _read_file(path: str) -> bytes:
-    """The whole file in one read when its size is right (raw fd: no buffer, no Path)."""
-    fd = os.open(path, os.O_RDONLY)
+def _read_file(path: str, limit: int) -> tuple[bytes, FileId]:
+    """The file in one read when its size is right (raw fd: no buffer, no Path), and what
+    it was; never more than ``limit`` + 1 bytes, and only from a regular file."""
+    fd = os.open(path, _OPEN_FLAGS)
     try:
-        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
-        while chunks[-1]:
-            chunks.append(os.read(fd, 1 << 20))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Refused(Reason.UNREADABLE, refusal(path, info.st_mode))
+        if info.st_size > limit:
+            raise _Refused(Reason.TOO_LARGE, _too_large(path, f"{info.st_size:,} bytes", limit))
+        chunks = [os.read(fd, info.st_size + 1)]
+        size = len(chunks[0])
+        while chunks[-1] and size <= limit:
+            chunks.append(os.read(fd, min(1 << 20, limit + 1 - size)))
+            size += len(chunks[-1])
+        if size > limit:
+            raise _Refused(Reason.TOO_LARGE, _too_large(path, "grew while read", limit))
     finally:
         os.close(fd)
-    return b"".join(chunks)
+    # Without the empty read that found the end, a file read at once is returned uncopied.
+    data = b"".join(chunks[:-1])
+    return data, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _read_shot(shot: ShotFiles) -> _Read | str | None:
-    """Both files and their hashes; a message when unreadable; None when they vanished."""
+def _too_large(path: str, what: str, limit: int) -> str:
+    return f"{path}: {what}, over the limit of {limit:,} bytes; not read"
+
+
+def _read_shot(shot: ShotFiles, settings: BatchSettings) -> _Read | tuple[Reason, str] | None:
+    """Both files and their hashes; why not when refused or unreadable; None when they
+    vanished."""
     assert shot.photo is not None and shot.metadata is not None
     try:
-        photo = _read_file(shot.photo)
-        metadata = _read_file(shot.metadata)
-    except FileNotFoundError as exc:
-        if os.path.lexists(exc.filename):  # a dangling symlink: the data is gone
-            return f"{exc.filename}: {exc.strerror}"
+        photo, photo_id = _read_file(shot.photo, settings.max_photo_bytes)
+        metadata, metadata_id = _read_file(shot.metadata, settings.max_metadata_bytes)
+    except _Refused as exc:
+        return exc.reason, exc.message
+    except FileNotFoundError:
         return None  # moved, or ingested and deleted by another run, since the walk
     except OSError as exc:
-        return f"{exc.filename}: {exc.strerror or exc}"
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW: replaced by a symlink since the walk
+            return Reason.UNREADABLE, refusal(exc.filename, stat.S_IFLNK)
+        return Reason.UNREADABLE, f"{exc.filename}: {exc.strerror or exc}"
     key = (hashlib.sha256(photo).hexdigest(), hashlib.sha256(metadata).hexdigest())
-    return _Read(shot, photo, metadata, key)
+    return _Read(shot, photo, metadata, key, (photo_id, metadata_id))
+
+
+def _capped(message: str) -> str:
+    """A message short enough to store and print: a hostile file can make one of any size."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}… [{len(message) - MAX_MESSAGE:,} more characters cut]"
 
 
 class BatchProcessor:
@@ -187,27 +245,10 @@ class BatchProcessor:
                     "photo_path": _storable(shot.photo),
                     "metadata_path": _storable(shot.metadata),
                     "reason": reason.value,
-                    "message": _storable(message),
+                    "message": _storable(_capped(message)),
                     "created_at": self.settings.now,
                 }
             )
-
-        readable: list[_Read] = []
-        for shot in shots:
-            if shot.problem is not None:
-                reject(shot, *shot.problem)
-                continue
-            read = _read_shot(shot)
-            if read is None:
-                result.outcomes["vanished"] += 1
-            elif isinstance(read, str):
-                reject(shot, Reason.UNREADABLE, read)
-            else:
-                result.bytes += len(read.photo) + len(read.metadata)
-                readable.append(read)
-
-        async with self.db.uow() as uow:
-            known = await uow.shots.existing(r.key for r in readable)
 
         # One case per photo: the first accepted shot of each photo is its candidate case;
         # the others, and candidates whose photo turns out to have a case already, are
@@ -217,40 +258,52 @@ class BatchProcessor:
         candidates: dict[str, _Candidate] = {}
         others: list[_Candidate] = []
         photos: dict[str, dict[str, Any]] = {}
-        blobs: dict[str, bytes] = {}
         committed: list[ShotFiles] = []  # shots whose case is in the database once we commit
-        for item in readable:
-            if item.key in known:
-                result.outcomes["duplicate"] += 1
-                committed.append(item.shot)
-                continue
-            verdict = examine(
-                item.photo,
-                item.metadata,
-                Path(item.shot.metadata or "").suffix,
-                self.context,
-                photo_sha256=item.key[0],
-            )
-            if isinstance(verdict, Rejected):
-                reject(item.shot, verdict.reason, verdict.message)
-                continue
-            candidate = _Candidate(item, CaseIdentity.of(verdict.case))
-            if candidate.photo in cases:
-                others.append(candidate)
-                continue
-            cases[candidate.photo] = self._case_row(item, verdict)
-            case_types[candidate.photo] = verdict.case.schema_name
-            candidates[candidate.photo] = candidate
-            info = verdict.photo
-            photos[info.sha256] = {
-                "sha256": info.sha256,
-                "size": info.size,
-                "format": info.format,
-                "width": info.width,
-                "height": info.height,
-                "created_at": self.settings.now,
-            }
-            blobs[info.sha256] = item.photo
+        read_ids: dict[ShotFiles, tuple[FileId, FileId]] = {}
+        # One round per READ_BUDGET bytes: its photos go to the store before the next round
+        # is read; the rows of all rounds are committed together, after every photo is durable.
+        for readable in self._rounds(shots, result, reject, read_ids):
+            async with self.db.uow() as uow:
+                known = await uow.shots.existing(r.key for r in readable)
+
+            blobs: dict[str, bytes] = {}
+            for item in readable:
+                if item.key in known:
+                    result.outcomes["duplicate"] += 1
+                    committed.append(item.shot)
+                    continue
+                verdict = examine(
+                    item.photo,
+                    item.metadata,
+                    Path(item.shot.metadata or "").suffix,
+                    self.context,
+                    photo_sha256=item.key[0],
+                )
+                if isinstance(verdict, Rejected):
+                    reject(item.shot, verdict.reason, verdict.message)
+                    continue
+                candidate = _Candidate(item, CaseIdentity.of(verdict.case))
+                if candidate.photo in cases:
+                    others.append(candidate)
+                    continue
+                cases[candidate.photo] = self._case_row(item, verdict)
+                case_types[candidate.photo] = verdict.case.schema_name
+                candidates[candidate.photo] = candidate
+                info = verdict.photo
+                photos[info.sha256] = {
+                    "sha256": info.sha256,
+                    "size": info.size,
+                    "format": info.format,
+                    "width": info.width,
+                    "height": info.height,
+                    "created_at": self.settings.now,
+                }
+                blobs[info.sha256] = item.photo
+            if blobs and not self.settings.dry_run:
+                stored = list(blobs.items())
+                await asyncio.to_thread(self.store.put_many, stored)
+                stored.clear()  # the pool's thread may hold its arguments a moment longer
+            blobs.clear()
 
         def settle(inserted: set[str], stored: dict[str, list[StoredCase]]) -> None:
             """Count the inserted cases; judge every other candidate by its photo's case."""
@@ -276,7 +329,6 @@ class BatchProcessor:
             settle(new, stored)
             return result
 
-        await asyncio.to_thread(self.store.put_many, list(blobs.items()))
         # Rows go in in photo order, so concurrent runs take their row locks in one global
         # order: on PostgreSQL, two batches inserting the same shots in opposite orders
         # deadlock. The unique photo key makes the insert skip photos that have a case.
@@ -295,8 +347,47 @@ class BatchProcessor:
         if self.settings.delete_source:
             # Duplicates go too: their case and photo were committed by this batch, an
             # earlier run, or the concurrent run that won the insert race.
-            result.problems.extend(_delete_sources(committed))
+            kept, problems = _delete_sources(committed, read_ids, self.settings.roots)
+            result.outcomes["kept_changed"] += kept
+            result.problems.extend(problems)
         return result
+
+    def _rounds(
+        self,
+        shots: Iterable[ShotFiles],
+        result: BatchResult,
+        reject: Callable[[ShotFiles, Reason, str], None],
+        read_ids: dict[ShotFiles, tuple[FileId, FileId]],
+    ) -> Iterator[list[_Read]]:
+        """The readable shots, in rounds of about ``read_budget`` bytes (a round holds at
+        least one shot); problems and unreadable files are rejected on the way, and what
+        each file read was is noted in ``read_ids``. A round's bytes are dropped before the
+        next round is read, so the caller needs to hold none."""
+        budget = self.settings.read_budget
+        readable: list[_Read] = []
+        held = 0
+        for shot in shots:
+            if shot.problem is not None:
+                reject(shot, *shot.problem)
+                continue
+            read = _read_shot(shot, self.settings)
+            if read is None:
+                result.outcomes["vanished"] += 1
+            elif isinstance(read, tuple):
+                reject(shot, *read)
+            else:
+                size = len(read.photo) + len(read.metadata)
+                result.bytes += size
+                held += size
+                readable.append(read)
+                read_ids[shot] = read.ids
+                if held >= budget:
+                    yield readable
+                    for done in readable:
+                        done.photo = done.metadata = b""
+                    readable, held = [], 0
+        if readable:
+            yield readable
 
     def _case_row(self, item: _Read, verdict: Accepted) -> dict[str, Any]:
         case = verdict.case
@@ -321,17 +412,52 @@ class BatchProcessor:
         }
 
 
-def _delete_sources(shots: Iterable[ShotFiles]) -> list[str]:
-    """Remove the source files of committed shots; a failure is reported, never fatal."""
+def _delete_sources(
+    shots: Iterable[ShotFiles],
+    read_ids: dict[ShotFiles, tuple[FileId, FileId]],
+    roots: Sequence[str],
+) -> tuple[int, list[str]]:
+    """Remove the source files of committed shots, but only the very files that were read:
+    same device, inode, size and mtime, in a folder inside ``roots``.
+
+    A shot one of whose files changed or was replaced since it was read (a camera
+    re-sending it) keeps both files, for the next run to take as a pair; such shots are
+    counted. Returns that count and the failures, which are reported, never fatal.
+    """
     problems = []
+    kept = 0
+    folders: dict[str, bool] = {}
     for shot in shots:
-        for path in (shot.photo, shot.metadata):
-            if path is None:
-                continue
+        assert shot.photo is not None and shot.metadata is not None
+        folder = os.path.dirname(shot.photo)  # noqa: PTH120 - hot path
+        if folder not in folders:
+            folders[folder] = inside(os.path.realpath(folder), roots)
+        if not folders[folder]:
+            problems.append(f"{shot.photo}: not deleted: outside the given folders")
+            continue
+        paths = (shot.photo, shot.metadata)
+        try:
+            changed = any(map(_changed, paths, read_ids[shot]))
+        except OSError as exc:
+            problems.append(f"{exc.filename}: not deleted: {exc.strerror or exc}")
+            continue
+        if changed:
+            kept += 1
+            continue
+        for path in paths:
             try:
-                Path(path).unlink()
+                os.unlink(path)  # noqa: PTH108 - hot path
             except FileNotFoundError:
                 continue
             except OSError as exc:
                 problems.append(f"{path}: not deleted: {exc.strerror or exc}")
-    return problems
+    return kept, problems
+
+
+def _changed(path: str, read_id: FileId) -> bool:
+    """Whether ``path`` now names another file than the one read; a missing one has not."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns) != read_id

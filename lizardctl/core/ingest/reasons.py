@@ -9,6 +9,7 @@ class Reason(StrEnum):
     ORPHAN = "orphan"
     AMBIGUOUS_PAIR = "ambiguous-pair"
     UNREADABLE = "unreadable"
+    TOO_LARGE = "too-large"
     BAD_METADATA = "bad-metadata"
     UNKNOWN_TYPE = "unknown-type"
     AMBIGUOUS_TYPE = "ambiguous-type"
@@ -24,7 +25,8 @@ class Reason(StrEnum):
 REASON_HELP: dict[Reason, str] = {
     Reason.ORPHAN: "a photo without metadata file, or metadata without photo",
     Reason.AMBIGUOUS_PAIR: "several photos or metadata files share one stem",
-    Reason.UNREADABLE: "a file could not be read",
+    Reason.UNREADABLE: "a file could not be read, or is not a regular file (link, FIFO, device)",
+    Reason.TOO_LARGE: "a file is over --max-photo-bytes or --max-metadata-bytes",
     Reason.BAD_METADATA: "the metadata file does not decode (JSON or binary)",
     Reason.UNKNOWN_TYPE: "no registered camera type has this metadata's shape",
     Reason.AMBIGUOUS_TYPE: "several camera types accept this metadata",

@@ -8,6 +8,12 @@ Listing a folder reads names only. The per-file ``stat`` (for the settle time) a
 pairing happen in ``Walker.shots``, for one *part* of a folder at a time: processes that
 share a dump claim folder parts through the database and never stat or pair the files
 of parts another process holds.
+
+The walk never leaves the paths it was given: a folder symlink is followed only when it
+resolves inside one of them, others are reported. Only regular files become shots to
+read; a symlink, FIFO, socket or device under a shot's name makes the shot a rejection
+(the listing's file type says so, without a system call), so nothing is opened that
+could block, never end, or lie outside the dump.
 """
 
 from __future__ import annotations
@@ -54,6 +60,8 @@ class _Entry:
     name: str
     path: str
     is_photo: bool
+    refused: str | None = None
+    """Why the file is not read (it is not a regular file), or None."""
 
 
 @dataclass(slots=True)
@@ -115,6 +123,31 @@ def part_of(stem: str, parts: int) -> int:
     return int.from_bytes(digest, "little") % parts
 
 
+def _special_kind(mode: int) -> str:
+    """What a non-regular file is, for the rejection message."""
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def refusal(path: str, mode: int) -> str:
+    """The message of a shot whose file is not read because of its type."""
+    return f"{path}: {_special_kind(mode)}, not read (only regular files are)"
+
+
+def inside(path: str, roots: Sequence[str]) -> bool:
+    """Whether the real ``path`` is one of ``roots`` (real paths) or below one."""
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
 def _in_shard(name: str, shard: tuple[int, int]) -> bool:
     """Static partitioning: the same shot lands in the same shard on every host."""
     k, n = shard
@@ -126,6 +159,7 @@ class Walker:
 
     def __init__(self, roots: Sequence[Path], options: WalkOptions, now: float) -> None:
         self.roots = [Path(r).absolute() for r in roots]
+        self.real_roots = [os.path.realpath(r) for r in self.roots]
         self.options = options
         self.young_after = now - options.settle_seconds
         self.stats = WalkStats()
@@ -163,6 +197,11 @@ class Walker:
             except OSError as exc:
                 listing.problems.append(f"{entry.path}: cannot use folder: {exc.strerror or exc}")
                 return
+            if is_link and not inside(os.path.realpath(entry.path), self.real_roots):
+                listing.problems.append(
+                    f"{entry.path}: symlink to a folder outside the given paths, not followed"
+                )
+                return
             listing.subdirs.append((entry.path, (info.st_dev, info.st_ino), is_link))
             return
         kind = _kind(entry.name)
@@ -177,21 +216,27 @@ class Walker:
         shard = options.shard
         if shard is not None and not _in_shard(f"{listing.relative}/{stem}", shard):
             return
-        listing.stems.setdefault(stem, []).append(_Entry(entry.name, entry.path, kind == "photo"))
+        refused = None
+        try:
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                refused = refusal(entry.path, entry.stat(follow_symlinks=False).st_mode)
+        except OSError as exc:  # gone since the listing: pairing finds it gone and skips it
+            refused = f"{entry.path}: {exc.strerror or exc}"
+        listing.stems.setdefault(stem, []).append(
+            _Entry(entry.name, entry.path, kind == "photo", refused)
+        )
 
     def _settled(self, entry: _Entry) -> bool | None:
-        """Whether a file is old enough to take; None when it is gone since the listing."""
+        """Whether a file is old enough to take; None when it is gone since the listing.
+
+        ``lstat``: a symlink is never followed, so its own mtime decides.
+        """
         try:
-            mtime = os.stat(entry.path).st_mtime  # noqa: PTH116 - hot path
+            mtime = os.lstat(entry.path).st_mtime
+        except FileNotFoundError:
+            return None  # removed since it was listed: nothing left to ingest or reject
         except OSError:
-            # A dangling or looping symlink: its own mtime decides whether it has settled,
-            # and reading it fails later, so the shot is rejected as unreadable, not lost.
-            try:
-                mtime = os.lstat(entry.path).st_mtime
-            except FileNotFoundError:
-                return None  # removed since it was listed: nothing left to ingest or reject
-            except OSError:
-                mtime = 0.0  # cannot even lstat it: let the read fail and say why
+            mtime = 0.0  # cannot even lstat it: let the read fail and say why
         return mtime <= self.young_after
 
     def shots(self, listing: Listing, stems: Iterable[str] | None = None) -> list[ShotFiles]:
@@ -210,7 +255,9 @@ class Walker:
             if not group:
                 continue
             if len(photos) == 1 and len(metadata) == 1:
-                shots.append(ShotFiles(photos[0].path, metadata[0].path))
+                refused = photos[0].refused or metadata[0].refused
+                problem = None if refused is None else (Reason.UNREADABLE, refused)
+                shots.append(ShotFiles(photos[0].path, metadata[0].path, problem))
             elif not photos or not metadata:
                 partner = "metadata file" if photos else "photo"
                 for entry in group:

@@ -16,7 +16,11 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from lizardctl.core.choices import DEFAULT_CLAIM_LEASE
+from lizardctl.core.choices import (
+    DEFAULT_CLAIM_LEASE,
+    DEFAULT_MAX_METADATA_BYTES,
+    DEFAULT_MAX_PHOTO_BYTES,
+)
 from lizardctl.core.config import default_store_dir
 from lizardctl.core.database import Database
 from lizardctl.core.db.models import IngestRun, utcnow
@@ -48,6 +52,8 @@ class IngestOptions:
     store: Path | None = None
     delete_source: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
+    max_photo_bytes: int = DEFAULT_MAX_PHOTO_BYTES
+    max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
     shard: tuple[int, int] | None = None
     claim_lease: float = DEFAULT_CLAIM_LEASE
 
@@ -81,6 +87,7 @@ class IngestSummary:
             "pending": self.pending,
             "rejected": outcomes["rejected"],
             "vanished": outcomes["vanished"],
+            "kept_changed": outcomes["kept_changed"],
             "claimed_elsewhere": outcomes["elsewhere"],
             "rejected_by_reason": dict(sorted(self.result.reasons.items())),
             "ingested_by_type": dict(sorted(self.result.by_type.items())),
@@ -375,6 +382,13 @@ class IngestService:
             key = job_key(options.paths, options.shard, options.include, options.exclude)
             job = IngestJob(self.db, key, self.worker, options.claim_lease, options.batch_size)
             await job.join()
+        walker = Walker(
+            options.paths,
+            WalkOptions(
+                options.settle_seconds, options.include, options.exclude, shard=options.shard
+            ),
+            now=time.time(),
+        )
         settings = BatchSettings(
             db_url=self.db.url.render_as_string(hide_password=False),
             store_root=str(store.root),
@@ -385,16 +399,12 @@ class IngestService:
             delete_source=options.delete_source,
             job_id=job.job_id if job else None,
             worker=self.worker,
+            max_photo_bytes=options.max_photo_bytes,
+            max_metadata_bytes=options.max_metadata_bytes,
+            roots=tuple(walker.real_roots),
         )
         if job is not None:
             await self._start_run(run_id, options, job.job_id)
-        walker = Walker(
-            options.paths,
-            WalkOptions(
-                options.settle_seconds, options.include, options.exclude, shard=options.shard
-            ),
-            now=time.time(),
-        )
         total = BatchResult()
 
         async def on_batch(result: BatchResult) -> None:
@@ -490,6 +500,7 @@ class IngestService:
                 "pending",
                 "rejected",
                 "vanished",
+                "kept_changed",
                 "claimed_elsewhere",
                 "rejected_by_reason",
                 "ingested_by_type",
