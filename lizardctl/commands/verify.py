@@ -11,14 +11,16 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     StoreOpt,
+    count_option,
     emit_json,
     print_table,
     run,
+    seconds_option,
     state,
     store_root,
     wants_json,
 )
-from lizardctl.core.choices import DEFAULT_MIN_AGE_S
+from lizardctl.core.choices import DEFAULT_MIN_AGE_S, MAX_MIN_AGE_S
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -79,17 +81,17 @@ def verify(
     ] = False,
     min_age: Annotated[
         float,
-        typer.Option(
+        seconds_option(
             "--min-age",
-            min=0,
-            metavar="SECONDS",
+            low=0,
+            high=MAX_MIN_AGE_S,
             help="Temporary files younger than this may belong to a running ingest: they are "
             "neither reported nor pruned, and --prune keeps unused photos this young.",
         ),
     ] = DEFAULT_MIN_AGE_S,
     store: StoreOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="List at most this many problems; all count.")
+        int, count_option("--limit", help="List at most this many problems; all count.")
     ] = 1000,
     json_: JsonOpt = False,
 ) -> None:
