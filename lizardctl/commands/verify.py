@@ -76,7 +76,8 @@ def verify(
         typer.Option(
             "--prune",
             help="Delete store files no case uses, and temporary files left by interrupted "
-            "writes, once older than --min-age. Run it while no ingest is running.",
+            "writes, once older than --min-age. Refuses (exit 3) while an ingest run is alive "
+            "in this database; ingest refuses to start while a prune runs.",
         ),
     ] = False,
     min_age: Annotated[
@@ -98,7 +99,8 @@ def verify(
     """Check that every case's photo is in the store with its recorded size (and, with
     --read-data, its sha256), that every stored photo is used by a case, and that every
     case's raw metadata still validates against its schema version.
-    Exit 0 when all is well, 1 when something is wrong (listed, one line each).
+    Exit 0 when all is well, 1 when something is wrong (listed, one line each), 3 when
+    --prune meets a live ingest run.
     Example: lizardctl verify --read-data"""
     from lizardctl.core.services.verify import VerifyOptions, VerifyService
     from lizardctl.core.store import PhotoStore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime, timedelta
 
 
 def process_alive(pid: int) -> bool:
@@ -28,3 +29,12 @@ def worker_alive(worker: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return True
     return process_alive(int(pid))
+
+
+def alive_since(worker: str, heartbeat_at: datetime | None, window_s: float, now: datetime) -> bool:
+    """Is ``host:pid`` alive? On this host its process answers exactly; on another host it
+    is presumed alive while its last heartbeat is younger than ``window_s``."""
+    host, _, pid = worker.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return process_alive(int(pid))
+    return heartbeat_at is not None and now - heartbeat_at <= timedelta(seconds=window_s)
