@@ -79,6 +79,7 @@ async def add_run(
     status: str = "running",
     heartbeat_age_s: float | None = None,
     claim_lease_s: float | None = 60.0,
+    started_ago_s: float = 0.0,
 ) -> uuid.UUID:
     """A run row as ingest records it; with ``heartbeat_age_s``, its job beat that long ago."""
     run_id, job_id = uuid.uuid4(), uuid.uuid4()
@@ -87,7 +88,7 @@ async def add_run(
         await connection.execute(
             insert(IngestRun).values(
                 id=run_id,
-                started_at=now - timedelta(minutes=5),
+                started_at=now - timedelta(seconds=started_ago_s),
                 status=status,
                 paths=["/dump"],
                 host=host,
@@ -170,8 +171,17 @@ async def test_verify_without_prune_is_not_blocked_by_a_live_run(
         {"host": "elsewhere", "heartbeat_age_s": 120.0},  # lease 60 s lapsed
         {"host": "elsewhere", "heartbeat_age_s": None},  # its job is gone
         {"host": "elsewhere", "heartbeat_age_s": 400.0, "claim_lease_s": None},  # default 300
+        {"started_ago_s": 30 * 86400.0},  # this pid is alive, but the run's died long ago
     ],
-    ids=["crashed-here", "finished", "interrupted", "lease-lapsed", "job-gone", "old-row"],
+    ids=[
+        "crashed-here",
+        "finished",
+        "interrupted",
+        "lease-lapsed",
+        "job-gone",
+        "old-row",
+        "pid-reused",
+    ],
 )
 async def test_a_run_that_is_over_or_dead_does_not_block(
     run: dict[str, Any], db: Database, tmp_path: Path

@@ -21,7 +21,8 @@ before it began; SQLite runs one transaction at a time): both may refuse, never 
 Before each batch of deletions the prune beats its row and looks for live runs again, so a
 prune stalled past the stale window, which an ingest took for dead, stops there.
 
-Alive means: on this host, the process exists; on another host, its heartbeat is recent: a
+Alive means: on this host, the process exists and started before the run or prune did
+(a later one merely got its pid again); on another host, its heartbeat is recent: a
 run's job heartbeat younger than the run's claim lease (the rule by which its claims are
 taken over), a prune's own heartbeat younger than ``PRUNE_STALE_S``. A crashed run or prune
 stops counting as soon as that rule says so, and never blocks for good.
@@ -75,7 +76,7 @@ async def live_ingests(uow: UnitOfWork, now: datetime) -> list[LiveIngest]:
     for run in await uow.prunes.running_runs():
         worker = f"{run.host}:{run.pid}"
         lease = run.claim_lease_s or DEFAULT_CLAIM_LEASE
-        if alive_since(worker, run.heartbeat_at, lease, now):
+        if alive_since(worker, run.heartbeat_at, lease, now, started_at=run.started_at):
             found.append(LiveIngest(run.run_id, worker, run.started_at))
     return found
 
@@ -84,7 +85,9 @@ async def live_prunes(uow: UnitOfWork, now: datetime) -> list[PruneMarker]:
     return [
         marker
         for marker in await uow.prunes.markers()
-        if alive_since(marker.worker, marker.heartbeat_at, PRUNE_STALE_S, now)
+        if alive_since(
+            marker.worker, marker.heartbeat_at, PRUNE_STALE_S, now, started_at=marker.started_at
+        )
     ]
 
 
