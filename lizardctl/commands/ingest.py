@@ -113,7 +113,7 @@ def ingest(
         count_option(
             "--workers", low=0, high=MAX_WORKERS, help="Worker processes (0: in this process)."
         ),
-    ] = os.cpu_count() or 1,
+    ] = min(os.cpu_count() or 1, MAX_WORKERS),  # a default past the bound fails too
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=100_000, help="Shots per transaction.")
     ] = 256,
