@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,10 +26,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
-from lizardctl.core.db import migrate
-from lizardctl.core.db.models import Camera, IngestJob, IngestRun, Prune
+from lizardctl.core.db.models import IngestJob, IngestRun, Prune
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import prune_guard
 from lizardctl.core.services.prune_guard import (
@@ -38,28 +36,14 @@ from lizardctl.core.services.prune_guard import (
     PruneRunning,
     refuse_if_pruning,
 )
-from lizardctl.core.services.schemas import register_builtins
 from lizardctl.core.services.verify import VerifyOptions, VerifyService
 from lizardctl.core.store import PhotoStore
-from tests.integration.test_verify_service import CAMERA, add_cases
+from tests.integration import test_verify_service as verify_tests
+from tests.integration.test_verify_service import add_cases
 
 HOUR = 3600.0
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(parse_db_url(db_url))
-    await migrate.upgrade(database.engine)
-    await register_builtins(database)
-    async with database.engine.begin() as connection:
-        await connection.execute(
-            insert(Camera).values(id=CAMERA, camera_type="camerus1", latitude=0, longitude=0)
-        )
-    try:
-        yield database
-    finally:
-        await database.dispose()
+db = verify_tests.db  # the same migrated database with one camera, on both engines
 
 
 def stored(store: PhotoStore, data: bytes, *, age_s: float = 0.0) -> str:
