@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, TypeVar, cas
 
 import typer
 
+from lizardctl.core.choices import MAX_COUNT
 from lizardctl.core.config import (
     DB_URL_ENV,
     STORE_ENV,
@@ -216,12 +217,33 @@ def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
 
 
 def parse_since(text: str) -> datetime:
-    """``2026-11-25`` or any ISO-8601 timestamp; without an offset it is taken as UTC."""
+    """``2026-11-25`` or any ISO-8601 timestamp, as UTC; without an offset it is taken as UTC.
+
+    Converted here, at the edge: ``0001-01-01T00:00:00+14:00`` is a valid timestamp whose
+    UTC time is before year 1, which would otherwise overflow when the query binds it.
+    """
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
         raise typer.BadParameter(f"not a date or ISO-8601 timestamp: {text!r}") from exc
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise typer.BadParameter(f"{text!r} is out of range once converted to UTC") from exc
+
+
+def count_option(name: str, *, help: str, low: int = 1, high: int = MAX_COUNT) -> Any:
+    """An integer option bounded on both sides: a huge value is a usage error (exit 2), not
+    an overflow in the database driver or in C code (exit 70)."""
+    return typer.Option(name, min=low, max=high, help=help)
+
+
+def seconds_option(name: str, *, help: str, low: float, high: float) -> Any:
+    """A duration in seconds, bounded: the bounds also refuse nan, inf and 1e308, which
+    would otherwise hang a run or overflow a timedelta deep inside it."""
+    return typer.Option(name, min=low, max=high, metavar="SECONDS", help=help)
 
 
 SinceOpt = Annotated[
@@ -233,7 +255,7 @@ SinceOpt = Annotated[
         help="From this date or ISO-8601 time on (UTC unless an offset is given).",
     ),
 ]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many rows.")]
+LimitOpt = Annotated[int, count_option("--limit", help="At most this many rows.")]
 StoreOpt = Annotated[
     Path | None,
     typer.Option(

@@ -12,10 +12,12 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     StoreOpt,
+    count_option,
     echo,
     emit_json,
     info,
     run,
+    seconds_option,
     state,
     wants_json,
 )
@@ -23,6 +25,10 @@ from lizardctl.core.choices import (
     DEFAULT_CLAIM_LEASE,
     DEFAULT_MAX_METADATA_BYTES,
     DEFAULT_MAX_PHOTO_BYTES,
+    MAX_CLAIM_LEASE_S,
+    MAX_SETTLE_S,
+    MAX_SHARDS,
+    MAX_WORKERS,
 )
 
 if TYPE_CHECKING:
@@ -93,9 +99,13 @@ def render_summary(summary: IngestSummary) -> None:
 
 def parse_shard(text: str) -> tuple[int, int]:
     k, _, n = text.partition("/")
-    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+    # ASCII digits only (int() refuses superscripts that isdigit() accepts), and few of them:
+    # int() of thousands of digits is slow or refused.
+    numbers = (k, n) if all(p.isascii() and p.isdecimal() and len(p) <= 9 for p in (k, n)) else None
+    if numbers is None or not 1 <= int(k) <= int(n) <= MAX_SHARDS:
         raise typer.BadParameter(
-            f"expected K/N with 1 <= K <= N, e.g. 2/4; got {text!r}", param_hint="'--shard'"
+            f"expected K/N with 1 <= K <= N <= {MAX_SHARDS}, e.g. 2/4; got {text!r}",
+            param_hint="'--shard'",
         )
     return int(k), int(n)
 
@@ -108,16 +118,19 @@ def ingest(
     ] = False,
     workers: Annotated[
         int,
-        typer.Option("--workers", min=0, help="Worker processes (0: in this process)."),
-    ] = os.cpu_count() or 1,
+        count_option(
+            "--workers", low=0, high=MAX_WORKERS, help="Worker processes (0: in this process)."
+        ),
+    ] = min(os.cpu_count() or 1, MAX_WORKERS),  # a default past the bound fails too
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=100_000, help="Shots per transaction.")
     ] = 256,
     settle: Annotated[
         float,
-        typer.Option(
+        seconds_option(
             "--settle",
-            min=0,
+            low=0,
+            high=MAX_SETTLE_S,
             help="Files younger than this many seconds may still be being written: left for "
             "the next run and counted as pending.",
         ),
@@ -168,9 +181,10 @@ def ingest(
     ] = None,
     claim_lease: Annotated[
         float,
-        typer.Option(
+        seconds_option(
             "--claim-lease",
-            min=1,
+            low=1,
+            high=MAX_CLAIM_LEASE_S,
             help="Seconds before a dead worker's claimed folder parts are taken over by others.",
         ),
     ] = DEFAULT_CLAIM_LEASE,

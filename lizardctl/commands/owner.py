@@ -9,6 +9,7 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     LimitOpt,
+    count_option,
     emit_json,
     print_fields,
     print_table,
@@ -63,7 +64,7 @@ def show(
     ctx: typer.Context,
     plate: Annotated[str, typer.Argument(help="Canonical plate, e.g. 1ABC2377.")],
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="At most this many cases, newest first.")
+        int, count_option("--limit", help="At most this many cases, newest first.")
     ] = 100,
     json_: JsonOpt = False,
 ) -> None:

@@ -10,6 +10,7 @@ import typer
 
 from lizardctl.commands._runtime import (
     JsonOpt,
+    count_option,
     echo,
     emit_json,
     fail,
@@ -29,7 +30,7 @@ app = typer.Typer(
 
 NameArg = Annotated[str, typer.Argument(help="Camera type name, e.g. camerus4.")]
 VersionOpt = Annotated[
-    int | None, typer.Option("--version", min=1, help="Schema version (default: the latest).")
+    int | None, count_option("--version", help="Schema version (default: the latest).")
 ]
 
 

@@ -11,15 +11,17 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     StoreOpt,
+    count_option,
     echo,
     emit_json,
     print_table,
     run,
+    seconds_option,
     state,
     store_root,
     wants_json,
 )
-from lizardctl.core.choices import DEFAULT_MIN_AGE_S
+from lizardctl.core.choices import DEFAULT_MIN_AGE_S, MAX_MIN_AGE_S
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -75,29 +77,31 @@ def verify(
         typer.Option(
             "--prune",
             help="Delete store files no case uses, and temporary files left by interrupted "
-            "writes, once older than --min-age. Run it while no ingest is running.",
+            "writes, once older than --min-age. Refuses (exit 3) while an ingest run is alive "
+            "in this database; ingest refuses to start while a prune runs.",
         ),
     ] = False,
     min_age: Annotated[
         float,
-        typer.Option(
+        seconds_option(
             "--min-age",
-            min=0,
-            metavar="SECONDS",
+            low=0,
+            high=MAX_MIN_AGE_S,
             help="Temporary files younger than this may belong to a running ingest: they are "
             "neither reported nor pruned, and --prune keeps unused photos this young.",
         ),
     ] = DEFAULT_MIN_AGE_S,
     store: StoreOpt = None,
     limit: Annotated[
-        int, typer.Option("--limit", min=1, help="List at most this many problems; all count.")
+        int, count_option("--limit", help="List at most this many problems; all count.")
     ] = 1000,
     json_: JsonOpt = False,
 ) -> None:
     """Check that every case's photo is in the store with its recorded size (and, with
     --read-data, its sha256), that every stored photo is used by a case, and that every
     case's raw metadata still validates against its schema version.
-    Exit 0 when all is well, 1 when something is wrong (listed, one line each).
+    Exit 0 when all is well, 1 when something is wrong (listed, one line each), 3 when
+    --prune meets a live ingest run.
     Example: lizardctl verify --read-data"""
     from lizardctl.core.services.verify import VerifyOptions, VerifyService
     from lizardctl.core.store import PhotoStore

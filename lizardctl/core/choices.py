@@ -51,3 +51,18 @@ DEFAULT_MAX_PHOTO_BYTES = 50_000_000
 """``ingest``: larger photos are rejected unread; a camera frame is a few MB at most."""
 DEFAULT_MAX_METADATA_BYTES = 1_000_000
 """``ingest``: larger metadata files are rejected unread; real ones are under 1 KB."""
+
+# Upper bounds of numeric options. A value past them is a typo or an attack, and unchecked
+# it overflows a database integer, a C int or a timedelta deep inside a run (exit 70).
+MAX_COUNT = 2**31 - 1
+"""``--limit``, ``--version``: the largest INTEGER on PostgreSQL, so any column holds it."""
+MAX_WORKERS = 256
+"""``ingest --workers``: processes; far past any machine's cores."""
+MAX_SHARDS = 100_000
+"""``ingest --shard K/N``: N at most this."""
+MAX_SETTLE_S = 7 * 86400.0
+"""``ingest --settle``: a file untouched for a week is not being written any more."""
+MAX_CLAIM_LEASE_S = 86400.0
+"""``ingest --claim-lease``: a dead worker's parts wait at most a day."""
+MAX_MIN_AGE_S = 10 * 365 * 86400.0
+"""``verify --min-age``: ten years, older than any store."""

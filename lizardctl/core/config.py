@@ -24,7 +24,12 @@ def default_db_url(cwd: Path | None = None) -> str:
 
 
 def parse_db_url(raw: str) -> URL:
-    """Parse and check a database URL; plain ``sqlite:``/``postgresql:`` get the async driver."""
+    """Parse and check a database URL; plain ``sqlite:``/``postgresql:`` get the async driver.
+
+    A URL that does not parse is a usage error (exit 2). The messages never repeat the URL
+    nor the port: in ``postgresql://user:secret/db`` (the ``@`` forgotten) the password is
+    what lands in the port.
+    """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
@@ -32,6 +37,12 @@ def parse_db_url(raw: str) -> URL:
         url = make_url(raw)
     except ArgumentError as exc:
         raise UsageError(f"not a database URL: {mask_url(raw)!r}") from exc
+    except ValueError as exc:  # the only int() in the parser: the port
+        raise UsageError(f"not a database URL: {_PORT_PROBLEM}") from exc
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise UsageError(f"not a database URL: {_PORT_PROBLEM}")
+    if any("\x00" in part for part in _url_parts(url)):
+        raise UsageError("not a database URL: it contains a NUL byte")
     if url.drivername in ("sqlite", "sqlite+pysqlite"):
         url = url.set(drivername="sqlite+aiosqlite")
     elif url.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
@@ -42,6 +53,21 @@ def parse_db_url(raw: str) -> URL:
             "postgresql+asyncpg://"
         )
     return url
+
+
+_PORT_PROBLEM = (
+    "the port (after the host's ':') is not a number from 1 to 65535; the form is "
+    "postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE"
+)
+
+
+def _url_parts(url: URL) -> list[str]:
+    """Every decoded text of a URL: a NUL in any of them fails later, in C, as exit 70."""
+    parts = [url.username, url.password, url.host, url.database]
+    for key, values in url.query.items():
+        parts.append(key)
+        parts.extend((values,) if isinstance(values, str) else values)
+    return [part for part in parts if part]
 
 
 def is_sqlite(url: URL) -> bool:

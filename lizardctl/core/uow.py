@@ -26,6 +26,7 @@ from lizardctl.core.repositories.ingest import (
     RunRepository,
     ShotRepository,
 )
+from lizardctl.core.repositories.prunes import PruneRepository
 from lizardctl.core.repositories.review_stats import ReviewStatsRepository
 from lizardctl.core.repositories.reviews import (
     AssignmentRepository,
@@ -43,6 +44,7 @@ class UnitOfWork:
     runs: RunRepository
     shots: ShotRepository
     claims: ClaimRepository
+    prunes: PruneRepository
     rejections: RejectionRepository
     cases: CaseRepository
     reviewers: ReviewerRepository
@@ -67,6 +69,7 @@ class UnitOfWork:
         self.runs = RunRepository(view)
         self.shots = ShotRepository(view)
         self.claims = ClaimRepository(view)
+        self.prunes = PruneRepository(view)
         self.rejections = RejectionRepository(view)
         self.cases = CaseRepository(view)
         self.reviewers = ReviewerRepository(view)

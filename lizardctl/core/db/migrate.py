@@ -10,6 +10,7 @@ recognised with one plain query, so everyday commands never load it at all.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 
-HEAD = "0006"
+HEAD = "0007"
 """The newest revision in ``migrations/``; tests keep it equal to alembic's head."""
 
 _VERSION_TABLE = "alembic_version"
@@ -70,9 +71,20 @@ def head_revisions() -> tuple[str, ...]:
     return tuple(_script().get_heads())
 
 
+_REVISION = re.compile(r"[^@\s]+(?:@[^@\s]+)?")
+"""A revision, relative step or ``branch@revision``: no empty part around ``@``."""
+
+
 async def _on_connection(engine: AsyncEngine, action: str, revision: str) -> None:
     from alembic import command
     from alembic.util.exc import CommandError
+
+    if not _REVISION.fullmatch(revision):
+        # Alembic answers '', '@' or 'heads@' with an AssertionError: exit 70 for a typo.
+        raise UsageError(
+            f"not a revision: {revision!r} (e.g. head, base, -1, or an id from "
+            "'lizardctl db history')"
+        )
 
     def run(connection: Connection) -> None:
         cfg = alembic_config()

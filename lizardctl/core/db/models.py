@@ -143,6 +143,9 @@ class IngestRun(Base):
     bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     job_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None, index=True)
     shard: Mapped[str | None] = mapped_column(String(32), default=None)
+    claim_lease_s: Mapped[float | None] = mapped_column(Float, default=None)
+    """The run's ``--claim-lease``: on another host it counts as alive while its job's
+    heartbeat is younger than this (NULL in runs older than the column: the default)."""
 
 
 class IngestJob(Base):
@@ -160,6 +163,22 @@ class IngestJob(Base):
     heartbeat_at: Mapped[datetime] = mapped_column()
     worker: Mapped[str] = mapped_column(String(300))
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Prune(Base):
+    """A ``verify --prune`` deleting store files: ingest refuses to start while one is alive.
+
+    Only while the prune runs; its process removes the row when done. A row left by a
+    killed prune stops counting once its process is gone (same host) or its heartbeat is
+    older than the stale window (other hosts).
+    """
+
+    __tablename__ = "prunes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    worker: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column()
+    heartbeat_at: Mapped[datetime] = mapped_column()
 
 
 class IngestFolder(Base):

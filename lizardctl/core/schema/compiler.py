@@ -16,11 +16,11 @@ from typing import Annotated, Any, assert_never
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema, ValidationError, create_model
-from pydantic_core import CoreSchema
+from pydantic_core import CoreSchema, SchemaError
 from pydantic_core import core_schema as cs
 
 from lizardctl.core.schema.canonical import CanonicalCase, build_case
-from lizardctl.core.schema.errors import ShotInvalid
+from lizardctl.core.schema.errors import SchemaFileError, ShotInvalid
 from lizardctl.core.schema.format import (
     CanonicalField,
     Concat,
@@ -57,7 +57,13 @@ class CompiledSchema:
         self.version = version
         self.document = doc
         self.digest = content_digest(doc)
-        self.model: type[BaseModel] = _model(f"{name}_v{version}", doc.layout, doc.extra)
+        try:
+            self.model: type[BaseModel] = _model(f"{name}_v{version}", doc.layout, doc.extra)
+        except SchemaError as exc:
+            # parse_schema bounds every value pydantic-core refuses; a document built past
+            # it, or a bound it does not know yet, is still a bad schema (exit 2), not a bug.
+            problem = str(exc).strip().splitlines()[-1].strip()
+            raise SchemaFileError([f"cannot be compiled: {problem}"], source=name) from exc
         self._validate: Callable[[Any], BaseModel] = (
             self.model.__pydantic_validator__.validate_python
         )

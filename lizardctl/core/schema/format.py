@@ -58,6 +58,12 @@ _PATH_TYPES: dict[str, tuple[FieldType, ...]] = {
 }
 _CONCAT_FIELDS = ("plate", "camera_id", "violation_id", "violation_value")
 _SOURCE_KINDS = ("concat", "epoch_seconds", "epoch_millis", "parts")
+MAX_NESTING = 64
+"""Objects and lists nest at most this deep in a schema file (a layout object costs two):
+deeper, parsing and checking would recurse past Python's limit (RecursionError)."""
+MAX_LENGTH = 2**31 - 1
+"""The largest ``min_length``/``max_length``: the validator stores lengths as machine
+integers and overflows on absurd ones such as 10**30."""
 _KEY = re.compile(r"^[^.\[\]]+$")
 _REF = re.compile(r"^(?P<path>[^\[\]]+)(?:\[(?P<start>-?\d+)?:(?P<stop>-?\d+)?\])?$")
 
@@ -146,6 +152,15 @@ def load_schema_file(path: Path) -> SchemaDocument:
 
 
 def _load(text: str | bytes, suffix: str, source: str) -> Any:
+    """The parsed file, nested at most ``MAX_NESTING`` deep and holding only valid Unicode."""
+    data = _parse(text, suffix, source)
+    problems = _hostile_parts(data)
+    if problems:
+        raise SchemaFileError(problems, source=source)
+    return data
+
+
+def _parse(text: str | bytes, suffix: str, source: str) -> Any:
     if suffix not in (".json", ".toml"):
         raise SchemaFileError(
             [f"unsupported file suffix {suffix!r} (expected .json or .toml)"], source=source
@@ -164,7 +179,71 @@ def _load(text: str | bytes, suffix: str, source: str) -> Any:
         problem = f"malformed TOML: {exc}"
     except ValueError as exc:
         problem = f"malformed JSON: {exc}"
+    except RecursionError:
+        where = _too_deep_at(text) if isinstance(text, str) and suffix == ".json" else None
+        problem = f"{where or 'the file'}: nested deeper than {MAX_NESTING} levels"
     raise SchemaFileError([problem], source=source)
+
+
+def _too_deep_at(text: str) -> str | None:
+    """``line L, column C`` where JSON ``text`` first nests deeper than ``MAX_NESTING``."""
+    depth, line, start, in_string, escaped = 0, 1, 0, False, False
+    for index, char in enumerate(text):
+        if in_string:
+            escaped, in_string = (False, True) if escaped else (char == "\\", char != '"')
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return f"line {line}, column {index - start + 1}"
+        elif char in "]}":
+            depth -= 1
+        if char == "\n":
+            line, start = line + 1, index + 1
+    return None
+
+
+def _hostile_parts(data: Any) -> list[str]:
+    """Where ``data`` nests too deep or holds text that is not Unicode (a lone surrogate
+    escape such as ``\\ud800`` would fail to encode when the schema is stored).
+
+    Walked with a stack, not recursion: this is what keeps the recursive checks after it safe.
+    """
+    problems: list[str] = []
+    stack: list[tuple[str, Any, int]] = [("", data, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, str):
+            if not _is_unicode(value):
+                problems.append(f"{path or 'the file'}: not valid Unicode (a lone surrogate)")
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_NESTING:
+            problems.append(f"{_short(path)}: nested deeper than {MAX_NESTING} levels")
+            continue
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(key, str) and not _is_unicode(key):
+                problems.append(f"{path or 'the file'}: a key is not valid Unicode")
+                continue
+            child = f"{path}[{key}]" if isinstance(value, list) else f"{path}.{key}".lstrip(".")
+            stack.append((child, item, depth + 1))
+    return sorted(problems)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _short(path: str) -> str:
+    """A path cut in the middle when long: a too-deep path has over a hundred keys."""
+    return path if len(path) <= 120 else f"{path[:60]}…{path[-59:]}"
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -183,6 +262,14 @@ def _is_int(value: object) -> TypeGuard[int]:
 
 def _is_number(value: object) -> TypeGuard[int | float]:
     return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _is_float(value: object) -> bool:
+    """A number that is a finite float: 10**400 is a JSON integer no float can hold."""
+    try:
+        return _is_number(value) and math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _choices(names: tuple[str, ...] | list[str]) -> str:
@@ -312,9 +399,9 @@ class _Checker:
             elif (error := _regex_problem(pattern)) is not None:
                 self.problem(f"{where}.pattern", f"invalid regex {pattern!r}: {error}")
         for key in ("min_length", "max_length"):
-            if key in raw and not (_is_int(raw[key]) and raw[key] >= 0):
-                self.problem(f"{where}.{key}", "must be a non-negative integer")
-        is_value = _is_int if type_ == "int" else _is_number
+            if key in raw and not (_is_int(raw[key]) and 0 <= raw[key] <= MAX_LENGTH):
+                self.problem(f"{where}.{key}", f"must be a non-negative integer up to {MAX_LENGTH}")
+        is_value = _is_int if type_ == "int" else _is_float
         for key in ("ge", "le"):
             if key in raw and not is_value(raw[key]):
                 self.problem(

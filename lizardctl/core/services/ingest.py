@@ -31,6 +31,7 @@ from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions
 from lizardctl.core.liveness import worker_name
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.services.ingest_jobs import IngestJob, folder_key, job_key
+from lizardctl.core.services.prune_guard import refuse_if_pruning
 from lizardctl.core.storable import storable, storable_json
 from lizardctl.core.store import PhotoStore
 
@@ -379,6 +380,7 @@ class IngestService:
         warnings = await self._warnings()
         job = None
         if not options.dry_run:
+            await refuse_if_pruning(self.db.uow)  # the usual refusal: nothing recorded yet
             key = job_key(options.paths, options.shard, options.include, options.exclude)
             job = IngestJob(self.db, key, self.worker, options.claim_lease, options.batch_size)
             await job.join()
@@ -416,6 +418,10 @@ class IngestService:
         status = "failed"
         with _StopOnSignal() as stop:
             try:
+                if job is not None:
+                    # Again now that the run is committed: a prune that started meanwhile
+                    # either sees this run or is seen here (services/prune_guard.py).
+                    await refuse_if_pruning(self.db.uow)
                 async with _Dispatcher(
                     settings, options.workers, total, on_batch, executor
                 ) as dispatcher:
@@ -474,6 +480,7 @@ class IngestService:
                     started_at=utcnow(),
                     job_id=job_id,
                     shard=f"{options.shard[0]}/{options.shard[1]}" if options.shard else None,
+                    claim_lease_s=options.claim_lease,
                 )
             )
             await uow.commit()

@@ -10,8 +10,10 @@ memory stays flat and no file is looked up per case.
 Ingest stores a photo before it commits the case that uses it, so a file can look unused for
 a moment; a problem that may be such a race is checked again before it is reported (a
 missing file is looked up, an unused one is looked up in the database once more), and
-``prune`` deletes only files older than ``min_age_s``. It does not protect an old unused file
-that a concurrent ingest is just reusing: prune while no ingest runs.
+``prune`` deletes only files older than ``min_age_s``. An old unused file may still be one a
+running ingest is about to re-use, so ``prune`` holds a ``PruneGuard``: it refuses to start
+while an ingest run is alive, no ingest starts while it runs, and it looks again before each
+batch of deletions (see ``services/prune_guard.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from lizardctl.core.choices import DEFAULT_MIN_AGE_S
 from lizardctl.core.errors import LizardError, UsageError
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
+from lizardctl.core.services.prune_guard import PruneGuard
 from lizardctl.core.services.schemas import compile_row
 from lizardctl.core.store import PhotoStore, StoreEntry
 from lizardctl.core.uow import UowFactory
@@ -243,8 +246,10 @@ class _Pass:
         schemas: dict[int, CompiledSchema | None],
         tally: _Tally,
         now: float,
+        guard: PruneGuard | None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.guard = guard
         self.store = store
         self.options = options
         self.schemas = schemas
@@ -276,6 +281,8 @@ class _Pass:
                     tally.add(Problem("invalid-metadata", message, case_id, photo))
         self.cases += len(rows)
         await self._sort_passed()
+        if self.guard is not None:
+            await self.guard.beat()
 
     async def finish(self) -> None:
         """Check the last photo and the rest of the store; wait for the last hashes."""
@@ -330,12 +337,21 @@ class _Pass:
         self.passed.clear()
         if not self.orphans or (len(self.orphans) < _ORPHAN_BATCH and not final):
             return
+        for start in range(0, len(self.orphans), _ORPHAN_BATCH):
+            await self._sort_orphans(self.orphans[start : start + _ORPHAN_BATCH])
+        self.orphans.clear()
+
+    async def _sort_orphans(self, orphans: list[tuple[str, StoreEntry]]) -> None:
+        """Report a batch of unused photos; prune the old ones once the guard says so."""
+        options, now = self.options, self.now
         async with self.uow_factory() as uow:
-            used = await uow.verify.referenced([digest for digest, _ in self.orphans])
-        for digest, entry in self.orphans:
-            if digest in used:
-                continue
-            prune = options.prune and now - entry.mtime >= options.min_age_s
+            used = await uow.verify.referenced([digest for digest, _ in orphans])
+        unused = [(digest, entry) for digest, entry in orphans if digest not in used]
+        old = {digest for digest, entry in unused if now - entry.mtime >= options.min_age_s}
+        if options.prune and old and self.guard is not None:
+            await self.guard.before_deleting()
+        for digest, entry in unused:
+            prune = options.prune and digest in old
             if prune:
                 self.store.remove(digest)
             elif options.prune:
@@ -344,7 +360,6 @@ class _Pass:
             self.tally.add(
                 Problem("orphan-photo", message, photo=digest, path=entry.path, pruned=prune)
             )
-        self.orphans.clear()
 
 
 class VerifyService:
@@ -360,7 +375,23 @@ class VerifyService:
         *,
         now: float | None = None,
     ) -> VerifyReport:
-        """Check every case, photo and store file; ``progress`` gets cases checked so far."""
+        """Check every case, photo and store file; ``progress`` gets cases checked so far.
+
+        With ``prune``, only while no ingest runs against this database (``PruneGuard``);
+        raises ``IngestRunning`` (exit 3) otherwise.
+        """
+        if not options.prune:
+            return await self._verify(options, progress, now, None)
+        async with PruneGuard(self.uow_factory) as guard:
+            return await self._verify(options, progress, now, guard)
+
+    async def _verify(
+        self,
+        options: VerifyOptions,
+        progress: Callable[[int], None] | None,
+        now: float | None,
+        guard: PruneGuard | None,
+    ) -> VerifyReport:
         started = time.perf_counter()
         tally = _Tally(options.limit)
         schemas = await self._schemas(tally)
@@ -376,6 +407,7 @@ class VerifyService:
             schemas,
             tally,
             time.time() if now is None else now,
+            guard,
         )
         try:
             while rows:
