@@ -116,7 +116,8 @@ def report(
 @app.command()
 def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) -> None:
     """Review backlog by status and level, leases out, decisions per hour, median time from
-    ingest to decision, and per reviewer: votes and agreement with the final decisions.
+    ingest to decision, per reviewer: votes and agreement with the final decisions, cases
+    awaiting a supervisor and the supervisors' decisions.
     Backlog is always now; the rest covers --since DATE (default: the last 24 hours).
     Example: lizardctl report reviews --since 2026-11-25 --json"""
     from lizardctl.core.services.review_report import ReviewReportService
@@ -137,6 +138,8 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
             ("decisions per hour", data["decisions_per_hour"]),
             ("median to decision", "-" if median is None else f"{median / 60:.1f} min"),
             ("leases out", data["leased"]),
+            ("awaiting a supervisor", data["awaiting_supervisor"]),
+            ("supervisor decisions", data["supervisor_decisions"]),
         ]
     )
     print_table(
@@ -166,6 +169,12 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
             for r in data["reviewers"]
         ],
     )
+    if data["supervisors"]:
+        print_table(
+            "Supervisor decisions",
+            ["supervisor", "confirmed", "dismissed", "total"],
+            [(s["name"], s["confirmed"], s["dismissed"], s["total"]) for s in data["supervisors"]],
+        )
 
 
 @app.command("fines")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 
-HEAD = "0005"
+HEAD = "0006"
 """The newest revision in ``migrations/``; tests keep it equal to alembic's head."""
 
 _VERSION_TABLE = "alembic_version"

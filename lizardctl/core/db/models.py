@@ -24,6 +24,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -228,6 +229,10 @@ class Case(Base):
     required_skill: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    fine_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The catalog's fine when the case was confirmed, frozen there so re-importing the
+    catalog never changes what a decided case owes; NULL: the violation was not catalogued
+    then (``unknown violation``), or the case is not confirmed."""
 
 
 class Rejection(Base):
@@ -247,7 +252,8 @@ class Rejection(Base):
 
 
 class Reviewer(Base):
-    """A human reviewer ("lizard"): gets cases whose required skill equals their own."""
+    """A human reviewer ("lizard"): gets cases whose required skill equals their own. A
+    supervisor also decides the cases split at the highest staffed level."""
 
     __tablename__ = "reviewers"
     __table_args__ = (CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),)
@@ -256,6 +262,7 @@ class Reviewer(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     skill: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    supervisor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -299,7 +306,8 @@ class Assignment(Base):
 
 
 class CaseTransition(Base):
-    """One change of a case's status or level, with when and why: the audit trail."""
+    """One change of a case's status or level, with when and why: the audit trail.
+    ``actor`` and ``note`` are set when a person (a supervisor) made the change."""
 
     __tablename__ = "case_transitions"
 
@@ -313,6 +321,8 @@ class CaseTransition(Base):
     from_level: Mapped[int] = mapped_column(Integer)
     to_level: Mapped[int] = mapped_column(Integer)
     cause: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(64), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class ViolationType(Base):
