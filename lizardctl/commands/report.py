@@ -180,8 +180,9 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
 @app.command("fines")
 def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) -> None:
     """The catalog view: confirmed cases and fine totals per violation type and per UTC day
-    of decision, over --since DATE (default: the last 30 days). Fines are the catalog's
-    current ones; cases of violations not in the catalog are counted without a fine.
+    of decision, over --since DATE (default: the last 30 days). Totals are the fines frozen
+    when each case was confirmed ("fine now" is the catalog's today); cases confirmed while
+    their violation was not in the catalog are counted without a fine.
     Example: lizardctl report fines --since 2026-11-01"""
     from lizardctl.core.services.fines import FinesService
 
@@ -202,13 +203,14 @@ def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = Fa
     )
     print_table(
         "Per violation type",
-        ["violation", "id", "fine", "cases", "total"],
+        ["violation", "id", "fine now", "cases", "without a fine", "total"],
         [
             (
                 v["violation"] or "unknown violation",
                 v["violation_id"],
                 v["fine"] or "-",
                 v["cases"],
+                v["unpriced"],
                 v["total"],
             )
             for v in data["by_violation"]

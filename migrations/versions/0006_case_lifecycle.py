@@ -5,7 +5,8 @@
 - ``cases.fine_minor``: the fine in force when a case was confirmed. Cases confirmed before
   this migration are filled from the violation catalog *as it is when the migration runs*
   (the fines in force at their decision were never recorded); confirmed cases whose
-  violation is not in the catalog stay NULL, i.e. ``unknown violation``.
+  violation is not in the catalog stay NULL (``unknown violation``) until an import
+  catalogues it. A partial index finds those unpriced cases.
 
 Revision ID: 0006
 Revises: 0005
@@ -22,6 +23,8 @@ down_revision: str | Sequence[str] | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+UNPRICED = "status = 'confirmed' AND fine_minor IS NULL"
+
 
 def upgrade() -> None:
     with op.batch_alter_table("reviewers", schema=None) as batch_op:
@@ -33,6 +36,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("note", sa.Text(), nullable=True))
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.add_column(sa.Column("fine_minor", sa.BigInteger(), nullable=True))
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_cases_unpriced",
+            ["violation_id"],
+            unique=False,
+            sqlite_where=sa.text(UNPRICED),
+            postgresql_where=sa.text(UNPRICED),
+        )
     op.execute(
         "UPDATE cases SET fine_minor = (SELECT violation_types.fine_minor FROM violation_types"
         " WHERE violation_types.id = cases.violation_id) WHERE cases.status = 'confirmed'"
@@ -41,6 +52,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_unpriced")
         batch_op.drop_column("fine_minor")
     with op.batch_alter_table("case_transitions", schema=None) as batch_op:
         batch_op.drop_column("note")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -30,13 +31,13 @@ def split_one(cli: Cli) -> str:
 
 @pytest.fixture
 def level(cli: Cli, tmp_path: Path) -> int:
-    """An ingested dump; the crew at the lowest level with 2 cases or more, nobody above
+    """An ingested dump; the crew at the lowest level with 3 cases or more, nobody above
     it; eve a supervisor at that level."""
     manifest = generate_dump(tmp_path / "generated", cameras=3, shots_per_camera=5, bad=False)
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     assert cli("ingest", manifest.dump_dir, "--workers", "0", "--settle", "0").code == 0
     skills = Counter(case["skill"] for case in cli("cases", "list", "--json").json())
-    low = min(s for s, n in skills.items() if n >= 2)
+    low = min(s for s, n in skills.items() if n >= 3)
     for name in CREW:
         assert cli("reviewer", "add", name, "--skill", str(low)).code == 0
     added = cli("reviewer", "add", "eve", "--skill", str(low), "--supervisor")
@@ -103,3 +104,45 @@ def test_a_waiting_case_moves_up_to_a_new_level(cli: Cli, level: int) -> None:
     assert refused.code == 2 and "not awaiting a supervisor" in refused.stderr
     lease = cli("review", "next", "-r", "hi", "--json").json()
     assert (lease["case"]["id"], lease["level"]) == (case_id, level + 10)
+
+
+def test_fines_do_not_move_with_the_catalog(cli: Cli, level: int, tmp_path: Path) -> None:
+    """Confirmed before the catalog knew the violation: priced by the import that adds it.
+    Re-imported with another fine: only cases confirmed afterwards owe the new one."""
+    assert cli("review", "config", "--votes", "1").code == 0
+
+    def confirm() -> str:
+        lease = cli("review", "next", "-r", "ann", "--json").json()
+        assert cli("review", "vote", "-r", "ann", "--verdict", "violation").code == 0
+        return lease["case"]["id"]  # type: ignore[no-any-return]
+
+    def catalog(fine: str) -> str:
+        ids = {c["violation_id"] for c in cli("cases", "list", "--json").json()}
+        sheet = tmp_path / f"catalog-{fine}.csv"
+        sheet.write_text("id,name,fine\n" + "".join(f"{i},Type,{fine}\n" for i in sorted(ids)))
+        out = cli("violation", "import", sheet)
+        assert out.code == 0, out.output
+        return out.stdout
+
+    early = confirm()
+    unpriced = cli("fines", "--format", "jsonl").stdout
+    assert '"violation": null' in unpriced and '"fine": null' in unpriced
+    assert "1 confirmed case(s) without a fine got this fine" in catalog("500")
+    middle = confirm()
+    assert "got this fine" not in catalog("900.25")
+    late = confirm()
+
+    fines = {
+        row["case_id"]: row["fine"]
+        for row in map(json.loads, cli("fines", "--json").stdout.splitlines())
+    }
+    assert fines == {early: "500.00", middle: "500.00", late: "900.25"}
+    assert cli("report", "fines", "--json").json()["total"] == "1900.25"
+    violation = cli("cases", "show", late, "--json").json()["violation_id"]
+    shown = cli("violation", "show", violation, "--json").json()
+    assert shown["fine"] == "900.25"
+    assert int(shown["fines_due_minor"]) == sum(
+        {early: 50000, middle: 50000, late: 90025}[c]
+        for c in fines
+        if cli("cases", "show", c, "--json").json()["violation_id"] == violation
+    )

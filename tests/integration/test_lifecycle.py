@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from lizardctl.core.database import Database
+from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Reviewer
 from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.services.catalog import ImportReport, OwnerService, ViolationService
+from lizardctl.core.services.fines import FineRow, FinesService
 from lizardctl.core.services.reports import CaseService
 from lizardctl.core.services.reviews import ReviewerService, ReviewService, Verdict
 from tests.integration.test_reviews_service import (
@@ -189,3 +193,115 @@ async def test_review_next_moves_up_a_case_split_while_the_level_was_staffed(
     assert lease is not None and (lease.case.id, lease.level) == (case_id, 6)
     shown = await cases.show(case_id)
     assert [(t.from_level, t.to_level) for t in shown.transitions] == [(4, 4), (4, 6)]
+
+
+VIOLATION = uuid.UUID(int=7)
+"""The violation of every case ``add_cases`` makes."""
+
+
+async def import_catalog(db: Database, tmp_path: Path, fine: str) -> ImportReport:
+    sheet = tmp_path / f"catalog-{fine}.csv"
+    sheet.write_text(f"id,name,fine\n{VIOLATION},Speeding,{fine}\n")
+    return await ViolationService(db.uow).import_file(sheet)
+
+
+async def confirm_next(db: Database, reviews: ReviewService, reviewer: str = "r") -> uuid.UUID:
+    """K = 1: reviewer ``r`` confirms the oldest open level-1 case."""
+    lease = await reviews.next_case(reviewer)
+    assert lease is not None
+    result = await reviews.vote(reviewer, V)
+    assert result.transition is not None and result.transition.to_status == "confirmed"
+    return lease.case.id
+
+
+async def owed(db: Database) -> dict[uuid.UUID, int | None]:
+    rows: list[FineRow] = []
+    await FinesService(db.uow).stream(rows.extend)
+    return {row.case_id: row.fine_minor for row in rows}
+
+
+async def test_a_confirmed_case_keeps_the_fine_of_its_decision(
+    db: Database, reviews: ReviewService, clock: Clock, tmp_path: Path
+) -> None:
+    first, second, dismissed = await add_cases(db, 1, 1, 1)
+    await reviews.configure(votes_per_level=1)
+    await add_reviewers(db, 1, "r")
+    await import_catalog(db, tmp_path, "500")
+    assert await confirm_next(db, reviews) == first
+    changed = await import_catalog(db, tmp_path, "800.50")
+    assert (changed.updated, changed.priced) == (1, 0)
+    assert await confirm_next(db, reviews) == second
+    await reviews.next_case("r")
+    await reviews.vote("r", NV)
+
+    assert await owed(db) == {first: 50000, second: 80050}
+    report = (await FinesService(db.uow, now=clock).report()).to_dict()
+    assert (report["total_minor"], report["by_violation"][0]["fine"]) == (130050, "800.50")
+    shown = (await ViolationService(db.uow).show(VIOLATION)).to_dict()
+    assert (shown["fines_due"], shown["confirmed"], shown["unpriced"]) == ("1300.50", 2, 0)
+    async with db.uow() as uow:
+        plate = (await uow.cases.get(first)).plate  # type: ignore[union-attr]
+    (tmp_path / "owners.csv").write_text(f"plate,name,phone,email,telegram\n{plate},Ann,,a@x.io,\n")
+    await OwnerService(db.uow).import_file(tmp_path / "owners.csv")
+    (mine,) = (await OwnerService(db.uow).show(plate)).cases
+    assert (mine.id, mine.fine_minor) == (first, 50000)
+    async with db.uow() as uow:
+        assert (await uow.cases.get(dismissed)).fine_minor is None  # type: ignore[union-attr]
+
+
+async def test_a_supervisor_decision_freezes_the_fine_too(
+    db: Database, reviews: ReviewService, tmp_path: Path
+) -> None:
+    await import_catalog(db, tmp_path, "1000")
+    case_id = await stuck_case(db, reviews)
+    result = await reviews.decide(case_id, V, "eve")
+    assert (result.status, result.fine_minor, result.to_dict()["fine"]) == (
+        "confirmed",
+        100000,
+        "1000.00",
+    )
+    await import_catalog(db, tmp_path, "1")
+    assert await owed(db) == {case_id: 100000}
+
+
+async def test_a_case_confirmed_before_its_violation_was_catalogued(
+    db: Database, reviews: ReviewService, tmp_path: Path
+) -> None:
+    """No fine, an unknown violation, until an import catalogues it: then that import's
+    fine, frozen like any other."""
+    (case_id,) = await add_cases(db, 1)
+    await reviews.configure(votes_per_level=1)
+    await add_reviewers(db, 1, "r")
+    await confirm_next(db, reviews)
+    rows: list[FineRow] = []
+    summary = await FinesService(db.uow).stream(rows.extend)
+    assert [(r.violation_label, r.fine) for r in rows] == [("unknown violation", None)]
+    assert summary.unpriced == 1
+    first = await import_catalog(db, tmp_path, "500")
+    assert (first.added, first.priced) == (1, 1)
+    again = await import_catalog(db, tmp_path, "700")
+    assert again.priced == 0
+    assert await owed(db) == {case_id: 50000}
+
+
+async def test_the_migration_fills_fines_of_cases_confirmed_before_it(
+    db: Database, tmp_path: Path
+) -> None:
+    """From the catalog as it is when the migration runs, as its docstring says."""
+    listed, unlisted, still_open = await add_cases(db, 1, 1, 1)
+    await import_catalog(db, tmp_path, "500")
+    async with db.uow() as uow:
+        for case_id, violation, status in [
+            (listed, VIOLATION, "confirmed"),
+            (unlisted, uuid.UUID(int=8), "confirmed"),
+            (still_open, VIOLATION, "open"),
+        ]:
+            case = await uow.cases.get(case_id)
+            assert case is not None
+            case.violation_id, case.status = violation, status
+        await uow.commit()
+    await migrate.downgrade(db.engine, "0005")
+    await migrate.upgrade(db.engine)
+    async with db.uow() as uow:
+        fines = {c: (await uow.cases.get(c)).fine_minor for c in (listed, unlisted, still_open)}  # type: ignore[union-attr]
+    assert fines == {listed: 50000, unlisted: None, still_open: None}

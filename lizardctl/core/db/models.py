@@ -25,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -195,6 +196,10 @@ class IngestClaim(Base):
     done: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+UNPRICED = "status = 'confirmed' AND fine_minor IS NULL"
+"""Confirmed cases without a frozen fine: few, and looked for at every catalog import."""
+
+
 class Case(Base):
     """The canonical case made from one shot; (photo, metadata) content identifies the shot."""
 
@@ -202,6 +207,12 @@ class Case(Base):
     __table_args__ = (
         UniqueConstraint("photo_sha256", "metadata_sha256"),
         Index("ix_cases_status_skill_occurred", "status", "required_skill", "occurred_at"),
+        Index(
+            "ix_cases_unpriced",
+            "violation_id",
+            sqlite_where=text(UNPRICED),
+            postgresql_where=text(UNPRICED),
+        ),
         CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),
     )
 
