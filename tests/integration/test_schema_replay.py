@@ -15,6 +15,7 @@ import pytest
 from lizardctl.core.database import Database
 from lizardctl.core.repositories import schemas as schema_repository
 from lizardctl.core.schema import builtin_schema_files
+from lizardctl.core.services import schemas as schema_service
 from lizardctl.core.services.schemas import SchemaService
 from tests.integration.test_reviews_service import CAMERA, PHOTO, START, open_db
 
@@ -179,3 +180,30 @@ async def test_stored_shots_stream_in_batches(
     async with db.uow() as uow:
         sizes = [len(batch) async for batch in uow.schemas.stored_raw("camerus1", None, None)]
     assert sizes == [3, 3, 3, 1]
+
+
+async def test_worker_processes_give_the_same_report(
+    db: Database, shots: list[uuid.UUID], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``POOL_AFTER`` shots, batches go to worker processes: same counts, groups and
+    examples (the first failures in stream order) as in-process."""
+    stricter = schema_file(tmp_path, STRICTER)
+    monkeypatch.setattr(schema_repository, "REPLAY_BATCH", 2)
+    alone = await SchemaService(db.uow).replay_file("camerus1", stricter, dry_run=True, limit=10)
+    pools: list[object] = []
+
+    class CountedPool(schema_service.ProcessPoolExecutor):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(schema_service, "ProcessPoolExecutor", CountedPool)
+    monkeypatch.setattr(schema_service, "POOL_AFTER", 3)
+    monkeypatch.setattr(schema_service.os, "cpu_count", lambda: 2)
+    pooled = await SchemaService(db.uow).replay_file("camerus1", stricter, dry_run=True, limit=10)
+    assert len(pools) == 1
+    assert (pooled.replayed, pooled.failed, pooled.failures) == (
+        alone.replayed,
+        alone.failed,
+        alone.failures,
+    )
