@@ -120,7 +120,7 @@ def _print_replay(ctx: typer.Context, report: ReplayReport) -> None:
         )
     if report.other_paths:
         say(ctx, f"  ... and {report.other_paths} failure(s) at further paths")
-    if report.added is not None:
+    if report.added is not None and report.added.status != "matches-older":
         say(ctx, report.added.message)
 
 

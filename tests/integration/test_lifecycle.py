@@ -4,6 +4,7 @@ it was decided. On SQLite and PostgreSQL, cases inserted directly, the clock inj
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -305,3 +306,22 @@ async def test_the_migration_fills_fines_of_cases_confirmed_before_it(
     async with db.uow() as uow:
         fines = {c: (await uow.cases.get(c)).fine_minor for c in (listed, unlisted, still_open)}  # type: ignore[union-attr]
     assert fines == {listed: 50000, unlisted: None, still_open: None}
+
+
+async def test_two_supervisors_deciding_at_once_decide_once(
+    db: Database, reviews: ReviewService
+) -> None:
+    case_id = await stuck_case(db, reviews)
+    await ReviewerService(db.uow).add("sam", 1, supervisor=True)
+    outcomes = await asyncio.gather(
+        ReviewService(db.uow).decide(case_id, V, "eve"),
+        ReviewService(db.uow).decide(case_id, NV, "sam"),
+        return_exceptions=True,
+    )
+    decided = [o for o in outcomes if not isinstance(o, BaseException)]
+    refused = [o for o in outcomes if isinstance(o, BaseException)]
+    assert len(decided) == 1 and len(refused) == 1, outcomes
+    assert isinstance(refused[0], UsageError) and "already" in str(refused[0])
+    shown = await CaseService(db.uow, STORE).show(case_id)
+    assert shown.status == decided[0].status
+    assert [t.actor for t in shown.transitions] == [None, decided[0].transition.actor]

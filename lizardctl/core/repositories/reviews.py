@@ -242,13 +242,13 @@ class AssignmentRepository(Repository):
         await self.session.flush()
 
     async def lock_waiting(self, votes_per_level: int, below: int) -> Sequence[Case]:
-        """Undecided cases below level ``below`` that have all their votes at their level
+        """Escalated cases below level ``below`` that have all their votes at their level
         (split where nobody above was active), locked. Rows another transaction holds are
         skipped: that one is deciding or moving them already."""
         query = (
             select(Case)
             .where(
-                Case.status.in_(REVIEWABLE),
+                Case.status == "escalated",
                 Case.required_skill < below,
                 votes_at_level() >= votes_per_level,
             )

@@ -27,9 +27,10 @@ a level.
 The lifecycle always ends. A case split at the highest staffed level waits for a
 supervisor (``decide``). When a reviewer above its level becomes active, it moves up to
 the next staffed level instead: at that change (``ReviewerService``), so ``cases list``
-is right at once, and again whenever ``review next`` runs, which catches a split
-committed concurrently with the change (each transaction saw the other's world before it
-committed). A confirmed case keeps the catalog's fine of that moment (``fine_minor``).
+is right at once, and again when ``review next`` finds nothing at a reviewer's level,
+which catches a split committed concurrently with the change (each transaction saw the
+other's world before it committed) without a search on every call. A confirmed case
+keeps the catalog's fine of that moment (``fine_minor``).
 """
 
 from __future__ import annotations
@@ -362,9 +363,10 @@ class ReviewService:
             held = await uow.assignments.held(reviewer.id, now)
             if held is not None:
                 return await self._lease_view(uow, reviewer, held, resumed=True)
-            await move_up_waiting(uow, reviewer.skill, now)
             settings = await uow.review_settings.current()
             case_id = await self._claim(uow, reviewer, settings.votes_per_level, now)
+            if case_id is None and await move_up_waiting(uow, reviewer.skill, now):
+                case_id = await self._claim(uow, reviewer, settings.votes_per_level, now)
             if case_id is None:
                 return None
             lease = Assignment(
