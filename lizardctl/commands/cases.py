@@ -17,16 +17,21 @@ from lizardctl.commands._runtime import (
     print_fields,
     print_table,
     run,
+    say,
     store_root,
     wants_json,
 )
-from lizardctl.core.choices import CaseStatus
+from lizardctl.core.choices import CaseStatus, Verdict
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
     from lizardctl.core.services.reports import CaseView
+    from lizardctl.core.services.reviews import DecisionResult
 
-app = typer.Typer(help="List and show cases, their votes and their history.", no_args_is_help=True)
+app = typer.Typer(
+    help="List and show cases, their votes and their history; supervisors decide split cases.",
+    no_args_is_help=True,
+)
 
 
 @app.command("list")
@@ -122,16 +127,46 @@ def show(
     if transitions:
         print_table(
             "transitions",
-            ["at", "from", "to", "cause"],
+            ["at", "from", "to", "cause", "by", "note"],
             [
                 (
                     t["at"],
                     f"{t['from_status']} @{t['from_level']}",
                     f"{t['to_status']} @{t['to_level']}",
                     t["cause"],
+                    t["actor"] or "-",
+                    t["note"] or "",
                 )
                 for t in transitions
             ],
         )
     echo("raw metadata:")
     emit_json(raw)
+
+
+@app.command()
+def decide(
+    ctx: typer.Context,
+    case_id: Annotated[uuid.UUID, typer.Argument(help="Case id.")],
+    verdict: Annotated[Verdict, typer.Option("--verdict", help="The decision.")],
+    by: Annotated[str, typer.Option("--by", help="The deciding supervisor's name.")],
+    note: Annotated[
+        str | None, typer.Option("--note", help="Why, for the record (one line).")
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Decide a case split at the highest staffed level (awaiting "supervisor" in
+    `cases list --status escalated`): violation confirms it, no-violation dismisses it.
+    Only an active supervisor may; recorded as a transition with who, when and the note.
+    Example: lizardctl cases decide 3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11 --verdict violation
+    --by eve --note 'plate clearly visible'"""
+    from lizardctl.core.services.reviews import ReviewService
+
+    async def work(db: Database) -> DecisionResult:
+        return await ReviewService(db.uow).decide(case_id, verdict, by, note)
+
+    result = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json(result.to_dict())
+        return
+    say(ctx, f"case {result.case_id} {result.status} by supervisor {by}")

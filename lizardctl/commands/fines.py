@@ -120,7 +120,7 @@ def _summary_line(summary: FinesSummary) -> str:
     if summary.unknown_owner:
         line += f"; {summary.unknown_owner} with unknown owner"
     if summary.unpriced:
-        line += f"; {summary.unpriced} without a fine (violation not in the catalog)"
+        line += f"; {summary.unpriced} without a fine (violation not in the catalog when confirmed)"
     return line
 
 
@@ -147,7 +147,8 @@ def fines(
 ) -> None:
     """Fines due: one row per confirmed case with plate, owner and contacts (or "unknown
     owner"), violation, fine, occurred_at and decided_at; the table form ends with totals
-    per owner. Fines are the catalog's current ones; --since filters on the decision time.
+    per owner. Each fine is the catalog's when the case was confirmed, frozen since;
+    --since filters on the decision time.
     Streamed: memory stays flat for millions of rows. --json on stdout means --format jsonl.
     CSV cells starting with = + - @ get a leading ' so spreadsheets never run them.
     Example: lizardctl fines --since 2026-11-01 --format csv -o fines.csv"""

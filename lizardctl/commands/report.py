@@ -116,7 +116,8 @@ def report(
 @app.command()
 def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) -> None:
     """Review backlog by status and level, leases out, decisions per hour, median time from
-    ingest to decision, and per reviewer: votes and agreement with the final decisions.
+    ingest to decision, per reviewer: votes and agreement with the final decisions, cases
+    awaiting a supervisor and the supervisors' decisions.
     Backlog is always now; the rest covers --since DATE (default: the last 24 hours).
     Example: lizardctl report reviews --since 2026-11-25 --json"""
     from lizardctl.core.services.review_report import ReviewReportService
@@ -137,6 +138,8 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
             ("decisions per hour", data["decisions_per_hour"]),
             ("median to decision", "-" if median is None else f"{median / 60:.1f} min"),
             ("leases out", data["leased"]),
+            ("awaiting a supervisor", data["awaiting_supervisor"]),
+            ("supervisor decisions", data["supervisor_decisions"]),
         ]
     )
     print_table(
@@ -166,13 +169,20 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
             for r in data["reviewers"]
         ],
     )
+    if data["supervisors"]:
+        print_table(
+            "Supervisor decisions",
+            ["supervisor", "confirmed", "dismissed", "total"],
+            [(s["name"], s["confirmed"], s["dismissed"], s["total"]) for s in data["supervisors"]],
+        )
 
 
 @app.command("fines")
 def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) -> None:
     """The catalog view: confirmed cases and fine totals per violation type and per UTC day
-    of decision, over --since DATE (default: the last 30 days). Fines are the catalog's
-    current ones; cases of violations not in the catalog are counted without a fine.
+    of decision, over --since DATE (default: the last 30 days). Totals are the fines frozen
+    when each case was confirmed ("fine now" is the catalog's today); cases confirmed while
+    their violation was not in the catalog are counted without a fine.
     Example: lizardctl report fines --since 2026-11-01"""
     from lizardctl.core.services.fines import FinesService
 
@@ -193,13 +203,14 @@ def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = Fa
     )
     print_table(
         "Per violation type",
-        ["violation", "id", "fine", "cases", "total"],
+        ["violation", "id", "fine now", "cases", "without a fine", "total"],
         [
             (
                 v["violation"] or "unknown violation",
                 v["violation_id"],
                 v["fine"] or "-",
                 v["cases"],
+                v["unpriced"],
                 v["total"],
             )
             for v in data["by_violation"]

@@ -22,7 +22,10 @@ def _say_reviewer(ctx: typer.Context, verb: str, reviewer: ReviewerView, as_json
         emit_json(reviewer.to_dict())
     else:
         state = "active" if reviewer.active else "inactive"
-        say(ctx, f"{verb} reviewer {reviewer.name}: skill {reviewer.skill}, {state}")
+        role = ", supervisor" if reviewer.supervisor else ""
+        say(ctx, f"{verb} reviewer {reviewer.name}: skill {reviewer.skill}, {state}{role}")
+        if reviewer.moved_up:
+            say(ctx, f"{reviewer.moved_up} escalated case(s) moved up to a newly staffed level")
 
 
 @app.command()
@@ -30,13 +33,18 @@ def add(
     ctx: typer.Context,
     name: NameArg,
     skill: Annotated[int, typer.Option("--skill", min=1, max=100, help="Skill level, 1-100.")],
+    supervisor: Annotated[
+        bool,
+        typer.Option("--supervisor", help="May decide cases split at the highest staffed level."),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Add an active reviewer at a skill level.  Example: lizardctl reviewer add ann --skill 3"""
+    """Add an active reviewer at a skill level. Escalated cases waiting below that level for
+    a supervisor move up to it.  Example: lizardctl reviewer add ann --skill 3"""
     from lizardctl.core.services.reviews import ReviewerService
 
     async def work(db: Database) -> ReviewerView:
-        return await ReviewerService(db.uow).add(name, skill)
+        return await ReviewerService(db.uow).add(name, skill, supervisor=supervisor)
 
     _say_reviewer(ctx, "added", run(ctx, work), wants_json(ctx, json_))
 
@@ -55,8 +63,17 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return
     print_table(
         f"{len(reviewers)} reviewer(s)",
-        ["name", "skill", "active", "since"],
-        [(r.name, r.skill, "yes" if r.active else "no", r.created_at.date()) for r in reviewers],
+        ["name", "skill", "active", "supervisor", "since"],
+        [
+            (
+                r.name,
+                r.skill,
+                "yes" if r.active else "no",
+                "yes" if r.supervisor else "no",
+                r.created_at.date(),
+            )
+            for r in reviewers
+        ],
     )
 
 
@@ -73,13 +90,25 @@ def set_(
             "--active/--inactive", help="Take part in reviews, or stop.", show_default=False
         ),
     ] = None,
+    supervisor: Annotated[
+        bool | None,
+        typer.Option(
+            "--supervisor/--no-supervisor",
+            help="Make a supervisor (decides cases split at the top), or no longer.",
+            show_default=False,
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Change a reviewer's skill or active flag; a case they hold is released to others.
-    Example: lizardctl reviewer set ann --skill 4"""
+    """Change a reviewer's skill, active flag or supervisor role; a case they hold is
+    released to others. Escalated cases waiting below an active reviewer's new level for a
+    supervisor move up to it.
+    Example: lizardctl reviewer set ann --skill 4 --supervisor"""
     from lizardctl.core.services.reviews import ReviewerService
 
     async def work(db: Database) -> ReviewerView:
-        return await ReviewerService(db.uow).update(name, skill=skill, active=active)
+        return await ReviewerService(db.uow).update(
+            name, skill=skill, active=active, supervisor=supervisor
+        )
 
     _say_reviewer(ctx, "updated", run(ctx, work), wants_json(ctx, json_))

@@ -10,6 +10,7 @@ import typer
 
 from lizardctl.commands._runtime import (
     JsonOpt,
+    SinceOpt,
     count_option,
     echo,
     emit_json,
@@ -22,7 +23,13 @@ from lizardctl.commands._runtime import (
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-    from lizardctl.core.services.schemas import AddOutcome, CheckResult, SchemaSummary, VersionView
+    from lizardctl.core.services.schemas import (
+        AddOutcome,
+        CheckResult,
+        ReplayReport,
+        SchemaSummary,
+        VersionView,
+    )
 
 app = typer.Typer(
     help="Register camera types by schema file and try them on samples.", no_args_is_help=True
@@ -42,24 +49,81 @@ def add(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the file, register nothing.")
     ] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="First validate the stored shots of NAME against the file and report; "
+            "without --dry-run, register only when none fails.",
+        ),
+    ] = False,
+    since: SinceOpt = None,
+    limit: Annotated[
+        int | None,
+        count_option("--limit", help="With --replay: only the newest N stored shots."),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Check a schema file and register it as the next version of NAME; identical content
-    registers nothing.  Example: lizardctl schema add camerus4 --file camerus4.json"""
+    registers nothing. --replay first validates and maps the raw metadata of the stored
+    shots of NAME (--since DATE: shot then or later; --limit N: the newest N) with the new
+    file and reports how many pass and fail, failures grouped by field path with an example
+    case; exit 1 when any fails, and then, without --dry-run, nothing is registered.
+    Example: lizardctl schema add camerus4 --file camerus4.json --dry-run --replay"""
     from lizardctl.core.services.schemas import SchemaService
 
-    async def work(db: Database) -> AddOutcome:
-        return await SchemaService(db.uow).add_file(name, file, dry_run=dry_run)
+    if not replay and (since is not None or limit is not None):
+        raise typer.BadParameter("--since and --limit go with --replay")
+    as_json = wants_json(ctx, json_)
+    if replay:
 
-    outcome = run(ctx, work)
-    if wants_json(ctx, json_):
-        emit_json(outcome.to_dict())
+        async def replayed(db: Database) -> ReplayReport:
+            return await SchemaService(db.uow).replay_file(
+                name, file, dry_run=dry_run, since=since, limit=limit
+            )
+
+        report = run(ctx, replayed)
+        if as_json:
+            emit_json(report.to_dict())
+        else:
+            _print_replay(ctx, report)
+        if report.added is None:
+            fail(report.message, 1)
+        if report.failed:
+            raise typer.Exit(1)
+        outcome = report.added
+    else:
+
+        async def work(db: Database) -> AddOutcome:
+            return await SchemaService(db.uow).add_file(name, file, dry_run=dry_run)
+
+        outcome = run(ctx, work)
+        if as_json:
+            emit_json(outcome.to_dict())
     if outcome.status == "matches-older":
         # A refusal, not a result: on stderr, and not silenced by --quiet, so a cron log
         # says why the exit code is 1.
         fail(outcome.message, 1)
-    if not wants_json(ctx, json_):
+    if not as_json and not replay:
         say(ctx, outcome.message)
+
+
+def _print_replay(ctx: typer.Context, report: ReplayReport) -> None:
+    say(
+        ctx,
+        f"{report.name}: replayed {report.replayed} stored shot(s) in {report.elapsed_s:.1f} s "
+        f"({report.shots_per_s:,.0f}/s): {report.passed} pass, {report.failed} fail",
+    )
+    if report.failures:
+        print_table(
+            "Failures by field path",
+            ["path", "shots", "example case", "example error"],
+            [(g.path, g.shots, g.example_case_id, g.example) for g in report.failures],
+        )
+    if report.other_paths:
+        say(ctx, f"  ... and {report.other_paths} failure(s) at further paths")
+    if report.added is not None and report.added.status != "matches-older":
+        say(ctx, report.added.message)
 
 
 @app.command("list")

@@ -41,16 +41,18 @@ def say_import(ctx: typer.Context, report: ImportReport, noun: str, as_json: boo
         return
     if not report.changed:
         say(ctx, f"{report.file}: nothing to do, all {report.unchanged} {noun}(s) already stored")
-        return
-    say(
-        ctx,
-        f"{report.file}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged",
-    )
-    for line in report.updates:
-        say(ctx, f"  updated {line}")
-    if report.updated > len(report.updates):
-        say(ctx, f"  ... and {report.updated - len(report.updates)} more update(s)")
+    else:
+        say(
+            ctx,
+            f"{report.file}: {report.added} added, {report.updated} updated, "
+            f"{report.unchanged} unchanged",
+        )
+        for line in report.updates:
+            say(ctx, f"  updated {line}")
+        if report.updated > len(report.updates):
+            say(ctx, f"  ... and {report.updated - len(report.updates)} more update(s)")
+    if report.priced:
+        say(ctx, f"  {report.priced} confirmed case(s) without a fine got this fine, frozen")
 
 
 @app.command("import")
@@ -58,6 +60,8 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
     """Import the violation catalog (columns id,name,fine; fine like 1500 or 1500.50) in one
     transaction: new ids are added, changed names or fines updated and listed; bad rows are
     listed with their line numbers and nothing is imported. Re-importing changes nothing.
+    A changed fine applies to cases confirmed from now on; confirmed cases keep theirs,
+    except those confirmed before their violation was catalogued, which get this fine.
     Example: lizardctl violation import violations.xlsx"""
     from lizardctl.core.services.catalog import ViolationService
 
@@ -93,7 +97,8 @@ def show(
     json_: JsonOpt = False,
 ) -> None:
     """Show one violation type with its cases by status and the fines its confirmed cases
-    are due.  Example: lizardctl violation show de163a57-fd92-47a6-9b78-82bb0d41be71"""
+    are due (each the fine frozen when it was confirmed).
+    Example: lizardctl violation show de163a57-fd92-47a6-9b78-82bb0d41be71"""
     from lizardctl.core.services.catalog import ViolationService
 
     async def work(db: Database) -> ViolationDetail:
@@ -112,6 +117,7 @@ def show(
             ("cases", data["cases"]),
             *((f"  {status}", n) for status, n in data["cases_by_status"].items()),
             ("fines due", f"{data['fines_due']} ({data['confirmed']} confirmed)"),
+            ("without a fine", data["unpriced"]),
             ("created", data["created_at"]),
             ("updated", data["updated_at"]),
         ]

@@ -15,11 +15,12 @@ from pathlib import Path
 from lizardctl.core.store import PhotoStore
 
 
-def context() -> BaseContext:
-    """Workers fork from a clean forkserver that imported only this module: forking the
-    caller (threads, an event loop, connections) is unsafe, spawning re-imports everything."""
+def context(preload: str = __name__) -> BaseContext:
+    """Workers fork from a clean forkserver that imported only ``preload`` (this module by
+    default): forking the caller (threads, an event loop, connections) is unsafe, spawning
+    re-imports everything. ``schema add --replay`` preloads the schema compiler."""
     forkserver = get_context("forkserver")
-    forkserver.set_forkserver_preload([__name__])
+    forkserver.set_forkserver_preload([preload])
     return forkserver
 
 

@@ -45,10 +45,12 @@ async def add_case(
     status: str = "confirmed",
     decided_at: datetime | None = DAY1,
 ) -> uuid.UUID:
-    """One case, decided (or not) as given; returns its id."""
+    """One case, decided (or not) as given, a confirmed one with the catalog's fine of now
+    frozen as a decision would; returns its id."""
     case_id = uuid.uuid4()
     async with db.uow() as uow:
         schema_id = (await uow.schemas.versions("camerus1"))[0].id
+        listed = await uow.violations.get(violation) if status == "confirmed" else None
         await uow.shots.add_cases(
             [
                 {
@@ -69,6 +71,7 @@ async def add_case(
                     "required_skill": 1,
                     "created_at": (decided_at or DAY1) - timedelta(days=2),
                     "decided_at": decided_at if status in ("confirmed", "dismissed") else None,
+                    "fine_minor": listed.fine_minor if listed is not None else None,
                 }
             ]
         )

@@ -74,6 +74,8 @@ def _row(case: uuid.UUID, reviewer: str | None, verdict: str | None = None) -> A
         occurred_at=T0,
         decided_at=T0 + timedelta(hours=1),
         required_skill=3,
+        decided_by=None,
+        decision_note=None,
         reviewer=reviewer,
         level=2 if reviewer else None,
         verdict=verdict,

@@ -24,6 +24,8 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     Uuid,
+    false,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -213,6 +215,10 @@ class IngestClaim(Base):
     done: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+UNPRICED = "status = 'confirmed' AND fine_minor IS NULL"
+"""Confirmed cases without a frozen fine: few, and looked for at every catalog import."""
+
+
 class Case(Base):
     """The canonical case made from one shot. One photo is evidence of one case: ``photo_key``
     (the photo's sha256, unique) makes concurrent runs insert it once; (photo, metadata)
@@ -222,6 +228,12 @@ class Case(Base):
     __table_args__ = (
         UniqueConstraint("photo_sha256", "metadata_sha256"),
         Index("ix_cases_status_skill_occurred", "status", "required_skill", "occurred_at"),
+        Index(
+            "ix_cases_unpriced",
+            "violation_id",
+            sqlite_where=text(UNPRICED),
+            postgresql_where=text(UNPRICED),
+        ),
         CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),
     )
 
@@ -252,6 +264,10 @@ class Case(Base):
     required_skill: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    fine_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    """The catalog's fine when the case was confirmed, frozen there so re-importing the
+    catalog never changes what a decided case owes; NULL: the violation was not catalogued
+    then (``unknown violation``), or the case is not confirmed."""
 
 
 class Rejection(Base):
@@ -271,7 +287,8 @@ class Rejection(Base):
 
 
 class Reviewer(Base):
-    """A human reviewer ("lizard"): gets cases whose required skill equals their own."""
+    """A human reviewer ("lizard"): gets cases whose required skill equals their own. A
+    supervisor also decides the cases split at the highest staffed level."""
 
     __tablename__ = "reviewers"
     __table_args__ = (CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),)
@@ -280,6 +297,7 @@ class Reviewer(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     skill: Mapped[int] = mapped_column(Integer)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    supervisor: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -323,7 +341,8 @@ class Assignment(Base):
 
 
 class CaseTransition(Base):
-    """One change of a case's status or level, with when and why: the audit trail."""
+    """One change of a case's status or level, with when and why: the audit trail.
+    ``actor`` and ``note`` are set when a person (a supervisor) made the change."""
 
     __tablename__ = "case_transitions"
 
@@ -337,6 +356,8 @@ class CaseTransition(Base):
     from_level: Mapped[int] = mapped_column(Integer)
     to_level: Mapped[int] = mapped_column(Integer)
     cause: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str | None] = mapped_column(String(64), default=None)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class ViolationType(Base):

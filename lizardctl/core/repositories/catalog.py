@@ -4,6 +4,10 @@ them to confirmed cases.
 Neither table is referenced by ``cases``: a case may name a violation or plate nobody has
 listed, and the joins here are outer joins that keep such cases, with NULLs, so nothing
 confirmed is silently left out of what is owed.
+
+What a confirmed case owes is its own ``fine_minor``, frozen when it was confirmed, never
+the catalog's current fine. One confirmed while its violation was not catalogued has no
+fine until an import catalogues the violation (``price_unpriced``), and keeps that one.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Table, case, distinct, func, literal, select
+from sqlalchemy import ColumnElement, Select, Table, case, distinct, func, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from lizardctl.core.db.models import CarOwner, Case, ViolationType
@@ -86,6 +90,31 @@ class ViolationRepository(_UpsertRepository):
         rows: Sequence[Any] = (await self.session.execute(query)).all()
         return {str(status): int(n) for status, n in rows}
 
+    async def price_unpriced(self) -> int:
+        """Freeze today's fine on confirmed cases that have none and whose violation is
+        catalogued now; returns how many. Finds them by the partial index on unpriced
+        confirmed cases, so it costs next to nothing when there are none."""
+        listed = (
+            select(ViolationType.fine_minor)
+            .where(ViolationType.id == Case.violation_id)
+            .scalar_subquery()
+        )
+        result = await self.session.execute(
+            update(Case)
+            .where(Case.status == CONFIRMED, Case.fine_minor.is_(None), listed.is_not(None))
+            .values(fine_minor=listed)
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    async def fines_due(self, violation_id: uuid.UUID) -> tuple[int, int]:
+        """(confirmed cases of this type with a frozen fine, the sum of those fines)."""
+        query = select(
+            func.count(Case.fine_minor), func.coalesce(func.sum(Case.fine_minor), 0)
+        ).where(Case.violation_id == violation_id, Case.status == CONFIRMED)
+        priced, total = (await self.session.execute(query)).one()
+        return int(priced), int(total)
+
 
 class OwnerRepository(_UpsertRepository):
     table = _OWNERS
@@ -105,8 +134,8 @@ class OwnerRepository(_UpsertRepository):
         return await self._by_keys(CarOwner, CarOwner.plate, plates)
 
     async def cases_of(self, plate: str, limit: int) -> Sequence[dict[str, Any]]:
-        """The plate's newest cases with their status and, where catalogued, violation
-        name and fine."""
+        """The plate's newest cases with their status, the violation's name where
+        catalogued and, for confirmed ones, the fine frozen at decision."""
         query = (
             select(
                 Case.id,
@@ -115,7 +144,7 @@ class OwnerRepository(_UpsertRepository):
                 Case.violation_id,
                 Case.violation_value,
                 ViolationType.name.label("violation"),
-                ViolationType.fine_minor,
+                Case.fine_minor,
                 Case.decided_at,
             )
             .select_from(Case)
@@ -180,7 +209,7 @@ class FinesRepository(Repository):
                 CarOwner.email,
                 CarOwner.telegram,
                 ViolationType.name.label("violation"),
-                ViolationType.fine_minor,
+                Case.fine_minor,
             )
         )
         query = self._confirmed(query, since, plate).order_by(Case.decided_at, Case.id)
@@ -192,10 +221,10 @@ class FinesRepository(Repository):
         self, since: datetime | None, plate: str | None
     ) -> AsyncIterator[Sequence[Any]]:
         """Per owner (same name and contacts, whatever the plate) or, for a plate without
-        an owner, per plate: plates, cases, cases with a catalogued fine, and their sum;
+        an owner, per plate: plates, cases, cases with a frozen fine, and their sum;
         biggest debt first, streamed like ``rows``."""
         unknown_plate = case((CarOwner.plate.is_(None), Case.plate), else_=None)
-        total = func.coalesce(func.sum(ViolationType.fine_minor), 0).label("fine_minor")
+        total = func.coalesce(func.sum(Case.fine_minor), 0).label("fine_minor")
         query = self._joined(
             select(
                 CarOwner.name.label("owner"),
@@ -204,7 +233,7 @@ class FinesRepository(Repository):
                 CarOwner.telegram,
                 self._plates().label("plates"),
                 func.count().label("cases"),
-                func.count(ViolationType.id).label("priced"),
+                func.count(Case.fine_minor).label("priced"),
                 total,
             )
         )
@@ -228,13 +257,16 @@ class FinesRepository(Repository):
             yield batch
 
     async def by_violation(self, since: datetime | None) -> Sequence[dict[str, Any]]:
-        """Confirmed cases and fine totals per violation id, catalogued or not."""
+        """Per violation id, catalogued or not: its name and fine in the catalog now,
+        confirmed cases, those with a frozen fine, and the sum of the frozen fines."""
         query = self._joined(
             select(
                 Case.violation_id,
                 ViolationType.name.label("violation"),
                 ViolationType.fine_minor.label("fine_minor"),
                 func.count().label("cases"),
+                func.count(Case.fine_minor).label("priced"),
+                func.coalesce(func.sum(Case.fine_minor), 0).label("total_minor"),
             )
         )
         query = self._confirmed(query, since, None).group_by(
@@ -243,14 +275,14 @@ class FinesRepository(Repository):
         return [dict(row._mapping) for row in await self.session.execute(query)]
 
     async def by_day(self, since: datetime | None) -> Sequence[dict[str, Any]]:
-        """Per UTC day of decision: confirmed cases, those with a catalogued fine, and the sum."""
+        """Per UTC day of decision: confirmed cases, those with a frozen fine, and the sum."""
         day = self._day().label("day")
         query = self._joined(
             select(
                 day,
                 func.count().label("cases"),
-                func.count(ViolationType.id).label("priced"),
-                func.coalesce(func.sum(ViolationType.fine_minor), 0).label("fine_minor"),
+                func.count(Case.fine_minor).label("priced"),
+                func.coalesce(func.sum(Case.fine_minor), 0).label("fine_minor"),
             )
         )
         query = self._confirmed(query, since, None).group_by(day).order_by(day)

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, select
 
-from lizardctl.core.db.models import Assignment, Case, Reviewer
+from lizardctl.core.db.models import Assignment, Case, CaseTransition, Reviewer
 from lizardctl.core.repositories.base import Repository
+from lizardctl.core.repositories.reviews import REVIEWABLE, votes_at_level
 
 EXPORT_BATCH = 1000
 """Rows fetched per round trip while streaming: memory stays flat whatever the total."""
@@ -56,6 +57,8 @@ class ReviewStatsRepository(Repository):
                 Case.occurred_at,
                 Case.decided_at,
                 Case.required_skill,
+                CaseTransition.actor.label("decided_by"),
+                CaseTransition.note.label("decision_note"),
                 Reviewer.name.label("reviewer"),
                 Assignment.level,
                 Assignment.verdict,
@@ -65,6 +68,14 @@ class ReviewStatsRepository(Repository):
                 Assignment, and_(Assignment.case_id == Case.id, Assignment.verdict.is_not(None))
             )
             .outerjoin(Reviewer, Reviewer.id == Assignment.reviewer_id)
+            .outerjoin(
+                CaseTransition,
+                and_(
+                    CaseTransition.case_id == Case.id,
+                    CaseTransition.actor.is_not(None),
+                    CaseTransition.to_status == Case.status,
+                ),
+            )
             .where(Case.status.in_(statuses))
             .order_by(Case.decided_at, Case.id, Assignment.voted_at, Assignment.id)
             .execution_options(yield_per=EXPORT_BATCH)
@@ -81,6 +92,26 @@ class ReviewStatsRepository(Repository):
             select(Case.status, Case.required_skill, func.count())
             .group_by(Case.status, Case.required_skill)
             .order_by(Case.status, Case.required_skill)
+        )
+        return [tuple(row) for row in await self.session.execute(query)]
+
+    async def awaiting_supervisor(self, votes_per_level: int, top_level: int | None) -> int:
+        """Undecided cases with all their votes at or above ``top_level``, the highest
+        active reviewer's (any level when nobody is active): a supervisor must decide them."""
+        query = select(func.count()).where(
+            Case.status.in_(REVIEWABLE), votes_at_level() >= votes_per_level
+        )
+        if top_level is not None:
+            query = query.where(Case.required_skill >= top_level)
+        return int(await self.session.scalar(query) or 0)
+
+    async def supervisor_decisions(self, since: datetime) -> list[tuple[str, str, int]]:
+        """(supervisor, outcome, cases) for supervisors' decisions since ``since``."""
+        query = (
+            select(CaseTransition.actor, CaseTransition.to_status, func.count())
+            .where(CaseTransition.actor.is_not(None), CaseTransition.at >= since)
+            .group_by(CaseTransition.actor, CaseTransition.to_status)
+            .order_by(CaseTransition.actor, CaseTransition.to_status)
         )
         return [tuple(row) for row in await self.session.execute(query)]
 

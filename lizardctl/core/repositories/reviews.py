@@ -36,6 +36,11 @@ class ReviewerRepository(Repository):
         self.session.add(reviewer)
         await self.session.flush()
 
+    async def save(self, reviewer: Reviewer) -> None:
+        """Write the reviewer's changes, so the queries that follow see them."""
+        self.session.add(reviewer)
+        await self.session.flush()
+
     async def list(self) -> Sequence[Reviewer]:
         query = select(Reviewer).order_by(Reviewer.skill, Reviewer.name)
         return (await self.session.scalars(query)).all()
@@ -45,6 +50,12 @@ class ReviewerRepository(Repository):
         query = select(func.min(Reviewer.skill)).where(
             Reviewer.active.is_(True), Reviewer.skill > level
         )
+        found: int | None = await self.session.scalar(query)
+        return found
+
+    async def highest_level(self) -> int | None:
+        """The highest skill any active reviewer has: cases split there need a supervisor."""
+        query = select(func.max(Reviewer.skill)).where(Reviewer.active.is_(True))
         found: int | None = await self.session.scalar(query)
         return found
 
@@ -215,23 +226,50 @@ class AssignmentRepository(Repository):
 
     async def lock_full_cases(self, votes_per_level: int) -> Sequence[Case]:
         """Undecided cases with at least ``votes_per_level`` votes at their level, locked."""
-        votes = (
-            select(func.count())
-            .where(
-                Assignment.case_id == Case.id,
-                Assignment.level == Case.required_skill,
-                Assignment.verdict.is_not(None),
-            )
-            .scalar_subquery()
-        )
         query = (
             select(Case)
-            .where(Case.status.in_(REVIEWABLE), votes >= votes_per_level)
+            .where(Case.status.in_(REVIEWABLE), votes_at_level() >= votes_per_level)
             .order_by(Case.occurred_at, Case.id)
             .with_for_update()
             .execution_options(populate_existing=True)
         )
         return (await self.session.scalars(query)).all()
+
+    async def move_up(self, case: Case, level: int) -> None:
+        """Put an escalated case at ``level``, written at once for the queries that follow."""
+        case.status = "escalated"
+        case.required_skill = level
+        await self.session.flush()
+
+    async def lock_waiting(self, votes_per_level: int, below: int) -> Sequence[Case]:
+        """Escalated cases below level ``below`` that have all their votes at their level
+        (split where nobody above was active), locked. Rows another transaction holds are
+        skipped: that one is deciding or moving them already."""
+        query = (
+            select(Case)
+            .where(
+                Case.status == "escalated",
+                Case.required_skill < below,
+                votes_at_level() >= votes_per_level,
+            )
+            .order_by(Case.occurred_at, Case.id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        return (await self.session.scalars(query)).all()
+
+
+def votes_at_level() -> ColumnElement[int]:
+    """Votes a case (the outer query's row) has at its current level."""
+    return (
+        select(func.count())
+        .where(
+            Assignment.case_id == Case.id,
+            Assignment.level == Case.required_skill,
+            Assignment.verdict.is_not(None),
+        )
+        .scalar_subquery()
+    )
 
 
 class TransitionRepository(Repository):

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, Table, Text, cast, func, insert, select
 
-from lizardctl.core.db.models import CameraType, SchemaVersion
+from lizardctl.core.db.models import CameraType, Case, SchemaVersion
 from lizardctl.core.repositories.base import Repository
+
+REPLAY_BATCH = 2000
+"""Stored shots fetched per round trip while replaying: memory stays flat whatever the total."""
+_CASES: Table = Case.__table__  # type: ignore[assignment]
+_VERSIONS: Table = SchemaVersion.__table__  # type: ignore[assignment]
 
 
 class SchemaRepository(Repository):
@@ -55,6 +62,31 @@ class SchemaRepository(Repository):
             .order_by(SchemaVersion.camera_type)
         )
         return (await self.session.scalars(query)).all()
+
+    async def stored_raw(
+        self, name: str, since: datetime | None, limit: int | None
+    ) -> AsyncIterator[Sequence[Any]]:
+        """``(case id, raw metadata)`` as text, of the stored shots of camera type ``name``,
+        whatever version accepted them, shot at ``since`` or later; with ``limit``, the
+        newest that many. Streamed in batches of ``REPLAY_BATCH`` (server-side cursor on
+        PostgreSQL, stepped cursor on SQLite).
+
+        Hot path: Core table columns (no ORM row loading), the id as text (a ``UUID`` per
+        row cost a tenth of the replay: callers convert the few they report), and raw as
+        JSON text, which validates at half the cost of decoding it first."""
+        cases, versions = _CASES.c, _VERSIONS.c
+        query = (
+            select(cast(cases.id, String), cast(cases.raw, Text))
+            .join_from(_CASES, _VERSIONS, versions.id == cases.schema_version_id)
+            .where(versions.camera_type == name)
+        )
+        if since is not None:
+            query = query.where(cases.occurred_at >= since)
+        if limit is not None:
+            query = query.order_by(cases.occurred_at.desc(), cases.id).limit(limit)
+        result = await self.session.stream(query.execution_options(yield_per=REPLAY_BATCH))
+        async for batch in result.partitions(REPLAY_BATCH):
+            yield batch
 
     async def add_version(
         self, name: str, version: int, digest: str, content: str, file_format: str

@@ -20,7 +20,7 @@ from pydantic_core import CoreSchema, SchemaError
 from pydantic_core import core_schema as cs
 
 from lizardctl.core.schema.canonical import CanonicalCase, build_case
-from lizardctl.core.schema.errors import SchemaFileError, ShotInvalid
+from lizardctl.core.schema.errors import SchemaFileError, ShotInvalid, describe_error
 from lizardctl.core.schema.format import (
     CanonicalField,
     Concat,
@@ -98,6 +98,29 @@ class CompiledSchema:
         except ValidationError as exc:
             raise ShotInvalid.from_validation_error(exc) from None
         return self.case_from_model(instance, now=now)
+
+    def json_problems(
+        self, raw: str | bytes, *, now: datetime | None = None
+    ) -> list[tuple[str, str]]:
+        """Every way stored JSON metadata fails this schema, as (field path, message)
+        pairs; empty when it would be accepted. Layout paths are the metadata's keys
+        (``transport.chars``), mapping paths the canonical field (``case.plate``).
+
+        ``json_to_case`` for replaying stored shots: the path comes from pydantic's error
+        location, not from parsing a message a hostile key name could fake.
+        """
+        try:
+            instance = self._validate_json(raw)
+        except ValidationError as exc:
+            return [
+                (".".join(str(part) for part in error["loc"]) or "metadata", describe_error(error))
+                for error in exc.errors(include_url=False)
+            ]
+        try:
+            self.case_from_model(instance, now=now)
+        except ShotInvalid as exc:
+            return [(f"case.{message.split(':', 1)[0]}", message) for message in exc.errors]
+        return []
 
     def validate_model(self, raw: dict[str, Any]) -> BaseModel:
         """Validated metadata as an instance of ``model``: the cheapest form to map from."""

@@ -150,6 +150,8 @@ class ImportReport:
     unchanged: int
     updates: list[str] = field(default_factory=list)
     """What changed in the first ``MAX_LISTED`` updated rows, one line each."""
+    priced: int = 0
+    """Confirmed cases without a fine that got one: their violation is catalogued now."""
 
     @property
     def changed(self) -> bool:
@@ -163,6 +165,7 @@ class ImportReport:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "updates": self.updates,
+            "priced": self.priced,
         }
 
 
@@ -179,6 +182,8 @@ class _Table:
     upsert: Callable[[UnitOfWork, Sequence[dict[str, Any]]], Awaitable[None]]
     describe: Callable[[Any, dict[str, Any]], str | None]
     """The change from a stored row to a new one, or None when they are equal."""
+    after: Callable[[UnitOfWork], Awaitable[int]] | None = None
+    """Run in the import's transaction once every row is written; its count is ``priced``."""
 
 
 def _describe_violation(stored: ViolationType, new: dict[str, Any]) -> str | None:
@@ -208,6 +213,7 @@ VIOLATIONS = _Table(
     stored=lambda uow, keys: uow.violations.by_ids(keys),
     upsert=lambda uow, rows: uow.violations.upsert(rows),
     describe=_describe_violation,
+    after=lambda uow: uow.violations.price_unpriced(),
 )
 OWNERS = _Table(
     name="owner",
@@ -261,9 +267,10 @@ async def import_table(uow_factory: UowFactory, path: Path, table: _Table) -> Im
                 raise UsageError(
                     f"{path}: {tally.bad} bad row(s), nothing imported", details=details
                 )
+            priced = await table.after(uow) if table.after is not None else 0
             await uow.commit()
     return ImportReport(
-        str(path), table.name, tally.added, tally.updated, tally.unchanged, tally.updates
+        str(path), table.name, tally.added, tally.updated, tally.unchanged, tally.updates, priced
     )
 
 
@@ -342,6 +349,11 @@ class ViolationView:
 class ViolationDetail:
     violation: ViolationView
     cases_by_status: dict[str, int]
+    priced: int = 0
+    """Confirmed cases with a fine frozen at decision (the others were confirmed before
+    the type was catalogued)."""
+    fines_due_minor: int = 0
+    """The sum of those frozen fines, whatever the catalog's fine is now."""
 
     @property
     def confirmed(self) -> int:
@@ -353,7 +365,9 @@ class ViolationDetail:
             "cases": sum(self.cases_by_status.values()),
             "cases_by_status": self.cases_by_status,
             "confirmed": self.confirmed,
-            "fines_due": format_amount(self.confirmed * self.violation.fine_minor),
+            "unpriced": self.confirmed - self.priced,
+            "fines_due": format_amount(self.fines_due_minor),
+            "fines_due_minor": self.fines_due_minor,
         }
 
 
@@ -374,7 +388,8 @@ class ViolationService:
             if row is None:
                 raise NotFoundError(f"no violation {violation_id} in the catalog")
             counts = await uow.violations.case_counts(violation_id)
-            return ViolationDetail(ViolationView.of(row), dict(sorted(counts.items())))
+            priced, due = await uow.violations.fines_due(violation_id)
+            return ViolationDetail(ViolationView.of(row), dict(sorted(counts.items())), priced, due)
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,8 @@ CSV_COLUMNS = (
     "decided_at",
     "level",
     "votes",
+    "decided_by",
+    "decision_note",
 )
 
 
@@ -44,6 +46,9 @@ class ExportedCase:
     decided_at: datetime | None
     level: int
     votes: tuple[VoteView, ...]
+    decided_by: str | None = None
+    """The supervisor who decided the case; None when the votes did."""
+    decision_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -57,6 +62,8 @@ class ExportedCase:
             "decided_at": self.decided_at.isoformat() if self.decided_at else None,
             "level": self.level,
             "votes": [v.to_dict() for v in self.votes],
+            "decided_by": self.decided_by,
+            "decision_note": self.decision_note,
         }
 
     def csv_row(self) -> list[Any]:
@@ -101,6 +108,8 @@ def _exported(row: Any, votes: list[VoteView]) -> ExportedCase:
         row.decided_at,
         row.required_skill,
         tuple(votes),
+        row.decided_by,
+        row.decision_note,
     )
 
 

@@ -2,10 +2,10 @@
 
 Rows stream out of the database a batch at a time and go straight to the sink (a CSV or
 JSON Lines writer here, a paged table in the command), so a million confirmed cases cost
-no more memory than ten. Fines are looked up in the catalog as it is now. A case whose
-plate has no owner is listed as ``unknown owner``; one whose violation is not catalogued
-(ingested before the catalog had it) is listed without a fine and counted apart, never
-dropped.
+no more memory than ten. A case owes the fine frozen when it was confirmed: re-importing
+the catalog changes no past decision. A case whose plate has no owner is listed as
+``unknown owner``; one whose violation was not catalogued when it was confirmed is an
+``unknown violation`` without a fine, counted apart, never dropped.
 """
 
 from __future__ import annotations
@@ -318,14 +318,15 @@ class FinesService:
 
 
 def _violation_totals(row: dict[str, Any]) -> dict[str, Any]:
+    """``fine`` is the catalog's today; ``total`` sums the fines frozen at decision."""
     fine = row["fine_minor"]
-    cases = int(row["cases"])
-    total = 0 if fine is None else int(fine) * cases
+    cases, priced, total = int(row["cases"]), int(row["priced"]), int(row["total_minor"])
     return {
         "violation_id": str(row["violation_id"]),
         "violation": row["violation"],
         "fine": None if fine is None else format_amount(int(fine)),
         "cases": cases,
+        "unpriced": cases - priced,
         "total": format_amount(total),
         "total_minor": total,
     }

@@ -37,10 +37,22 @@ class TransitionView:
     from_level: int
     to_level: int
     cause: str
+    actor: str | None = None
+    """Who made the change by hand (a supervisor); None for the workflow's own."""
+    note: str | None = None
 
     @classmethod
     def of(cls, row: CaseTransition) -> TransitionView:
-        return cls(row.at, row.from_status, row.to_status, row.from_level, row.to_level, row.cause)
+        return cls(
+            row.at,
+            row.from_status,
+            row.to_status,
+            row.from_level,
+            row.to_level,
+            row.cause,
+            row.actor,
+            row.note,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,4 +62,6 @@ class TransitionView:
             "from_level": self.from_level,
             "to_level": self.to_level,
             "cause": self.cause,
+            "actor": self.actor,
+            "note": self.note,
         }

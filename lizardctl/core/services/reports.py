@@ -347,14 +347,18 @@ class CaseService:
 
     @staticmethod
     async def _awaiting(uow: UnitOfWork, cases: Sequence[Case]) -> dict[uuid.UUID, str]:
-        """Undecided cases with K votes at their level wait for a supervisor (they were
-        split at the highest staffed level); the others wait for reviewers."""
-        undecided = [c.id for c in cases if c.status in REVIEWABLE]
+        """Undecided cases with K votes at a level no active reviewer is above wait for a
+        supervisor (split at the highest staffed level); the others wait for reviewers,
+        including split ones that the next ``review next`` above them moves up."""
+        undecided = [c for c in cases if c.status in REVIEWABLE]
         if not undecided:
             return {}
-        votes = await uow.assignments.votes_at_level(undecided)
+        votes = await uow.assignments.votes_at_level([c.id for c in undecided])
         needed = (await uow.review_settings.current()).votes_per_level
+        top = await uow.reviewers.highest_level()
         return {
-            case_id: "supervisor" if votes.get(case_id, 0) >= needed else "review"
-            for case_id in undecided
+            c.id: "supervisor"
+            if votes.get(c.id, 0) >= needed and (top is None or top <= c.required_skill)
+            else "review"
+            for c in undecided
         }

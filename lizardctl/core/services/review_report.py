@@ -8,7 +8,7 @@ mean something on a system that has run for years.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,9 @@ class ReviewReport:
     by_hour: list[dict[str, Any]]
     median_seconds_to_decision: float | None
     reviewers: list[dict[str, Any]]
+    awaiting_supervisor: int = 0
+    supervisors: list[dict[str, Any]] = field(default_factory=list)
+    """Per supervisor: cases they confirmed and dismissed in the window."""
 
     @property
     def decisions(self) -> int:
@@ -49,6 +52,9 @@ class ReviewReport:
             "by_hour": self.by_hour,
             "median_seconds_to_decision": self.median_seconds_to_decision,
             "reviewers": self.reviewers,
+            "awaiting_supervisor": self.awaiting_supervisor,
+            "supervisor_decisions": sum(s["total"] for s in self.supervisors),
+            "supervisors": self.supervisors,
         }
 
 
@@ -72,6 +78,13 @@ class ReviewReportService:
                 hours[hour][status] = cases
             median = await stats.median_seconds_to_decision(since)
             reviewers = [_with_agreement(row) for row in await stats.by_reviewer(since)]
+            awaiting = await stats.awaiting_supervisor(
+                (await uow.review_settings.current()).votes_per_level,
+                await uow.reviewers.highest_level(),
+            )
+            decided_by: dict[str, dict[str, int]] = defaultdict(dict)
+            for name, status, cases in await stats.supervisor_decisions(since):
+                decided_by[name][status] = cases
         by_hour = [
             {
                 "hour": hour,
@@ -88,6 +101,15 @@ class ReviewReportService:
             by_hour,
             round(median, 1) if median is not None else None,
             reviewers,
+            awaiting,
+            [
+                {
+                    "name": name,
+                    **{status.value: counts.get(status.value, 0) for status in DECIDED},
+                    "total": sum(counts.values()),
+                }
+                for name, counts in sorted(decided_by.items())
+            ],
         )
 
 

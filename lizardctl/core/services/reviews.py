@@ -23,6 +23,14 @@ Votes lock the reviewer and then the case row (blocking), so the K-th vote and t
 consensus it triggers are counted by one transaction at a time. The unique key on
 (case, level, reviewer) is the database's own guarantee that nobody gets a case twice at
 a level.
+
+The lifecycle always ends. A case split at the highest staffed level waits for a
+supervisor (``decide``). When a reviewer above its level becomes active, it moves up to
+the next staffed level instead: at that change (``ReviewerService``), so ``cases list``
+is right at once, and again when ``review next`` finds nothing at a reviewer's level,
+which catches a split committed concurrently with the change (each transaction saw the
+other's world before it committed) without a search on every call. A confirmed case
+keeps the catalog's fine of that moment (``fine_minor``).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -50,6 +59,7 @@ from lizardctl.core.db.models import (
     utcnow,
 )
 from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.money import format_amount
 from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.services.reports import CaseView
@@ -90,6 +100,23 @@ class ReviewerIn(BaseModel):
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
     skill: Annotated[int, Field(ge=1, le=100)]
+    supervisor: bool = False
+
+
+MAX_NOTE_LENGTH = 1000
+
+
+def check_note(note: str | None) -> str | None:
+    """A supervisor's note, stripped; refused when it could disguise itself on a terminal
+    or in a CSV (control characters) or is a wall of text."""
+    if note is None or not note.strip():
+        return None
+    note = note.strip()
+    if len(note) > MAX_NOTE_LENGTH:
+        raise UsageError(f"note is {len(note)} characters long; at most {MAX_NOTE_LENGTH}")
+    if any(unicodedata.category(char) in ("Cc", "Cf") for char in note):
+        raise UsageError("note must not contain control or format characters")
+    return note
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,17 +125,29 @@ class ReviewerView:
     skill: int
     active: bool
     created_at: datetime
+    supervisor: bool = False
+    moved_up: int = 0
+    """Waiting escalated cases this change moved up to a newly staffed level."""
 
     @classmethod
-    def of(cls, reviewer: Reviewer) -> ReviewerView:
-        return cls(reviewer.name, reviewer.skill, reviewer.active, reviewer.created_at)
+    def of(cls, reviewer: Reviewer, moved_up: int = 0) -> ReviewerView:
+        return cls(
+            reviewer.name,
+            reviewer.skill,
+            reviewer.active,
+            reviewer.created_at,
+            reviewer.supervisor,
+            moved_up,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "skill": self.skill,
             "active": self.active,
+            "supervisor": self.supervisor,
             "created_at": self.created_at.isoformat(),
+            "moved_up": self.moved_up,
         }
 
 
@@ -171,11 +210,70 @@ class VoteResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class DecisionResult:
+    """A supervisor's decision: the case's new status, its frozen fine, the transition."""
+
+    case_id: uuid.UUID
+    status: str
+    fine_minor: int | None
+    transition: TransitionView
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "case_id": str(self.case_id),
+            "status": self.status,
+            "fine": format_amount(self.fine_minor) if self.fine_minor is not None else None,
+            "fine_minor": self.fine_minor,
+            "transition": self.transition.to_dict(),
+        }
+
+
 async def _reviewer(uow: UnitOfWork, name: str, *, lock: bool = False) -> Reviewer:
     reviewer = await uow.reviewers.get(name, lock=lock)
     if reviewer is None:
         raise NotFoundError(f"no reviewer {name!r}: add one with `lizardctl reviewer add`")
     return reviewer
+
+
+async def move_up_waiting(uow: UnitOfWork, below: int, now: datetime) -> int:
+    """Move the cases waiting for a supervisor below level ``below`` (where a reviewer is
+    active) up to the next staffed level above theirs; returns how many moved."""
+    settings = await uow.review_settings.current()
+    above_of: dict[int, int | None] = {}
+    moved = 0
+    for case in await uow.assignments.lock_waiting(settings.votes_per_level, below):
+        level = case.required_skill
+        if level not in above_of:
+            above_of[level] = await uow.reviewers.next_level_above(level)
+        above = above_of[level]
+        if above is None:
+            continue
+        uow.transitions.add(
+            CaseTransition(
+                case_id=case.id,
+                at=now,
+                from_status=case.status,
+                to_status=CaseStatus.ESCALATED.value,
+                from_level=level,
+                to_level=above,
+                cause=f"a reviewer is active at level {above} now: moved up from level {level}",
+            )
+        )
+        await uow.assignments.move_up(case, above)
+        moved += 1
+    return moved
+
+
+async def _close(uow: UnitOfWork, case: Case, outcome: CaseStatus, now: datetime) -> None:
+    """Decide the case; a confirmed one keeps the catalog's fine of this moment (None when
+    its violation is not catalogued: ``unknown violation`` for good)."""
+    case.status = outcome.value
+    case.decided_at = now
+    case.fine_minor = None
+    if outcome is CaseStatus.CONFIRMED:
+        listed = await uow.violations.get(case.violation_id)
+        case.fine_minor = listed.fine_minor if listed is not None else None
 
 
 class ReviewerService:
@@ -185,20 +283,24 @@ class ReviewerService:
         self.uow_factory = uow_factory
         self.now = now
 
-    async def add(self, name: str, skill: int) -> ReviewerView:
+    async def add(self, name: str, skill: int, *, supervisor: bool = False) -> ReviewerView:
+        """Add an active reviewer; cases waiting below their level move up at once."""
         try:
-            given = ReviewerIn(name=name, skill=skill)
+            given = ReviewerIn(name=name, skill=skill, supervisor=supervisor)
         except ValidationError as exc:
             raise UsageError(describe_validation_error(exc)) from exc
         async with self.uow_factory() as uow:
             if await uow.reviewers.get(given.name) is not None:
                 raise UsageError(f"reviewer {given.name!r} already exists")
-            reviewer = Reviewer(name=given.name, skill=given.skill, active=True)
+            reviewer = Reviewer(
+                name=given.name, skill=given.skill, active=True, supervisor=given.supervisor
+            )
             try:
                 await uow.reviewers.add(reviewer)
             except IntegrityError as exc:  # a concurrent add of the same name won
                 raise UsageError(f"reviewer {given.name!r} already exists") from exc
-            view = ReviewerView.of(reviewer)
+            moved = await move_up_waiting(uow, reviewer.skill, self.now())
+            view = ReviewerView.of(reviewer, moved)
             await uow.commit()
         return view
 
@@ -207,22 +309,36 @@ class ReviewerService:
             return [ReviewerView.of(r) for r in await uow.reviewers.list()]
 
     async def update(
-        self, name: str, *, skill: int | None = None, active: bool | None = None
+        self,
+        name: str,
+        *,
+        skill: int | None = None,
+        active: bool | None = None,
+        supervisor: bool | None = None,
     ) -> ReviewerView:
-        """Change skill and/or active flag; a live lease is released, as it no longer fits."""
-        if skill is None and active is None:
-            raise UsageError("nothing to change: give --skill, --active or --inactive")
+        """Change skill, active flag and/or supervisor role; a live lease is released, as
+        it no longer fits. Cases waiting below an active reviewer's level move up."""
+        if skill is None and active is None and supervisor is None:
+            raise UsageError(
+                "nothing to change: give --skill, --active, --inactive, --supervisor "
+                "or --no-supervisor"
+            )
         if skill is not None and not 1 <= skill <= 100:
             raise UsageError(f"skill must be 1-100, not {skill}")
+        now = self.now()
         async with self.uow_factory() as uow:
             reviewer = await _reviewer(uow, name, lock=True)
             if (skill is not None and skill != reviewer.skill) or active is False:
-                await uow.assignments.release(reviewer.id, self.now())
+                await uow.assignments.release(reviewer.id, now)
             if skill is not None:
                 reviewer.skill = skill
             if active is not None:
                 reviewer.active = active
-            view = ReviewerView.of(reviewer)
+            if supervisor is not None:
+                reviewer.supervisor = supervisor
+            await uow.reviewers.save(reviewer)
+            moved = await move_up_waiting(uow, reviewer.skill, now) if reviewer.active else 0
+            view = ReviewerView.of(reviewer, moved)
             await uow.commit()
         return view
 
@@ -249,6 +365,8 @@ class ReviewService:
                 return await self._lease_view(uow, reviewer, held, resumed=True)
             settings = await uow.review_settings.current()
             case_id = await self._claim(uow, reviewer, settings.votes_per_level, now)
+            if case_id is None and await move_up_waiting(uow, reviewer.skill, now):
+                case_id = await self._claim(uow, reviewer, settings.votes_per_level, now)
             if case_id is None:
                 return None
             lease = Assignment(
@@ -373,9 +491,10 @@ class ReviewService:
         """Apply consensus: decide the case, or escalate it to the next staffed level."""
         outcome = consensus(verdicts)
         level = case.required_skill
+        from_status = case.status
         votes = f"{tally(verdicts)} at level {level}"
         if outcome in DECIDED:
-            case.decided_at = now
+            await _close(uow, case, outcome, now)
             cause = f"{len(verdicts)} of {len(verdicts)} votes: {votes}"
         else:
             above = await uow.reviewers.next_level_above(level)
@@ -388,7 +507,7 @@ class ReviewService:
         transition = CaseTransition(
             case_id=case.id,
             at=now,
-            from_status=case.status,
+            from_status=from_status,
             to_status=outcome.value,
             from_level=level,
             to_level=case.required_skill,
@@ -397,6 +516,69 @@ class ReviewService:
         case.status = outcome.value
         uow.transitions.add(transition)
         return TransitionView.of(transition)
+
+    async def decide(
+        self, case_id: uuid.UUID, verdict: Verdict, by: str, note: str | None = None
+    ) -> DecisionResult:
+        """A supervisor decides a case split at the highest staffed level.
+
+        Refused (exit 2) for anyone but an active supervisor, and for a case that is decided,
+        still gathering votes, or can still go to a staffed level above its own.
+        """
+        note = check_note(note)
+        now = self.now()
+        async with self.uow_factory() as uow:
+            supervisor = await _reviewer(uow, by, lock=True)
+            if not supervisor.supervisor:
+                raise UsageError(
+                    f"{by} is not a supervisor: `lizardctl reviewer set {by} --supervisor`"
+                )
+            if not supervisor.active:
+                raise UsageError(f"supervisor {by!r} is inactive")
+            case = await uow.assignments.lock_case(case_id)
+            if case is None:
+                raise NotFoundError(f"no case {case_id}")
+            await self._check_awaits_supervisor(uow, case)
+            outcome = OUTCOME_OF[verdict]
+            level, from_status = case.required_skill, case.status
+            await _close(uow, case, outcome, now)
+            transition = CaseTransition(
+                case_id=case.id,
+                at=now,
+                from_status=from_status,
+                to_status=outcome.value,
+                from_level=level,
+                to_level=level,
+                cause=f"decided by supervisor {by}: {verdict.value}",
+                actor=by,
+                note=note,
+            )
+            uow.transitions.add(transition)
+            result = DecisionResult(
+                case.id, case.status, case.fine_minor, TransitionView.of(transition)
+            )
+            await uow.commit()
+        return result
+
+    @staticmethod
+    async def _check_awaits_supervisor(uow: UnitOfWork, case: Case) -> None:
+        """Raise, saying why, unless the case has all its votes at the highest staffed level."""
+        if case.status not in REVIEWABLE:
+            raise UsageError(f"case {case.id} is already {case.status}: nothing to decide")
+        level = case.required_skill
+        needed = (await uow.review_settings.current()).votes_per_level
+        votes = (await uow.assignments.votes_at_level([case.id])).get(case.id, 0)
+        if votes < needed:
+            raise UsageError(
+                f"case {case.id} is not awaiting a supervisor: {case.status} at level {level} "
+                f"with {votes} of {needed} votes"
+            )
+        above = await uow.reviewers.next_level_above(level)
+        if above is not None:
+            raise UsageError(
+                f"case {case.id} is not awaiting a supervisor: reviewers at level {above} "
+                "take it with `lizardctl review next`"
+            )
 
     async def settings(self) -> SettingsView:
         async with self.uow_factory() as uow:

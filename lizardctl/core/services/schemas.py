@@ -1,11 +1,23 @@
-"""The camera-type registry: versioned schema files, compiled once, used to check shots."""
+"""The camera-type registry: versioned schema files, compiled once, used to check shots.
+
+A new version can be replayed before it is adopted: the raw metadata of every stored shot
+of the type (cases keep it verbatim) is validated and mapped with the new file, streamed a
+batch at a time, and the failures are grouped by field path. No schema registry can do
+this (Confluent and Apicurio check compatibility rules, not the data); lizardctl has the
+data.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import os
 import re
+import time
 import uuid
+from collections import deque
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -13,11 +25,13 @@ from typing import Any, Literal
 
 from sqlalchemy.exc import IntegrityError
 
+from lizardctl.core import rehash
 from lizardctl.core.codecs import MetadataDecodeError, decode_metadata
 from lizardctl.core.database import Database
-from lizardctl.core.db.models import SchemaVersion
+from lizardctl.core.db.models import SchemaVersion, utcnow
 from lizardctl.core.errors import LizardError, NotFoundError, UsageError
 from lizardctl.core.files import read_user_file
+from lizardctl.core.replay import Failure, replay_batch
 from lizardctl.core.schema import builtin_schema_files
 from lizardctl.core.schema.compiler import CompiledSchema, compile_schema
 from lizardctl.core.schema.detect import TypeDetector
@@ -131,6 +145,122 @@ class CheckResult:
         }
 
 
+MAX_FAILURE_PATHS = 100
+"""Field paths a replay reports one by one. Hostile metadata may carry any number of
+distinct unexpected keys; failures at paths beyond these are only counted (``other_paths``),
+so the report, like the stream, stays bounded."""
+MAX_PATH_CHARS = 200
+MAX_EXAMPLE_CHARS = 300
+POOL_AFTER = 10_000
+"""Stored shots a replay checks in its own process before worker processes take over:
+below this, starting them costs more than they save."""
+MAX_REPLAY_WORKERS = 4
+
+
+@dataclass(slots=True)
+class FailureGroup:
+    """Stored shots failing at one field path, with the first one seen as the example."""
+
+    path: str
+    shots: int
+    example_case_id: uuid.UUID
+    example: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "shots": self.shots,
+            "example_case_id": str(self.example_case_id),
+            "example": self.example,
+        }
+
+
+@dataclass(slots=True)
+class ReplayTally:
+    """Counts of a replay, and its failures grouped by path in bounded memory."""
+
+    replayed: int = 0
+    failed: int = 0
+    groups: dict[str, FailureGroup] = field(default_factory=dict)
+    other_paths: int = 0
+    """(shot, path) failures at paths beyond the first ``MAX_FAILURE_PATHS``."""
+
+    def fail_all(self, failures: Sequence[Failure]) -> None:
+        for case_id, problems in failures:
+            self.fail(case_id, problems)
+
+    def fail(self, case_id: str | uuid.UUID, problems: Sequence[tuple[str, str]]) -> None:
+        """One failing shot (its id as stored, text or UUID); it counts once per distinct
+        path it fails at."""
+        self.failed += 1
+        seen: set[str] = set()
+        for path, message in problems:
+            path = path[:MAX_PATH_CHARS]
+            if path in seen:
+                continue
+            seen.add(path)
+            group = self.groups.get(path)
+            if group is not None:
+                group.shots += 1
+            elif len(self.groups) < MAX_FAILURE_PATHS:
+                example = case_id if isinstance(case_id, uuid.UUID) else uuid.UUID(case_id)
+                self.groups[path] = FailureGroup(path, 1, example, message[:MAX_EXAMPLE_CHARS])
+            else:
+                self.other_paths += 1
+
+    @property
+    def passed(self) -> int:
+        return self.replayed - self.failed
+
+    def failures(self) -> builtins.list[FailureGroup]:
+        """Most frequent path first."""
+        return sorted(self.groups.values(), key=lambda g: (-g.shots, g.path))
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayReport:
+    """``schema add --replay``: how the stored shots fare under the new file, and what was
+    registered (``added`` None: not registered, because some failed)."""
+
+    name: str
+    replayed: int
+    passed: int
+    failed: int
+    failures: tuple[FailureGroup, ...]
+    other_paths: int
+    since: datetime | None
+    limit: int | None
+    elapsed_s: float
+    added: AddOutcome | None
+
+    @property
+    def shots_per_s(self) -> float:
+        return round(self.replayed / max(self.elapsed_s, 1e-9), 1)
+
+    @property
+    def message(self) -> str:
+        if self.added is not None:
+            return self.added.message
+        return f"{self.name}: {self.failed} stored shot(s) fail the new file; nothing registered"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "replayed": self.replayed,
+            "passed": self.passed,
+            "failed": self.failed,
+            "failures": [group.to_dict() for group in self.failures],
+            "other_paths": self.other_paths,
+            "since": self.since.isoformat() if self.since else None,
+            "limit": self.limit,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "shots_per_s": self.shots_per_s,
+            "registered": self.added is not None and self.added.status == "registered",
+            "outcome": self.added.to_dict() if self.added is not None else None,
+            "message": self.message,
+        }
+
+
 def check_type_name(name: str) -> str:
     if not TYPE_NAME.fullmatch(name):
         raise UsageError(
@@ -191,6 +321,82 @@ class SchemaService:
                     f"{name}: another process registered a version at the same time; run again"
                 ) from exc
         return AddOutcome(name, "registered", version, version, digest)
+
+    async def replay_file(
+        self,
+        name: str,
+        path: Path,
+        *,
+        dry_run: bool,
+        since: datetime | None = None,
+        limit: int | None = None,
+    ) -> ReplayReport:
+        """Replay the stored shots of ``name`` against the schema file ``path``; without
+        ``dry_run``, register it only when none of them fails."""
+        suffix = schema_suffix(path)
+        data = read_user_file(path)
+        check_type_name(name)
+        schema = compile_schema(name, 0, parse_schema(data, suffix=suffix, source=str(path)))
+        started = time.perf_counter()
+        tally = await self._replay(schema, since, limit)
+        elapsed = time.perf_counter() - started
+        added = None
+        if dry_run or not tally.failed:
+            added = await self.add(name, data, suffix=suffix, source=str(path), dry_run=dry_run)
+        return ReplayReport(
+            name,
+            tally.replayed,
+            tally.passed,
+            tally.failed,
+            tuple(tally.failures()),
+            tally.other_paths,
+            since,
+            limit,
+            elapsed,
+            added,
+        )
+
+    async def _replay(
+        self, schema: CompiledSchema, since: datetime | None, limit: int | None
+    ) -> ReplayTally:
+        """The hot loop. Batches stream in, the next one fetched (by the driver, off the
+        event loop) while this one is checked: in this process for the first
+        ``POOL_AFTER`` shots, then by worker processes, a few batches in flight, so memory
+        stays bounded and results come back in stream order (the examples are the first
+        failures met)."""
+        tally = ReplayTally()
+        now = utcnow()
+        workers = min(os.cpu_count() or 1, MAX_REPLAY_WORKERS)
+        pool: ProcessPoolExecutor | None = None
+        pending: deque[asyncio.Future[list[Failure]]] = deque()
+        loop = asyncio.get_running_loop()
+        try:
+            async with self.uow_factory() as uow:
+                batches = uow.schemas.stored_raw(schema.name, since, limit)
+                fetching = asyncio.ensure_future(anext(batches, None))
+                while (batch := await fetching) is not None:
+                    fetching = asyncio.ensure_future(anext(batches, None))
+                    await asyncio.sleep(0)  # lets that fetch reach the driver first
+                    rows = [(case_id, raw) for case_id, raw in batch]
+                    tally.replayed += len(rows)
+                    if pool is None and workers > 1 and tally.replayed > POOL_AFTER:
+                        pool = ProcessPoolExecutor(
+                            workers,
+                            mp_context=rehash.context("lizardctl.core.replay"),
+                            initializer=rehash.initialize,
+                        )
+                    if pool is None:
+                        tally.fail_all(replay_batch(schema, rows, now))
+                        continue
+                    pending.append(loop.run_in_executor(pool, replay_batch, schema, rows, now))
+                    while len(pending) > 2 * workers:
+                        tally.fail_all(await pending.popleft())
+                while pending:
+                    tally.fail_all(await pending.popleft())
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        return tally
 
     async def list(self) -> list[SchemaSummary]:
         async with self.uow_factory() as uow:
