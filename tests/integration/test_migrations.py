@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy import column, func, insert, inspect, select, table, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -27,7 +27,6 @@ from lizardctl.core.db.models import (
     CameraType,
     Case,
     Photo,
-    Reviewer,
     SchemaVersion,
 )
 
@@ -160,7 +159,19 @@ async def _seed_0005(connection: AsyncConnection) -> None:
         ],
     )
     await connection.execute(insert(Case.__table__), OLD_CASES)
-    await connection.execute(insert(Reviewer.__table__), [{"id": 1, "name": "ann", "skill": 1}])
+    # The reviewers table as 0005 has it: the model has grown columns since (0008).
+    reviewers_0005 = table(
+        "reviewers",
+        column("id"),
+        column("name"),
+        column("skill"),
+        column("active"),
+        column("created_at"),
+    )
+    await connection.execute(
+        insert(reviewers_0005),
+        [{"id": 1, "name": "ann", "skill": 1, "active": True, "created_at": T0}],
+    )
     await connection.execute(
         insert(Assignment.__table__),
         [
