@@ -79,7 +79,7 @@ class RunRepository(Repository):
         counted = await self.session.execute(
             select(Case.run_id, func.count()).where(Case.run_id.in_(ids)).group_by(Case.run_id)
         )
-        cases: dict[uuid.UUID, int] = dict(counted.tuples().all())
+        cases: dict[uuid.UUID, int] = dict(counted.all())  # not dict(counted): it has keys()
         rejections: dict[uuid.UUID, dict[str, int]] = {}
         rows = await self.session.execute(
             select(Rejection.run_id, Rejection.reason, func.count())
