@@ -133,6 +133,9 @@ def test_workers_die_within_2s_of_a_kill_9_of_their_parent(
     assert view["rejected_by_reason"] == dict(
         sql(db_url, "SELECT reason, count(*) FROM rejections GROUP BY reason ORDER BY reason")
     )
+    period = invoke(["--db", db_url, "report", "--since", "2000-01-01", "--json"]).json()
+    assert period["totals"]["ingested"] == committed
+    assert period["runs"][0]["ingested"] == committed
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="/proc is Linux's")
