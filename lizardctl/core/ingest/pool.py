@@ -70,7 +70,8 @@ def start_workers(workers: int) -> ProcessPoolExecutor:
     everything already; the service calls it otherwise, and gets a forkserver.
     """
     context = _context()
-    if context.get_start_method() == "fork":
+    forking = context.get_start_method() == "fork"
+    if forking:
         # What exists now is kept for the whole run: out of the collector's sight, its
         # pages stay shared with the workers instead of being copied into each of them
         # the first time a collection walks them.
@@ -78,9 +79,12 @@ def start_workers(workers: int) -> ProcessPoolExecutor:
     executor = ProcessPoolExecutor(
         workers, mp_context=context, initializer=initialize, initargs=(os.getpid(),)
     )
-    # Forked with the stop signals blocked (a forkserver started so too), so that a signal
-    # to the group cannot kill a worker before its initializer has ignored them.
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    # Forked with the stop signals blocked, so that a signal to the group cannot kill a
+    # worker before its initializer has ignored them. (Not around a forkserver's start:
+    # it would keep them blocked for every pool it serves. A forkserver dies of a SIGTERM
+    # to the group, and its workers with it: the command forks, the service only falls
+    # back to one when forking is unsafe.)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS if forking else ())
     try:
         executor.submit(_started)  # a fork pool forks all its workers within this call
     finally:
@@ -93,7 +97,7 @@ def initialize(owner: int) -> None:
     with it: the owner tells workers to stop by shutting the pool down, never by a signal."""
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # pending ones are dropped
     _die_with_parent()
     if not _descends_from(owner):
         os._exit(1)  # the owner died before the line above took effect: nothing to do
