@@ -73,12 +73,16 @@ _FRAME_MARKERS = frozenset({0xC0, 0xC1, 0xC2})
 _UNSUPPORTED_FRAME_MARKERS = frozenset(
     {0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xDE}
 )
-_SOS, _EOI = 0xDA, 0xD9
+_SOS, _EOI, _APP2 = 0xDA, 0xD9, 0xE2
+_MPF = b"MPF\x00"  # an APP2 segment holding a multi-picture (MPO) index
+_MP_ENTRY = 0xB002  # its tag listing every frame's size and offset
 _FRAME_HEADER = struct.Struct(">BHHB")  # sample precision, height, width, component count
 
 # Inside entropy-coded data every 0xFF is followed by 0x00 (stuffing) or a restart marker
 # (0xD0-0xD7); anything else, after optional 0xFF fill bytes, starts the next segment.
 _NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+# Between segments, libjpeg skips anything up to an 0xFF followed by neither 0x00 nor 0xFF.
+_SEGMENT = re.compile(rb"\xff[^\x00\xff]")
 
 _NO_EOI = "truncated JPEG: no end-of-image marker"
 
@@ -86,31 +90,42 @@ _NO_EOI = "truncated JPEG: no end-of-image marker"
 def _jpeg_size(data: bytes) -> tuple[int, int]:
     """Walk every segment from SOI to EOI; return the frame's (width, height).
 
-    The walk is deterministic and stops at the first EOI, which must end the data exactly,
-    so every strict prefix of an accepted file runs off its end and is reported truncated,
-    even when the cut lands just after an ``FF D9`` inside an EXIF thumbnail or a segment
-    between progressive scans. Trailing bytes after EOI are refused rather than guessed at.
-    Entropy-coded data is skipped by one C-level regex search per scan, ~0.4 ns a byte.
+    The walk is deterministic and stops at the first EOI, so every strict prefix of an
+    accepted image runs off its end and is reported truncated, even when the cut lands just
+    after an ``FF D9`` inside an EXIF thumbnail or a segment between progressive scans.
+    It is as lenient as libjpeg (and Pillow's header parser) where real cameras need it:
+    junk bytes and stuffed ``FF 00`` pairs between segments are skipped, and bytes after
+    the EOI (an MPO's further frames, vendor trailers) are left alone, except that an MPO
+    whose index lists a frame running past the end is truncated. Entropy-coded data is
+    skipped by one C-level regex search per scan, ~0.4 ns a byte.
     """
     end = len(data)
     pos = 2
     size: tuple[int, int] | None = None
     scanned = False
+    frames_end = 0
     while True:
         if pos + 2 > end:
             raise BadPhotoError(_NO_EOI)
-        if data[pos] != 0xFF:
-            raise BadPhotoError(f"corrupt JPEG: expected a marker at byte {pos}")
         marker = data[pos + 1]
+        if data[pos] != 0xFF or marker == 0x00:  # junk between segments, as libjpeg skips it
+            if pos == 2 and data[pos] != 0xFF:  # Pillow identifies a JPEG by FF D8 FF
+                raise BadPhotoError("corrupt JPEG: expected a marker at byte 2")
+            found = _SEGMENT.search(data, pos)
+            if found is None:
+                raise BadPhotoError(_NO_EOI)
+            pos = found.start()
+            continue
         if marker == 0xFF:  # fill byte before a marker
             pos += 1
             continue
         if marker == _EOI:
             if size is None or not scanned:
                 raise BadPhotoError("corrupt JPEG: end-of-image marker before any image data")
-            if pos + 2 != end:
+            if frames_end > end:
                 raise BadPhotoError(
-                    f"corrupt JPEG: {end - pos - 2} bytes after the end-of-image marker"
+                    f"truncated MPO: its index lists a frame ending at byte {frames_end}, "
+                    f"past the end of the file ({end} bytes)"
                 )
             return size
         if marker < 0xC0 or 0xD0 <= marker <= 0xD8:
@@ -144,6 +159,8 @@ def _jpeg_size(data: bytes) -> tuple[int, int]:
                 raise BadPhotoError(_NO_EOI)
             pos = found.start()
             continue
+        elif marker == _APP2 and data.startswith(_MPF, body):
+            frames_end = max(frames_end, _mpf_frames_end(data, body + len(_MPF), stop))
         pos = stop
 
 
@@ -162,6 +179,30 @@ def _frame_size(data: bytes, body: int, stop: int, pos: int) -> tuple[int, int]:
         # Height 0 means "given later by a DNL marker", which libjpeg does not support.
         raise BadPhotoError(f"unsupported JPEG: frame size {width}x{height}")
     return width, height
+
+
+def _mpf_frames_end(data: bytes, tiff: int, stop: int) -> int:
+    """Where the last frame an MPO index (CIPA DC-007) lists ends; 0 when the index is
+    unreadable, which Pillow also takes for a plain JPEG. Only the segment is read."""
+    index = data[tiff:stop]  # offsets in the index count from here
+    try:
+        order = {b"II*\x00": "<", b"MM\x00*": ">"}[index[:4]]
+        (ifd,) = struct.unpack_from(order + "I", index, 4)
+        (count,) = struct.unpack_from(order + "H", index, ifd)
+        for number in range(count):
+            tag, _, length, offset = struct.unpack_from(
+                order + "HHII", index, ifd + 2 + 12 * number
+            )
+            if tag != _MP_ENTRY:
+                continue
+            if length % 16 or offset + length > len(index):
+                return 0
+            frames = struct.iter_unpack(order + "IIIHH", index[offset : offset + length])
+            # The first frame (the one walked) has offset 0; the others follow its EOI.
+            return max((tiff + start + size for _, size, start, _, _ in frames if start), default=0)
+    except (KeyError, struct.error):
+        return 0
+    return 0
 
 
 # --- Pillow path for the other formats ----------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 import os
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -57,3 +58,14 @@ def test_forked_workers_are_started_at_once_and_run_batches() -> None:
         assert executor.submit(os.getpid).result(timeout=30) in pids
     finally:
         executor.shutdown()
+
+
+@linux_only
+def test_a_worker_knows_whether_its_owner_is_its_parent_or_grandparent() -> None:
+    """The check that closes the race between a fork and PR_SET_PDEATHSIG."""
+    parent = os.getppid()
+    stat = Path(f"/proc/{parent}/stat").read_text()
+    grandparent = int(stat.rsplit(")", 1)[1].split()[1])
+    assert pool._descends_from(parent)
+    assert pool._descends_from(grandparent)
+    assert not pool._descends_from(os.getpid())

@@ -5,12 +5,20 @@ processor is opened on the first batch, not in a pool initializer, so that a fai
 open it (database unreachable) reaches the parent as that batch's exception instead of a
 bare BrokenProcessPool. Its pooled connection is closed when the worker exits
 (multiprocessing runs ``Finalize`` callbacks then), so PostgreSQL sees a clean disconnect.
+
+Workers belong to their parent. SIGINT and SIGTERM sent to the whole process group (Ctrl-C,
+``timeout``, systemd) are the parent's to handle: it stops feeding batches, lets those in
+flight commit and then shuts the pool down. If the parent dies without doing so (SIGKILL),
+the kernel kills every worker at once (``PR_SET_PDEATHSIG``), so none is left holding the
+SQLite file or a PostgreSQL connection, and whatever batch it was in never commits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
+import os
 import signal
 import sys
 import threading
@@ -18,12 +26,16 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from multiprocessing.util import Finalize
+from pathlib import Path
 
 from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
 from lizardctl.core.ingest.walk import ShotFiles
 
 _loop: asyncio.AbstractEventLoop | None = None
 _processor: BatchProcessor | None = None
+
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _fork_is_safe() -> bool:
@@ -58,19 +70,67 @@ def start_workers(workers: int) -> ProcessPoolExecutor:
     everything already; the service calls it otherwise, and gets a forkserver.
     """
     context = _context()
-    if context.get_start_method() == "fork":
+    forking = context.get_start_method() == "fork"
+    if forking:
         # What exists now is kept for the whole run: out of the collector's sight, its
         # pages stay shared with the workers instead of being copied into each of them
         # the first time a collection walks them.
         gc.freeze()
-    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=initialize)
-    executor.submit(_started)  # a fork pool forks all its workers within this call
+    executor = ProcessPoolExecutor(
+        workers, mp_context=context, initializer=initialize, initargs=(os.getpid(),)
+    )
+    # Forked with the stop signals blocked, so that a signal to the group cannot kill a
+    # worker before its initializer has ignored them. (Not around a forkserver's start:
+    # it would keep them blocked for every pool it serves. A forkserver dies of a SIGTERM
+    # to the group, and its workers with it: the command forks, the service only falls
+    # back to one when forking is unsafe.)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS if forking else ())
+    try:
+        executor.submit(_started)  # a fork pool forks all its workers within this call
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     return executor
 
 
-def initialize() -> None:
-    """Workers leave Ctrl-C to the parent, which stops feeding them and lets batches finish."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def initialize(owner: int) -> None:
+    """Leave SIGINT and SIGTERM to ``owner``, the process that started the pool, and die
+    with it: the owner tells workers to stop by shutting the pool down, never by a signal."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # pending ones are dropped
+    _die_with_parent()
+    if not _descends_from(owner):
+        os._exit(1)  # the owner died before the line above took effect: nothing to do
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux; elsewhere a no-op).
+
+    The signal follows the parent *thread* that forked: pools are forked from the main
+    thread (``start_workers``) or from a forkserver's, which exits with its owner.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def _descends_from(owner: int) -> bool:
+    """Is ``owner`` this process's parent (fork) or grandparent (forkserver)?
+
+    Checked after ``_die_with_parent``: a parent that died before it had already
+    re-parented this process, and would never send the signal.
+    """
+    parent = os.getppid()
+    if parent == owner:
+        return True
+    try:
+        stat = Path(f"/proc/{parent}/stat").read_bytes()
+    except OSError:
+        return sys.platform != "linux"  # no /proc: trust the pool
+    # Fields after the command name, which may hold spaces and parentheses: state, ppid.
+    return int(stat.rsplit(b")", 1)[1].split()[1]) == owner
 
 
 def _close() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
@@ -21,6 +22,15 @@ _PHOTOS: Table = Photo.__table__  # type: ignore[assignment]
 _CASES: Table = Case.__table__  # type: ignore[assignment]
 _REJECTIONS: Table = Rejection.__table__  # type: ignore[assignment]
 _CHUNK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a run committed, as its rows in the database show it."""
+
+    cases: int = 0
+    rejections: dict[str, int] = field(default_factory=dict)
+    """Rejections per reason code."""
 
 
 class RunRepository(Repository):
@@ -60,6 +70,28 @@ class RunRepository(Repository):
             select(IngestRun).where(IngestRun.started_at >= start).order_by(IngestRun.started_at)
         )
         return (await self.session.scalars(query)).all()
+
+    async def committed(self, run_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Committed]:
+        """The cases and rejections each run committed (both tables are indexed by run)."""
+        if not run_ids:
+            return {}
+        ids = list(run_ids)
+        counted = await self.session.execute(
+            select(Case.run_id, func.count()).where(Case.run_id.in_(ids)).group_by(Case.run_id)
+        )
+        cases: dict[uuid.UUID, int] = dict(counted.all())  # not dict(counted): it has keys()
+        rejections: dict[uuid.UUID, dict[str, int]] = {}
+        rows = await self.session.execute(
+            select(Rejection.run_id, Rejection.reason, func.count())
+            .where(Rejection.run_id.in_(ids))
+            .group_by(Rejection.run_id, Rejection.reason)
+            .order_by(Rejection.reason)
+        )
+        for run_id, reason, count in rows:  # ordered by reason: stable output
+            rejections.setdefault(run_id, {})[reason] = count
+        return {
+            run_id: Committed(cases.get(run_id, 0), rejections.get(run_id, {})) for run_id in ids
+        }
 
 
 class ShotRepository(Repository):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 from lizardctl.core.db.models import Case, IngestRun, Rejection
 from lizardctl.core.errors import NotFoundError
 from lizardctl.core.liveness import worker_alive
+from lizardctl.core.repositories.ingest import Committed
 from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
@@ -26,6 +27,23 @@ def run_status(run: IngestRun) -> str:
     if run.status == "running" and not worker_alive(f"{run.host}:{run.pid}"):
         return "abandoned"
     return run.status
+
+
+def run_counts(run: IngestRun, committed: Mapping[uuid.UUID, Committed]) -> dict[str, Any]:
+    """A run writes its counts when it finishes; one that has not (still running, or
+    killed) is counted from what it committed: its cases and its rejections. Duplicates
+    and pending shots leave no row, so its ``shots`` are the shots it committed."""
+    if run.finished_at is not None or run.id not in committed:
+        return dict(run.counts)
+    rows = committed[run.id]
+    rejected = sum(rows.rejections.values())
+    return {
+        **run.counts,
+        "shots": rows.cases + rejected,
+        "ingested": rows.cases,
+        "rejected": rejected,
+        "rejected_by_reason": rows.rejections,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +62,14 @@ class RunView:
     job_runs: tuple[RunView, ...] = ()
 
     @classmethod
-    def of(cls, run: IngestRun, job_runs: Sequence[IngestRun] = ()) -> RunView:
+    def of(
+        cls,
+        run: IngestRun,
+        job_runs: Sequence[IngestRun] = (),
+        committed: Mapping[uuid.UUID, Committed] | None = None,
+    ) -> RunView:
+        """``committed``: what unfinished runs committed (``RunRepository.committed``)."""
+        committed = committed or {}
         return cls(
             run.id,
             run_status(run),
@@ -53,11 +78,11 @@ class RunView:
             run.host,
             run.pid,
             list(run.paths),
-            dict(run.counts),
+            run_counts(run, committed),
             run.bytes,
             run.job_id,
             run.shard,
-            tuple(RunView.of(other) for other in job_runs),
+            tuple(RunView.of(other, committed=committed) for other in job_runs),
         )
 
     def job(self) -> dict[str, Any] | None:
@@ -276,11 +301,13 @@ class ReportService:
             if run is None:
                 raise NotFoundError(f"no ingest run {run_id}" if run_id else "no ingest run yet")
             job_runs = await uow.runs.of_job(run.job_id) if run.job_id is not None else ()
-            return RunView.of(run, job_runs)
+            return RunView.of(run, job_runs, await _committed(uow, [run, *job_runs]))
 
     async def period(self, since: datetime) -> PeriodReport:
         async with self.uow_factory() as uow:
-            runs = [RunView.of(r) for r in await uow.runs.since(since)]
+            rows = await uow.runs.since(since)
+            committed = await _committed(uow, rows)
+            runs = [RunView.of(r, committed=committed) for r in rows]
         days: dict[date, DayRow] = {}
         totals = DayRow(since.date())
         reasons: Counter[str] = Counter()
@@ -306,6 +333,10 @@ class ReportService:
         async with self.uow_factory() as uow:
             rows = await uow.rejections.list(run_id=run_id, reason=reason, limit=limit)
             return [RejectionView.of(r) for r in rows]
+
+
+async def _committed(uow: UnitOfWork, runs: Sequence[IngestRun]) -> dict[uuid.UUID, Committed]:
+    return await uow.runs.committed({r.id for r in runs if r.finished_at is None})
 
 
 class CaseService:
