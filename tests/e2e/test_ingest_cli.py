@@ -342,7 +342,9 @@ def test_settle_leaves_young_files_pending_until_they_are_old(
     assert "orphan" not in first["rejected_by_reason"]
     assert first["rejected"] == want["rejected"] - len(orphans)
     rejected_paths = {
-        p for r in cli("rejects", "--run", first["run_id"], "--json").json()["items"] for p in r.values()
+        p
+        for r in cli("rejects", "--run", first["run_id"], "--json").json()["items"]
+        for p in r.values()
     }
     assert not rejected_paths & {str(p) for p in young}
     assert cli("report", "--run", first["run_id"], "--json").json()["pending"] == first["pending"]

@@ -81,7 +81,7 @@ def test_one_photo_re_encoded_three_ways_is_one_case_and_another_plate_a_conflic
         )
     assert [c["id"] for c in cli("cases", "list", "--json").json()["items"]] == [case["id"]]
 
-    rejects = cli("rejects", "--reason", "photo-conflict", "--json").json()["items"]
+    rejects = cli("rejects", "--all", "--reason", "photo-conflict", "--json").json()["items"]
     assert [r["photo_path"] for r in rejects] == [str(later / "other-plate.jpg")] * 2
     assert rejects[0]["message"] == (
         f"the photo is already the evidence of case {case['id']}; this shot differs in plate "
