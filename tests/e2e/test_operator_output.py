@@ -139,8 +139,9 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
     assert [row["case_id"] for row in confirmed] == [split_id]
     (fine,) = _parse(("fines",), cli("--json", "fines"))
     assert fine["plate"] == case["plate"]
-    wrong = cli("export", "--json", "--format", "csv")
-    assert wrong.code == 2 and "--json prints JSON Lines" in wrong.stderr
+    for stream, fmt in ((("export",), "csv"), (("fines",), "table"), (("fines",), "csv")):
+        wrong = cli(*stream, "--json", "--format", fmt)
+        assert wrong.code == 2 and "--json prints JSON Lines" in wrong.stderr, wrong.output
     written = cli("export", "--json", "-o", tmp_path / "out.csv").json()
     assert (written["format"], written["cases"]) == ("csv", 1)
 
