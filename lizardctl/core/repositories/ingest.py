@@ -142,7 +142,9 @@ class RejectionRepository(Repository):
         return int(await self.session.scalar(query) or 0)
 
 
-def _rejections_where(query: Select[Any], run_id: uuid.UUID | None, reason: str | None) -> Any:
+def _rejections_where(
+    query: Select[Any], run_id: uuid.UUID | None, reason: str | None
+) -> Select[Any]:
     if run_id is not None:
         query = query.where(Rejection.run_id == run_id)
     if reason is not None:
@@ -176,7 +178,7 @@ class CaseFilters:
     run_id: uuid.UUID | None = None
 
 
-def _cases_where(query: Select[Any], filters: CaseFilters) -> Any:
+def _cases_where(query: Select[Any], filters: CaseFilters) -> Select[Any]:
     if filters.camera_id is not None:
         query = query.where(Case.camera_id == filters.camera_id)
     if filters.plate is not None:
