@@ -56,8 +56,7 @@ def list_(
     who acts next on an undecided case: reviewers, or a supervisor for a split vote at the
     highest staffed level. The title says how many match in all; --offset pages on.
     Example: lizardctl cases list --status escalated --limit 50 --offset 50"""
-    from lizardctl.core.repositories.ingest import CaseFilters
-    from lizardctl.core.services.reports import CaseService
+    from lizardctl.core.services.reports import CaseFilters, CaseService
 
     filters = CaseFilters(
         camera_id=camera,
