@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import sys
 import traceback
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from lizardctl.core.database import Database
+    from lizardctl.core.paging import Page
 
 T = TypeVar("T")
 INTERNAL_ERROR_EXIT = 70
@@ -256,6 +258,25 @@ SinceOpt = Annotated[
     ),
 ]
 LimitOpt = Annotated[int, count_option("--limit", help="At most this many rows.")]
+RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
+OffsetOpt = Annotated[
+    int, count_option("--offset", low=0, help="Skip this many rows first, to page on.")
+]
+
+
+def page_title(page: Page[Any], noun: str, scope: str = "") -> str:
+    """A limited listing's title never hides rows: ``3 of 11 rejected shot(s) in the latest
+    run; more: --offset 3`` (the whole of it is just ``11 rejected shot(s) ...``)."""
+    shown = len(page.items)
+    where = f" {scope}" if scope else ""
+    if page.offset == 0 and shown == page.total:
+        return f"{page.total} {noun}{where}"
+    start = f", from #{page.offset + 1}" if page.offset and shown else ""
+    title = f"{shown} of {page.total} {noun}{where}{start}"
+    nxt = page.next_offset
+    return title + (f"; more: --offset {nxt}" if nxt is not None else "")
+
+
 StoreOpt = Annotated[
     Path | None,
     typer.Option(

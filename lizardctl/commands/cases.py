@@ -10,10 +10,13 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     LimitOpt,
+    OffsetOpt,
+    RunOpt,
     SinceOpt,
     StoreOpt,
     echo,
     emit_json,
+    page_title,
     print_fields,
     print_table,
     run,
@@ -25,6 +28,7 @@ from lizardctl.core.choices import CaseStatus, Verdict
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
+    from lizardctl.core.paging import Page
     from lizardctl.core.services.reports import CaseView
     from lizardctl.core.services.reviews import DecisionResult
 
@@ -43,30 +47,35 @@ def list_(
         CaseStatus | None, typer.Option("--status", help="Only cases in this status.")
     ] = None,
     since: SinceOpt = None,
+    run_id: RunOpt = None,
     limit: LimitOpt = 100,
+    offset: OffsetOpt = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """List cases, oldest shot first. "awaiting" says who acts next on an undecided case:
-    reviewers, or a supervisor for a split vote at the highest staffed level.
-    Example: lizardctl cases list --status escalated"""
-    from lizardctl.core.services.reports import CaseService
+    """List cases, oldest shot first: every run's unless --run ID names one. "awaiting" says
+    who acts next on an undecided case: reviewers, or a supervisor for a split vote at the
+    highest staffed level. The title says how many match in all; --offset pages on.
+    Example: lizardctl cases list --status escalated --limit 50 --offset 50"""
+    from lizardctl.core.services.reports import CaseFilters, CaseService
 
-    async def work(db: Database) -> list[CaseView]:
+    filters = CaseFilters(
+        camera_id=camera,
+        plate=plate,
+        since=since,
+        status=status.value if status else None,
+        run_id=run_id,
+    )
+
+    async def work(db: Database) -> Page[CaseView]:
         service = CaseService(db.uow, store_root(db, None))
-        return await service.list(
-            camera_id=camera,
-            plate=plate,
-            since=since,
-            status=status.value if status else None,
-            limit=limit,
-        )
+        return await service.list(filters, limit=limit, offset=offset)
 
-    cases = run(ctx, work)
+    page = run(ctx, work)
     if wants_json(ctx, json_):
-        emit_json([c.to_dict() for c in cases])
+        emit_json(page.to_dict(lambda case: case.to_dict()))
         return
     print_table(
-        f"{len(cases)} case(s)",
+        page_title(page, "case(s)", f"of run {run_id}" if run_id else "of every run"),
         [
             "id",
             "plate",
@@ -90,7 +99,7 @@ def list_(
                 c.level,
                 c.awaiting or "-",
             )
-            for c in cases
+            for c in page.items
         ],
     )
 

@@ -20,6 +20,7 @@ app = typer.Typer(help="Create and migrate the database schema.", no_args_is_hel
 def upgrade(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    json_: JsonOpt = False,
 ) -> None:
     """Migrate the database up to REVISION (default: the newest) and register the built-in
     camera types.  Example: lizardctl --db postgresql+asyncpg://me@db/lizard db upgrade"""
@@ -30,6 +31,9 @@ def upgrade(
         return db.display_url
 
     url = run(ctx, work, check_schema=False)
+    if wants_json(ctx, json_):
+        emit_json({"database": url, "upgraded_to": revision})
+        return
     info(ctx, f"database {url} upgraded to {revision}")
 
 
@@ -37,6 +41,7 @@ def upgrade(
 def downgrade(
     ctx: typer.Context,
     revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")],
+    json_: JsonOpt = False,
 ) -> None:
     """Migrate the database down to REVISION.  Example: lizardctl db downgrade -1"""
     from lizardctl.core.services.database import DatabaseService
@@ -46,6 +51,9 @@ def downgrade(
         return db.display_url
 
     url = run(ctx, work, check_schema=False)
+    if wants_json(ctx, json_):
+        emit_json({"database": url, "downgraded_to": revision})
+        return
     info(ctx, f"database {url} downgraded to {revision}")
 
 

@@ -39,9 +39,14 @@ def export(
         typer.Option("--status", help="Only this outcome; repeat for both (default: both)."),
     ] = None,
     since: SinceOpt = None,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
-        ExportFormat.CSV
-    ),
+    fmt: Annotated[
+        ExportFormat | None,
+        typer.Option(
+            "--format",
+            help="csv (the default) or jsonl; --json on stdout means jsonl.",
+            show_default=False,
+        ),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -53,18 +58,23 @@ def export(
     """Export decided cases, oldest decision first, one row per case with plate, camera,
     violation, value, occurred_at, decided_at and votes. Streamed: memory stays flat for
     millions of rows. --since filters on the decision time. CSV cells starting with = + - @
-    get a leading ' so spreadsheet programs never run them as formulas.
+    get a leading ' so spreadsheet programs never run them as formulas. --json on stdout
+    streams JSON Lines (one case per line); with -o it prints what was written as JSON.
     Example: lizardctl export --status confirmed --since 2026-11-25 --format csv -o out.csv"""
     from lizardctl.core.services.export import ExportService
 
     statuses = tuple(status or DecidedStatus)
+    as_json = wants_json(ctx, json_)
+    if output is None and as_json and fmt is ExportFormat.CSV:
+        raise typer.BadParameter("--json prints JSON Lines, not csv", param_hint="--format")
+    chosen = fmt or (ExportFormat.JSONL if as_json and output is None else ExportFormat.CSV)
 
     async def work(db: Database) -> int | None:
         service = ExportService(db.uow)
         if output is not None:
-            return await service.export_file(output, fmt=fmt, statuses=statuses, since=since)
+            return await service.export_file(output, fmt=chosen, statuses=statuses, since=since)
         try:
-            return await service.export(data_stdout(), fmt=fmt, statuses=statuses, since=since)
+            return await service.export(data_stdout(), fmt=chosen, statuses=statuses, since=since)
         except BrokenPipeError:
             _silence_stdout()
             return None
@@ -73,7 +83,7 @@ def export(
     if output is None:
         if count is not None:
             info(ctx, f"exported {count} case(s)")
-    elif wants_json(ctx, json_):
-        emit_json({"file": str(output), "cases": count})
+    elif as_json:
+        emit_json({"file": str(output), "format": chosen.value, "cases": count})
     else:
         say(ctx, f"exported {count} case(s) to {output}")

@@ -161,6 +161,10 @@ def fines(
             if output is not None
             else (FinesFormat.JSONL if as_json else FinesFormat.TABLE)
         )
+    if as_json and output is None and fmt is not FinesFormat.JSONL:
+        raise typer.BadParameter(
+            f"--json prints JSON Lines, not {fmt.value}", param_hint="--format"
+        )
     if output is not None and fmt is FinesFormat.TABLE:
         raise typer.BadParameter("-o writes csv or jsonl, not a table", param_hint="--format")
 

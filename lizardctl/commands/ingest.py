@@ -71,7 +71,7 @@ class _Bar:
         )
 
 
-def render_summary(summary: IngestSummary) -> None:
+def render_summary(summary: IngestSummary, settle: float) -> None:
     data = summary.to_dict()
     head = "dry run, nothing written: " if summary.dry_run else ""
     echo(
@@ -83,6 +83,12 @@ def render_summary(summary: IngestSummary) -> None:
         f"pending {data['pending']}, rejected {data['rejected']}"
         + (f", vanished during the run {data['vanished']}" if data["vanished"] else "")
     )
+    if data["pending_settle"]:
+        echo(
+            f"  pending: {data['pending_settle']} shot(s) have files younger than --settle "
+            f"{settle:g} s (e.g. {data['pending_example']}), maybe still being written: the "
+            "next run takes them; for a complete dump (a copy has fresh times) use --settle 0"
+        )
     if data["kept_changed"]:
         typer.echo(
             f"  kept the files of {data['kept_changed']} shot(s) changed or replaced since "
@@ -92,9 +98,26 @@ def render_summary(summary: IngestSummary) -> None:
         echo(f"    {reason}: {count}")
     for problem in data["problems"]:
         echo(f"  problem: {problem}")
+    if summary.dry_run:
+        echo(f"  not recorded (dry run) · database {data['database']} · store {data['store']}")
+        if summary.rejected:
+            echo("  rejections are not recorded: run without --dry-run, then lizardctl rejects")
+        return
     echo(f"  run {data['run_id']} · database {data['database']} · store {data['store']}")
     if summary.rejected:
         echo(f"  see the rejected shots: lizardctl rejects --run {data['run_id']}")
+
+
+def future_warning(summary: IngestSummary) -> str | None:
+    """Files modified in the future stay pending until the clock passes their time, which
+    ``--settle 0`` does not change: a warning, not a silent pending count."""
+    if not summary.pending_future:
+        return None
+    return (
+        f"{summary.pending_future} shot(s) pending because their files are modified in the "
+        f"future (e.g. {summary.future_example}): they stay pending until the clock passes "
+        "that time; check the clock of the camera or of the copy, or touch the files"
+    )
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -241,11 +264,12 @@ def ingest(
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-    for warning in summary.warnings:
-        info(ctx, f"warning: {warning}")
+    for warning in (*summary.warnings, future_warning(summary)):
+        if warning is not None:
+            info(ctx, f"warning: {warning}")
     if as_json:
         emit_json(summary.to_dict())
     elif not quiet or summary.rejected or summary.problems:
-        render_summary(summary)
+        render_summary(summary, settle)
     if summary.rejected or summary.problems:
         raise typer.Exit(1)

@@ -9,8 +9,10 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     LimitOpt,
+    OffsetOpt,
     count_option,
     emit_json,
+    page_title,
     print_fields,
     print_table,
     run,
@@ -20,6 +22,7 @@ from lizardctl.commands.violation import FileArg, say_import
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
+    from lizardctl.core.paging import Page
     from lizardctl.core.services.catalog import ImportReport, OwnerDetail, OwnerView
 
 app = typer.Typer(help="Import, list and show car owners.", no_args_is_help=True)
@@ -40,22 +43,24 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, limit: LimitOpt = 1000, json_: JsonOpt = False) -> None:
-    """List car owners by plate.  Example: lizardctl owner list --limit 50"""
+def list_(
+    ctx: typer.Context, limit: LimitOpt = 1000, offset: OffsetOpt = 0, json_: JsonOpt = False
+) -> None:
+    """List car owners by plate; the title says how many there are in all, --offset pages on.
+    Example: lizardctl owner list --limit 50 --offset 50"""
     from lizardctl.core.services.catalog import OwnerService
 
-    async def work(db: Database) -> tuple[list[OwnerView], int]:
-        return await OwnerService(db.uow).list(limit)
+    async def work(db: Database) -> Page[OwnerView]:
+        return await OwnerService(db.uow).list(limit, offset)
 
-    rows, total = run(ctx, work)
+    page = run(ctx, work)
     if wants_json(ctx, json_):
-        emit_json([row.to_dict() for row in rows])
+        emit_json(page.to_dict(lambda owner: owner.to_dict()))
         return
-    shown = f"{total} owner(s)" + (f", first {len(rows)}" if len(rows) < total else "")
     print_table(
-        shown,
+        page_title(page, "owner(s)"),
         ["plate", "name", "phone", "email", "telegram"],
-        [(r.plate, r.name, r.phone, r.email, r.telegram) for r in rows],
+        [(r.plate, r.name, r.phone, r.email, r.telegram) for r in page.items],
     )
 
 
@@ -66,14 +71,16 @@ def show(
     limit: Annotated[
         int, count_option("--limit", help="At most this many cases, newest first.")
     ] = 100,
+    offset: OffsetOpt = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """Show a plate's owner, contacts, and the plate's cases with their statuses and, for
-    catalogued violations, fines.  Example: lizardctl owner show 1ABC2377"""
+    """Show a plate's owner, contacts, and the plate's cases (newest first, a page of them:
+    --limit, --offset) with their statuses and, for catalogued violations, fines.
+    Example: lizardctl owner show 1ABC2377"""
     from lizardctl.core.services.catalog import OwnerService
 
     async def work(db: Database) -> OwnerDetail:
-        return await OwnerService(db.uow).show(plate, limit)
+        return await OwnerService(db.uow).show(plate, limit, offset)
 
     detail = run(ctx, work)
     data = detail.to_dict()
@@ -91,9 +98,9 @@ def show(
             *((f"  {status}", n) for status, n in data["cases_by_status"].items()),
         ]
     )
-    if detail.cases:
+    if detail.cases.items or detail.cases.offset:
         print_table(
-            f"newest {len(detail.cases)} case(s)",
+            page_title(detail.cases, "case(s)", "of this plate, newest first"),
             ["case", "occurred at", "violation", "value", "fine", "status", "decided at"],
             [
                 (
@@ -105,6 +112,6 @@ def show(
                     c["status"],
                     c["decided_at"] or "-",
                 )
-                for c in data["cases"]
+                for c in data["cases"]["items"]
             ],
         )

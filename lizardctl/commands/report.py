@@ -3,7 +3,6 @@ how the reviewers are doing; ``report fines``: what the confirmed cases are wort
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,8 +11,12 @@ import typer
 from lizardctl.commands._runtime import (
     JsonOpt,
     LimitOpt,
+    OffsetOpt,
+    RunOpt,
     SinceOpt,
+    echo,
     emit_json,
+    page_title,
     print_fields,
     print_table,
     run,
@@ -24,10 +27,8 @@ from lizardctl.core.ingest.reasons import Reason
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
     from lizardctl.core.services.fines import FinesReport
-    from lizardctl.core.services.reports import PeriodReport, RejectionView, RunView
+    from lizardctl.core.services.reports import PeriodReport, RejectionListing, RunView
     from lizardctl.core.services.review_report import ReviewReport
-
-RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
 
 app = typer.Typer()
 
@@ -74,8 +75,11 @@ def report(
     since: SinceOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Report ingest runs: one run in detail (--last, --run ID) or a period (--since DATE)
-    with totals and a per-day table; `report reviews` reports on reviewing.
+    """Report ingest runs: one run in detail (the latest, or --run ID) or a period
+    (--since DATE) with totals and a per-day table. A period's pending is what the latest
+    run on each set of paths left pending, not a sum over runs (a pending shot is seen
+    again by every run); the other counts add up the runs.
+    `report reviews` reports on reviewing.
     Example: lizardctl report --since 2026-11-01"""
     from lizardctl.core.services.reports import ReportService
 
@@ -93,11 +97,16 @@ def report(
 
     as_json = wants_json(ctx, json_)
     if since is None:
-        view = run(ctx, one)
+        data = {"scope": "run" if run_id else "latest run", **run(ctx, one).to_dict()}
         if as_json:
-            emit_json(view.to_dict())
+            emit_json(data)
         else:
-            print_fields(_run_fields(view.to_dict()))
+            echo(
+                f"Ingest run {data['run_id']}"
+                if run_id
+                else "The latest ingest run (--run ID for another, --since DATE for a period)"
+            )
+            print_fields(_run_fields(data))
         return
     result = run(ctx, period)
     data = result.to_dict()
@@ -230,28 +239,48 @@ def _day(value: datetime) -> str:
 def rejects(
     ctx: typer.Context,
     run_id: RunOpt = None,
+    every_run: Annotated[
+        bool, typer.Option("--all", help="Every run's rejections, not one run's.")
+    ] = False,
     reason: Annotated[
         Reason | None, typer.Option("--reason", help="Only this reason code.")
     ] = None,
     limit: LimitOpt = 1000,
+    offset: OffsetOpt = 0,
     json_: JsonOpt = False,
 ) -> None:
-    """List rejected shots with their reason and message, to fix and re-run.
-    Example: lizardctl rejects --reason invalid --limit 20"""
+    """List one run's rejected shots (default: the latest run; --run ID another, --all every
+    run) with their reason and message, to fix and re-run. The title says which run and
+    how many there are in all.
+    Example: lizardctl rejects --reason invalid --limit 20 --offset 20"""
     from lizardctl.core.services.reports import ReportService
 
-    async def work(db: Database) -> list[RejectionView]:
-        service = ReportService(db.uow)
-        return await service.rejections(
-            run_id=run_id, reason=reason.value if reason else None, limit=limit
+    if every_run and run_id is not None:
+        raise typer.BadParameter("give --run or --all, not both")
+
+    async def work(db: Database) -> RejectionListing:
+        return await ReportService(db.uow).rejections(
+            run_id=run_id,
+            every_run=every_run,
+            reason=reason.value if reason else None,
+            limit=limit,
+            offset=offset,
         )
 
-    rows = run(ctx, work)
+    listing = run(ctx, work)
     if wants_json(ctx, json_):
-        emit_json([r.to_dict() for r in rows])
+        emit_json(listing.to_dict())
         return
+    if listing.run_id is not None:
+        scope = f"in {listing.scope} {listing.run_id}"
+    else:
+        scope = "in every run" if every_run else f"({listing.scope})"
+    noun = f"{reason.value} rejected shot(s)" if reason else "rejected shot(s)"
     print_table(
-        f"{len(rows)} rejected shot(s)",
+        page_title(listing.page, noun, scope),
         ["reason", "photo", "metadata", "message"],
-        [(r.reason, r.photo_path or "-", r.metadata_path or "-", r.message) for r in rows],
+        [
+            (r.reason, r.photo_path or "-", r.metadata_path or "-", r.message)
+            for r in listing.page.items
+        ],
     )

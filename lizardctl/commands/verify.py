@@ -10,10 +10,12 @@ import typer
 
 from lizardctl.commands._runtime import (
     JsonOpt,
+    OffsetOpt,
     StoreOpt,
     count_option,
     echo,
     emit_json,
+    page_title,
     print_table,
     run,
     seconds_option,
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 
 
 def render(report: VerifyReport) -> None:
+    from lizardctl.core.paging import Page
+
     data = report.to_dict()
     counts = data["counts"]
     hashed = f", {counts['bytes_hashed'] / 1e6:,.1f} MB re-hashed" if report.read_data else ""
@@ -48,7 +52,7 @@ def render(report: VerifyReport) -> None:
             "younger than --min-age"
         )
     print_table(
-        None,
+        page_title(Page(report.listed, report.problems, report.offset), "problem(s)"),
         ["problem", "case", "photo", "what is wrong"],
         [
             (
@@ -60,8 +64,6 @@ def render(report: VerifyReport) -> None:
             for problem in report.listed
         ],
     )
-    if len(report.listed) < report.problems:
-        echo(f"listed {len(report.listed)} of {report.problems}; see --limit")
 
 
 def verify(
@@ -95,6 +97,7 @@ def verify(
     limit: Annotated[
         int, count_option("--limit", help="List at most this many problems; all count.")
     ] = 1000,
+    offset: OffsetOpt = 0,
     json_: JsonOpt = False,
 ) -> None:
     """Check that every case's photo is in the store with its recorded size (and, with
@@ -113,6 +116,7 @@ def verify(
         prune=prune,
         min_age_s=min_age,
         limit=limit,
+        offset=offset,
         hash_workers=os.cpu_count() or 1,
     )
     bar = None

@@ -51,7 +51,7 @@ def confirmed(cli: Cli, tmp_path: Path) -> tuple[list[dict[str, Any]], dict[str,
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     ingested = cli("ingest", manifest.dump_dir, "--workers", "0", "--settle", "0")
     assert ingested.code == 0, ingested.output
-    cases = cli("cases", "list", "--json").json()
+    cases = cli("cases", "list", "--json").json()["items"]
     assert len(cases) == 12
     decided = _vote_everything(cli, {case["skill"] for case in cases})
     assert len(decided) == 12
@@ -124,8 +124,8 @@ def test_from_dump_to_fines_csv(
 
     shown = cli("owner", "show", owned[0], "--json").json()
     assert shown["name"] == "Ann Smith"
-    assert {c["status"] for c in shown["cases"]} <= {"confirmed", "dismissed"}
-    assert cli("owner", "list", "--json").json()[0]["plate"] == owned[0]
+    assert {c["status"] for c in shown["cases"]["items"]} <= {"confirmed", "dismissed"}
+    assert cli("owner", "list", "--json").json()["items"][0]["plate"] == owned[0]
     listed = cli("violation", "list", "--json").json()
     assert sorted(v["id"] for v in listed) == violation_ids
     assert cli("violation", "show", violation_ids[0]).code == 0
@@ -158,7 +158,7 @@ def test_bad_import_lists_lines_and_exits_2(cli: Cli, tmp_path: Path) -> None:
         f"Error: {bad}: 1 bad row(s), nothing imported",
         "  line 2: phone, email, telegram: at least one contact is required",
     ]
-    assert cli("owner", "list", "--json").json() == []
+    assert cli("owner", "list", "--json").json()["items"] == []
     missing = cli("violation", "import", tmp_path / "none.csv")
     assert (missing.code, missing.stderr.strip()) == (
         2,

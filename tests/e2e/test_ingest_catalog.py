@@ -41,7 +41,7 @@ def test_unknown_violation_only_when_the_catalog_has_entries(cli: Cli, tmp_path:
     assert "violation catalog is empty" not in checked.stderr
     assert summary["ingested"] > 0
     assert summary["rejected_by_reason"] == {"unknown-violation": summary["rejected"]}
-    rejects = cli("rejects", "--reason", "unknown-violation", "--json").json()
+    rejects = cli("rejects", "--reason", "unknown-violation", "--json").json()["items"]
     assert len(rejects) == summary["rejected"]
     assert all("not in the violation catalog" in r["message"] for r in rejects)
     assert all(known[0] not in r["message"] for r in rejects)

@@ -14,6 +14,7 @@ import os
 import re
 import sqlite3
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
 from contextlib import closing
@@ -221,7 +222,7 @@ def test_mixed_dump_counts_rejects_report_and_cases(
 
     rejects = cli("rejects", "--run", run_id, "--json")
     assert rejects.code == 0, rejects.output
-    listed = rejects.json()
+    listed = rejects.json()["items"]
     got = Counter((r["photo_path"], r["metadata_path"], r["reason"]) for r in listed)
     want = Counter(
         (str(s.photo) if s.photo else None, str(s.metadata) if s.metadata else None, s.expected)
@@ -232,7 +233,7 @@ def test_mixed_dump_counts_rejects_report_and_cases(
     assert all(r["run_id"] == run_id and r["message"].strip() for r in listed)
     (invalid,) = [r for r in listed if r["reason"] == "invalid"]
     assert "datetime.month" in invalid["message"]  # the field path of the month-13 defect
-    only_orphans = cli("rejects", "--run", run_id, "--reason", "orphan", "--json").json()
+    only_orphans = cli("rejects", "--run", run_id, "--reason", "orphan", "--json").json()["items"]
     assert {r["reason"] for r in only_orphans} == {"orphan"} and len(only_orphans) == 2
 
     report = cli("report", "--run", run_id, "--json")
@@ -245,7 +246,7 @@ def test_mixed_dump_counts_rejects_report_and_cases(
     assert view["bytes"] == summary["bytes"] > 0
     assert cli("report", "--last", "--json").json()["run_id"] == run_id
 
-    cases = cli("cases", "list", "--limit", "1000", "--json").json()
+    cases = cli("cases", "list", "--limit", "1000", "--json").json()["items"]
     assert len(cases) == expected_counts(mixed.shots)["ingested"]
     assert sorted(case_keys(db_url)) == sorted(shot_keys(mixed.shots))
 
@@ -259,7 +260,7 @@ def test_cases_show_gives_the_stored_photo_and_raw_metadata(
     assert ingest(cli, mixed.dump_dir).code == 1
     sizes = dict(sql(db_url, "SELECT sha256, size FROM photos"))
     shown_suffixes = set()
-    for case in cli("cases", "list", "--json").json():
+    for case in cli("cases", "list", "--json").json()["items"]:
         detail = cli("cases", "show", case["id"], "--json").json()
         metadata = Path(detail["source_metadata"])
         if metadata.suffix in shown_suffixes:
@@ -341,7 +342,9 @@ def test_settle_leaves_young_files_pending_until_they_are_old(
     assert "orphan" not in first["rejected_by_reason"]
     assert first["rejected"] == want["rejected"] - len(orphans)
     rejected_paths = {
-        p for r in cli("rejects", "--run", first["run_id"], "--json").json() for p in r.values()
+        p
+        for r in cli("rejects", "--run", first["run_id"], "--json").json()["items"]
+        for p in r.values()
     }
     assert not rejected_paths & {str(p) for p in young}
     assert cli("report", "--run", first["run_id"], "--json").json()["pending"] == first["pending"]
@@ -374,18 +377,24 @@ def test_dry_run_writes_nothing(
     text = ingest(cli, mixed.dump_dir, "--dry-run", "--delete-source")
     assert text.code == 1, text.output
     assert "dry run" in text.stdout
+    # A dry run is recorded nowhere, so its summary points at no run to look up.
+    assert "rejects --run" not in text.stdout and "not recorded (dry run)" in text.stdout
+    assert "rejections are not recorded: run without --dry-run" in text.stdout
     out, summary = ingest_json(cli, mixed.dump_dir, "--dry-run", workers=2)
     assert out.code == 1, out.output
-    assert summary["dry_run"] is True
+    assert (summary["dry_run"], summary["run_id"]) == (True, None)
     assert counts_of(summary) == expected_counts(mixed.shots)
 
     for table in ("ingest_runs", "cases", "photos", "rejections"):
         assert count(db_url, table) == 0, table
-    assert cli("cases", "list", "--json").json() == []
-    assert cli("rejects", "--json").json() == []
-    no_run = cli("report", "--run", summary["run_id"])
-    assert no_run.code == 2
-    assert "no ingest run" in no_run.stderr
+    assert cli("cases", "list", "--json").json()["items"] == []
+    nothing = cli("rejects", "--json").json()
+    assert (nothing["scope"], nothing["total"], nothing["items"]) == ("no ingest run yet", 0, [])
+    unknown = str(uuid.uuid4())
+    for command in (["report"], ["rejects"], ["cases", "list"]):
+        no_run = cli(*command, "--run", unknown)
+        assert (no_run.code, no_run.stdout) == (2, ""), command
+        assert f"no ingest run {unknown}" in no_run.stderr
     assert cli("report").stderr.strip() == "Error: no ingest run yet"
     assert not store.exists() or not any(store.rglob("*"))
     assert {p: p.stat().st_mtime_ns for p in mixed.dump_dir.rglob("*")} == before
@@ -523,7 +532,7 @@ def test_unreadable_files_and_symlink_loops_are_reported_not_fatal(
     assert summary["ingested"] == len(clean.shots)
     assert summary["rejected_by_reason"] == {"unreadable": 1}
     assert any("loop" in problem for problem in summary["problems"]), summary["problems"]
-    (rejected,) = cli("rejects", "--run", summary["run_id"], "--json").json()
+    (rejected,) = cli("rejects", "--run", summary["run_id"], "--json").json()["items"]
     assert rejected["photo_path"] == str(broken / "gone.jpg")
     assert "nowhere.jpg" in rejected["message"] or "gone.jpg" in rejected["message"]
     assert count(db_url, "cases") == len(clean.shots)

@@ -68,7 +68,7 @@ def test_one_photo_re_encoded_three_ways_is_one_case_and_another_plate_a_conflic
         0,
         {"ingested": 1, "duplicate": 2, "rejected_by_reason": {}},
     )
-    (case,) = cli("cases", "list", "--json").json()
+    (case,) = cli("cases", "list", "--json").json()["items"]
 
     later = tmp_path / "later"
     shot(later, "compact", json.dumps(RAW, separators=(",", ":")).encode())
@@ -79,9 +79,9 @@ def test_one_photo_re_encoded_three_ways_is_one_case_and_another_plate_a_conflic
             1,
             {"ingested": 0, "duplicate": 1, "rejected_by_reason": {"photo-conflict": 1}},
         )
-    assert [c["id"] for c in cli("cases", "list", "--json").json()] == [case["id"]]
+    assert [c["id"] for c in cli("cases", "list", "--json").json()["items"]] == [case["id"]]
 
-    rejects = cli("rejects", "--reason", "photo-conflict", "--json").json()
+    rejects = cli("rejects", "--all", "--reason", "photo-conflict", "--json").json()["items"]
     assert [r["photo_path"] for r in rejects] == [str(later / "other-plate.jpg")] * 2
     assert rejects[0]["message"] == (
         f"the photo is already the evidence of case {case['id']}; this shot differs in plate "

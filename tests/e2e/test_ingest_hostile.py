@@ -49,7 +49,7 @@ def files_under(folder: Path) -> dict[str, bytes]:
 
 def rejects(cli: Cli, run_id: str) -> dict[str, dict[str, Any]]:
     """The run's rejections by photo file name."""
-    rows = cli("rejects", "--run", run_id, "--json").json()
+    rows = cli("rejects", "--run", run_id, "--json").json()["items"]
     return {Path(row["photo_path"]).name: row for row in rows}
 
 

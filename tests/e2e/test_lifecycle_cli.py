@@ -36,7 +36,7 @@ def level(cli: Cli, tmp_path: Path) -> int:
     manifest = generate_dump(tmp_path / "generated", cameras=3, shots_per_camera=5, bad=False)
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     assert cli("ingest", manifest.dump_dir, "--workers", "0", "--settle", "0").code == 0
-    skills = Counter(case["skill"] for case in cli("cases", "list", "--json").json())
+    skills = Counter(case["skill"] for case in cli("cases", "list", "--json").json()["items"])
     low = min(s for s, n in skills.items() if n >= 3)
     for name in CREW:
         assert cli("reviewer", "add", name, "--skill", str(low)).code == 0
@@ -98,7 +98,7 @@ def test_a_waiting_case_moves_up_to_a_new_level(cli: Cli, level: int) -> None:
     added = cli("reviewer", "add", "hi", "--skill", str(level + 10))
     assert added.code == 0
     assert "1 escalated case(s) moved up" in added.stdout
-    (listed,) = cli("cases", "list", "--status", "escalated", "--json").json()
+    (listed,) = cli("cases", "list", "--status", "escalated", "--json").json()["items"]
     assert (listed["id"], listed["level"], listed["awaiting"]) == (case_id, level + 10, "review")
     refused = cli("cases", "decide", case_id, "--verdict", "violation", "--by", "eve")
     assert refused.code == 2 and "not awaiting a supervisor" in refused.stderr
@@ -117,7 +117,7 @@ def test_fines_do_not_move_with_the_catalog(cli: Cli, level: int, tmp_path: Path
         return lease["case"]["id"]  # type: ignore[no-any-return]
 
     def catalog(fine: str) -> str:
-        ids = {c["violation_id"] for c in cli("cases", "list", "--json").json()}
+        ids = {c["violation_id"] for c in cli("cases", "list", "--json").json()["items"]}
         sheet = tmp_path / f"catalog-{fine}.csv"
         sheet.write_text("id,name,fine\n" + "".join(f"{i},Type,{fine}\n" for i in sorted(ids)))
         out = cli("violation", "import", sheet)

@@ -57,7 +57,7 @@ def _hostile_dump(root: Path) -> tuple[Path, Path]:
 
 def _confirm_all(cli: Cli) -> list[dict[str, Any]]:
     """Decide every case as a violation with one vote each; the cases as listed."""
-    cases = cli("cases", "list", "--json").json()
+    cases = cli("cases", "list", "--json").json()["items"]
     assert cli("review", "config", "--votes", "1").code == 0
     for skill in sorted({case["skill"] for case in cases}):
         assert cli("reviewer", "add", f"r{skill}", "--skill", str(skill)).code == 0
@@ -185,7 +185,7 @@ def test_control_characters_in_camera_and_owner_input_are_refused(cli: Cli, tmp_
     assert imported.code == 2
     _no_raw_controls(imported)
     assert "Ann" not in imported.output
-    assert cli("owner", "list", "--json").json() == []
+    assert cli("owner", "list", "--json").json()["items"] == []
 
 
 def _weird_dump(root: Path, name: bytes = b"root\xff\nFORGED: all good") -> Path:
@@ -223,8 +223,8 @@ def test_ingest_summary_and_json_with_hostile_folder_names(
     assert len(summary["problems"]) == 1
     assert f"{shown}\nFORGED: all good/loop" in summary["problems"][0]
 
-    rejects = cli("rejects", "--json")
-    paths = [r["photo_path"] for r in rejects.json()]
+    rejects = cli("rejects", "--all", "--json")  # both runs' (by default: the latest run's)
+    paths = [r["photo_path"] for r in rejects.json()["items"]]
     assert len(paths) == 2
     assert all(p.endswith(f"{shown}\nFORGED: all good/x\x1b[31m.jpg") for p in paths)
     table = cli("rejects")

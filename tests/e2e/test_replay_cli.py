@@ -19,7 +19,7 @@ def skills(cli: Cli, tmp_path: Path) -> list[int]:
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     assert cli("ingest", manifest.dump_dir, "--workers", "0", "--settle", "0").code == 0
     types = {c["id"]: c["camera_type"] for c in cli("camera", "list", "--json").json()}
-    cases = cli("cases", "list", "--json").json()
+    cases = cli("cases", "list", "--json").json()["items"]
     found = [c["skill"] for c in cases if types[c["camera_id"]] == "camerus1"]
     assert found and any(s > 1 for s in found) and any(s == 1 for s in found), found
     return found

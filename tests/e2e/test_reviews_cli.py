@@ -42,7 +42,7 @@ def backlog(cli: Cli, tmp_path: Path) -> tuple[int, int]:
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     ingested = cli("ingest", manifest.dump_dir, "--workers", "0", "--settle", "0")
     assert ingested.code == 0, ingested.output
-    skills = Counter(case["skill"] for case in cli("cases", "list", "--json").json())
+    skills = Counter(case["skill"] for case in cli("cases", "list", "--json").json()["items"])
     low, high = min(s for s, n in skills.items() if n >= 3), max(skills) + 1
     for name in LOW_CREW:
         assert cli("reviewer", "add", name, "--skill", str(low)).code == 0
@@ -75,7 +75,7 @@ def test_confirmed_dismissed_escalated_and_exported(
     nothing = cli("review", "next", "--reviewer", "dan", "--json")
     assert (nothing.code, nothing.json()["case"]) == (0, None)
 
-    supervisor = cli("cases", "list", "--status", "escalated", "--json").json()
+    supervisor = cli("cases", "list", "--status", "escalated", "--json").json()["items"]
     assert [(c["id"], c["level"], c["awaiting"]) for c in supervisor] == [
         (escalated["case_id"], high, "supervisor")
     ]

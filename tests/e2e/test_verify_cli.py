@@ -43,7 +43,7 @@ class Ingested:
 
     def case_of(self, photo: Path) -> str:
         """The id of the case whose photo this is, as ``cases`` shows it."""
-        for case in self.cli("cases", "list", "--json").json():
+        for case in self.cli("cases", "list", "--json").json()["items"]:
             if self.cli("cases", "show", case["id"], "--json").json()["photo_sha256"] == photo.name:
                 return str(case["id"])
         raise AssertionError(f"no case uses {photo}")
@@ -184,7 +184,7 @@ def test_stale_temporary_files_are_reported_and_pruned_fresh_ones_left(
 
 
 def test_raw_metadata_that_no_longer_validates_is_reported(ingested: Ingested) -> None:
-    case = ingested.cli("cases", "list", "--json").json()[0]
+    case = ingested.cli("cases", "list", "--json").json()["items"][0]
     raw = ingested.cli("cases", "show", case["id"], "--json").json()["raw"]
     del raw["datetime"]
     set_raw(ingested.db_url, case["id"], raw)
@@ -203,7 +203,20 @@ def test_every_problem_is_counted_and_limit_caps_the_list(ingested: Ingested) ->
     assert full["counts"]["problems"] == 3
     assert full["problems_by_kind"] == {"missing-photo": 3}
     human = ingested.verify("--limit", "2")
-    assert "listed 2 of 3" in human.stdout
+    assert "2 of 3 problem(s); more: --offset 2" in human.stdout
+
+
+def test_offset_pages_on_through_the_problems(ingested: Ingested) -> None:
+    for photo in ingested.photos()[:3]:
+        photo.unlink()
+    first = ingested.verify("--json", "--limit", "2").json()
+    rest = ingested.verify("--json", "--limit", "2", "--offset", "2").json()
+    assert (rest["offset"], rest["listed"], rest["counts"]["problems"]) == (2, 1, 3)
+    photos = [p["photo"] for p in first["problems"] + rest["problems"]]
+    assert len(set(photos)) == 3
+    human = ingested.verify("--limit", "2", "--offset", "2")
+    assert "1 of 3 problem(s), from #3" in human.stdout
+    assert "more:" not in human.stdout
 
 
 def test_quiet_prints_nothing_when_clean_and_the_problems_when_not(ingested: Ingested) -> None:

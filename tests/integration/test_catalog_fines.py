@@ -232,11 +232,14 @@ async def test_catalog_view_per_violation_and_day(db: Database) -> None:
 async def test_owner_and_violation_show_the_cases(db: Database) -> None:
     bob = await OwnerService(db.uow).show("3BOB2377")
     assert bob.cases_by_status == {"confirmed": 2, "dismissed": 1, "open": 1}
-    assert len(bob.cases) == 4
-    assert {c.violation for c in bob.cases} == {"Speeding", "Red light", None}
+    assert (len(bob.cases.items), bob.cases.total) == (4, 4)
+    assert {c.violation for c in bob.cases.items} == {"Speeding", "Red light", None}
     limited = await OwnerService(db.uow).show("3BOB2377", limit=1)
-    assert len(limited.cases) == 1
+    assert (len(limited.cases.items), limited.cases.total, limited.cases.next_offset) == (1, 4, 1)
     assert sum(limited.cases_by_status.values()) == 4
+    paged = await OwnerService(db.uow).show("3BOB2377", limit=2, offset=3)
+    assert [c.id for c in paged.cases.items] == [bob.cases.items[3].id]
+    assert (paged.cases.total, paged.cases.next_offset) == (4, None)
 
     speeding = (await ViolationService(db.uow).show(SPEEDING)).to_dict()
     assert speeding["cases_by_status"] == {"confirmed": 3, "dismissed": 1, "open": 1}

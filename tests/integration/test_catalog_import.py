@@ -130,9 +130,12 @@ async def test_owner_import_show_and_updates(db: Database, tmp_path: Path) -> No
     service = OwnerService(db.uow)
     report = await service.import_file(_write(tmp_path, "owners.csv", OWNERS_CSV))
     assert (report.added, report.updated, report.unchanged) == (2, 0, 0)
-    owners, total = await service.list(limit=1)
-    assert total == 2
-    assert [(o.plate, o.telegram) for o in owners] == [("1ABC2377", "@ann_smith")]
+    page = await service.list(limit=1)
+    assert (page.total, page.next_offset) == (2, 1)
+    assert [(o.plate, o.telegram) for o in page.items] == [("1ABC2377", "@ann_smith")]
+    second = await service.list(limit=1, offset=1)
+    assert (second.total, second.next_offset, len(second.items)) == (2, None, 1)
+    assert second.items[0].plate != "1ABC2377"
 
     moved = OWNERS_CSV.replace("+7 916 123-45-67,,ann_smith", ",ann@example.com,ann_smith")
     again = await service.import_file(_write(tmp_path, "owners2.csv", moved))
@@ -141,7 +144,7 @@ async def test_owner_import_show_and_updates(db: Database, tmp_path: Path) -> No
 
     shown = await service.show("1abc2377")
     assert (shown.owner.phone, shown.owner.email) == (None, "ann@example.com")
-    assert shown.cases == []
+    assert (shown.cases.items, shown.cases.total) == ([], 0)
     with pytest.raises(NotFoundError):
         await service.show("9ABC2377")
     with pytest.raises(UsageError, match="not a canonical plate"):
@@ -166,7 +169,8 @@ async def test_owner_bad_rows(db: Database, tmp_path: Path) -> None:
         "region: 1ABC2377), got 'A123BC77'",
         "line 5: plate: 2XYZ34199 repeats line 4",
     ]
-    assert (await OwnerService(db.uow).list(10)) == ([], 0)
+    nobody = await OwnerService(db.uow).list(10)
+    assert (nobody.items, nobody.total) == ([], 0)
 
 
 async def test_header_only_file_is_nothing_to_do(db: Database, tmp_path: Path) -> None:

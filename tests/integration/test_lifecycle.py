@@ -15,6 +15,7 @@ from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Reviewer
 from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.repositories.ingest import CaseFilters
 from lizardctl.core.services.catalog import ImportReport, OwnerService, ViolationService
 from lizardctl.core.services.fines import FineRow, FinesService
 from lizardctl.core.services.reports import CaseService
@@ -67,9 +68,9 @@ async def test_a_supervisor_decides_a_case_split_at_the_top(
 ) -> None:
     case_id = await stuck_case(db, reviews)
     cases = CaseService(db.uow, STORE)
-    assert [(c.id, c.awaiting) for c in await cases.list(status="escalated")] == [
-        (case_id, "supervisor")
-    ]
+    assert [
+        (c.id, c.awaiting) for c in (await cases.list(CaseFilters(status="escalated"))).items
+    ] == [(case_id, "supervisor")]
     with pytest.raises(UsageError, match="a is not a supervisor"):
         await reviews.decide(case_id, V, "a")
     clock.advance(minutes=5)
@@ -96,7 +97,7 @@ async def test_a_supervisor_decides_a_case_split_at_the_top(
     assert [t.actor for t in shown.transitions] == [None, "eve"]
     with pytest.raises(UsageError, match="already dismissed"):
         await reviews.decide(case_id, V, "eve")
-    assert await cases.list(status="escalated") == []
+    assert (await cases.list(CaseFilters(status="escalated"))).items == []
 
 
 async def test_decide_refuses_everything_else(
@@ -244,7 +245,7 @@ async def test_a_confirmed_case_keeps_the_fine_of_its_decision(
         plate = (await uow.cases.get(first)).plate  # type: ignore[union-attr]
     (tmp_path / "owners.csv").write_text(f"plate,name,phone,email,telegram\n{plate},Ann,,a@x.io,\n")
     await OwnerService(db.uow).import_file(tmp_path / "owners.csv")
-    (mine,) = (await OwnerService(db.uow).show(plate)).cases
+    (mine,) = (await OwnerService(db.uow).show(plate)).cases.items
     assert (mine.id, mine.fine_minor) == (first, 50000)
     async with db.uow() as uow:
         assert (await uow.cases.get(dismissed)).fine_minor is None  # type: ignore[union-attr]

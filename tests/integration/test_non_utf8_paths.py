@@ -69,7 +69,7 @@ def test_ingest_of_non_utf8_root_and_subfolder_finishes_and_shows_escaped_names(
 
     rejects = _cli(db_url, "rejects", "--json")
     assert rejects.code == 0, rejects.output
-    (rejected,) = rejects.json()
+    (rejected,) = rejects.json()["items"]
     assert rejected["reason"] == "bad-metadata"
     assert rejected["photo_path"] == str(tmp_path / "root\\xff" / "sub\\xfe" / "bad\\xfd.jpg")
     assert rejected["metadata_path"].endswith("root\\xff/sub\\xfe/bad\\xfd.json")

@@ -25,6 +25,7 @@ from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Assignment
 from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.repositories.ingest import CaseFilters
 from lizardctl.core.services.reports import CaseService
 from lizardctl.core.services.reviews import ReviewerService, ReviewService, Verdict
 from lizardctl.core.services.schemas import register_builtins
@@ -282,7 +283,7 @@ async def test_split_with_no_level_above_waits_for_a_supervisor(
     )
     lease = await reviews.next_case("d")
     assert lease is not None and lease.case.id == other, "no fourth vote at the same level"
-    listed = await cases.list(status="escalated")
+    listed = (await cases.list(CaseFilters(status="escalated"))).items
     assert [(c.id, c.awaiting) for c in listed] == [(case_id, "supervisor")]
 
 
@@ -361,7 +362,7 @@ async def test_lowering_k_settles_cases_that_have_enough_votes(
     settings = await reviews.configure(votes_per_level=2)
     assert settings.settled == 2
     cases = CaseService(db.uow, STORE)
-    outcome = {c.id: (c.status, c.level) for c in await cases.list()}
+    outcome = {c.id: (c.status, c.level) for c in (await cases.list()).items}
     assert outcome[agreed] == ("confirmed", 1)
     assert outcome[split] == ("escalated", 2)
     assert outcome[single] == ("open", 1)

@@ -24,6 +24,7 @@ import os
 import random
 import stat
 import threading
+import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.photos import PHOTO_SUFFIXES
 
 METADATA_SUFFIXES = frozenset({".json", ".bin"})
+FUTURE_SLACK_S = 2.0
+"""An mtime this far past the clock is in the future, not a file being written now."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,13 @@ class WalkStats:
     """What the walk saw besides shots: files held back, files ignored, folders it could not use."""
 
     pending: int = 0
+    pending_future: int = 0
+    """Of ``pending``, shots held back by a file modified in the future: they wait until
+    the clock passes that time, however small ``--settle`` is."""
+    future_example: str | None = None
+    """One such file, to name in the warning."""
+    pending_example: str | None = None
+    """One file held back, for the note that says why."""
     ignored_files: int = 0
     directories: int = 0
     problems: list[str] = field(default_factory=list)
@@ -226,28 +236,37 @@ class Walker:
             _Entry(entry.name, entry.path, kind == "photo", refused)
         )
 
-    def _settled(self, entry: _Entry) -> bool | None:
-        """Whether a file is old enough to take; None when it is gone since the listing.
+    def _mtime(self, entry: _Entry) -> float | None:
+        """A file's mtime; None when it is gone since the listing.
 
         ``lstat``: a symlink is never followed, so its own mtime decides.
         """
         try:
-            mtime = os.lstat(entry.path).st_mtime
+            return os.lstat(entry.path).st_mtime
         except FileNotFoundError:
             return None  # removed since it was listed: nothing left to ingest or reject
         except OSError:
-            mtime = 0.0  # cannot even lstat it: let the read fail and say why
-        return mtime <= self.young_after
+            return 0.0  # cannot even lstat it: let the read fail and say why
 
     def shots(self, listing: Listing, stems: Iterable[str] | None = None) -> list[ShotFiles]:
         """Pair the settled files of ``stems`` (default: the whole folder), in a thread."""
         shots: list[ShotFiles] = []
-        pending = 0
+        pending = future = 0
+        example = future_example = None
         for stem in sorted(listing.stems) if stems is None else stems:
-            settled = [(entry, self._settled(entry)) for entry in listing.stems[stem]]
+            mtimes = [(entry, self._mtime(entry)) for entry in listing.stems[stem]]
+            settled = [(e, None if m is None else m <= self.young_after) for e, m in mtimes]
             if any(state is False for _, state in settled):
                 photo_count = sum(1 for entry, _ in settled if entry.is_photo)
-                pending += max(photo_count, len(settled) - photo_count)
+                held = max(photo_count, len(settled) - photo_count)
+                pending += held
+                young = [(e, m) for e, m in mtimes if m is not None and m > self.young_after]
+                ahead = [e for e, m in young if m > time.time() + FUTURE_SLACK_S]
+                if ahead:
+                    future += held
+                    future_example = future_example or ahead[0].path
+                else:
+                    example = example or young[0][0].path
                 continue
             photos = [entry for entry, state in settled if state and entry.is_photo]
             metadata = [entry for entry, state in settled if state and not entry.is_photo]
@@ -282,6 +301,9 @@ class Walker:
                 )
         with self._lock:  # parts of one folder are paired in several threads at once
             self.stats.pending += pending
+            self.stats.pending_future += future
+            self.stats.pending_example = self.stats.pending_example or example
+            self.stats.future_example = self.stats.future_example or future_example
         return shots
 
     async def rescan(self, directory: str) -> Listing:

@@ -123,8 +123,8 @@ class OwnerRepository(_UpsertRepository):
     async def get(self, plate: str) -> CarOwner | None:
         return await self.session.get(CarOwner, plate)
 
-    async def list(self, limit: int) -> Sequence[CarOwner]:
-        query = select(CarOwner).order_by(CarOwner.plate).limit(limit)
+    async def list(self, limit: int, offset: int = 0) -> Sequence[CarOwner]:
+        query = select(CarOwner).order_by(CarOwner.plate).limit(limit).offset(offset)
         return (await self.session.scalars(query)).all()
 
     async def count(self) -> int:
@@ -133,7 +133,7 @@ class OwnerRepository(_UpsertRepository):
     async def by_plates(self, plates: Iterable[str]) -> dict[str, CarOwner]:
         return await self._by_keys(CarOwner, CarOwner.plate, plates)
 
-    async def cases_of(self, plate: str, limit: int) -> Sequence[dict[str, Any]]:
+    async def cases_of(self, plate: str, limit: int, offset: int = 0) -> Sequence[dict[str, Any]]:
         """The plate's newest cases with their status, the violation's name where
         catalogued and, for confirmed ones, the fine frozen at decision."""
         query = (
@@ -152,6 +152,7 @@ class OwnerRepository(_UpsertRepository):
             .where(Case.plate == plate)
             .order_by(Case.occurred_at.desc(), Case.id)
             .limit(limit)
+            .offset(offset)
         )
         return [dict(row._mapping) for row in await self.session.execute(query)]
 

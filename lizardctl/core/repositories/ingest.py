@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Select, Table, func, insert, select, update
 
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
@@ -163,14 +163,24 @@ class ShotRepository(Repository):
 
 class RejectionRepository(Repository):
     async def list(
-        self, *, run_id: uuid.UUID | None, reason: str | None, limit: int
+        self, *, run_id: uuid.UUID | None, reason: str | None, limit: int, offset: int = 0
     ) -> Sequence[Rejection]:
-        query = select(Rejection).order_by(Rejection.id).limit(limit)
-        if run_id is not None:
-            query = query.where(Rejection.run_id == run_id)
-        if reason is not None:
-            query = query.where(Rejection.reason == reason)
-        return (await self.session.scalars(query)).all()
+        query = select(Rejection).order_by(Rejection.id).limit(limit).offset(offset)
+        return (await self.session.scalars(_rejections_where(query, run_id, reason))).all()
+
+    async def count(self, *, run_id: uuid.UUID | None, reason: str | None) -> int:
+        query = _rejections_where(select(func.count()).select_from(Rejection), run_id, reason)
+        return int(await self.session.scalar(query) or 0)
+
+
+def _rejections_where(
+    query: Select[Any], run_id: uuid.UUID | None, reason: str | None
+) -> Select[Any]:
+    if run_id is not None:
+        query = query.where(Rejection.run_id == run_id)
+    if reason is not None:
+        query = query.where(Rejection.reason == reason)
+    return query
 
 
 class CaseRepository(Repository):
@@ -178,21 +188,36 @@ class CaseRepository(Repository):
         return await self.session.get(Case, case_id)
 
     async def list(
-        self,
-        *,
-        camera_id: uuid.UUID | None = None,
-        plate: str | None = None,
-        since: datetime | None = None,
-        status: str | None = None,
-        limit: int = 100,
+        self, filters: CaseFilters | None = None, *, limit: int = 100, offset: int = 0
     ) -> Sequence[Case]:
-        query = select(Case).order_by(Case.occurred_at, Case.id).limit(limit)
-        if camera_id is not None:
-            query = query.where(Case.camera_id == camera_id)
-        if plate is not None:
-            query = query.where(Case.plate == plate)
-        if since is not None:
-            query = query.where(Case.occurred_at >= since)
-        if status is not None:
-            query = query.where(Case.status == status)
-        return (await self.session.scalars(query)).all()
+        query = select(Case).order_by(Case.occurred_at, Case.id).limit(limit).offset(offset)
+        return (await self.session.scalars(_cases_where(query, filters or CaseFilters()))).all()
+
+    async def count(self, filters: CaseFilters) -> int:
+        query = _cases_where(select(func.count()).select_from(Case), filters)
+        return int(await self.session.scalar(query) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFilters:
+    """What ``cases list`` narrows to; None is no filter."""
+
+    camera_id: uuid.UUID | None = None
+    plate: str | None = None
+    since: datetime | None = None
+    status: str | None = None
+    run_id: uuid.UUID | None = None
+
+
+def _cases_where(query: Select[Any], filters: CaseFilters) -> Select[Any]:
+    if filters.camera_id is not None:
+        query = query.where(Case.camera_id == filters.camera_id)
+    if filters.plate is not None:
+        query = query.where(Case.plate == filters.plate)
+    if filters.since is not None:
+        query = query.where(Case.occurred_at >= filters.since)
+    if filters.status is not None:
+        query = query.where(Case.status == filters.status)
+    if filters.run_id is not None:
+        query = query.where(Case.run_id == filters.run_id)
+    return query

@@ -25,6 +25,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from lizardctl.core.db.models import CarOwner, ViolationType, utcnow
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.money import format_amount, parse_amount
+from lizardctl.core.paging import Page
 from lizardctl.core.repositories.catalog import CONFIRMED
 from lizardctl.core.schema.canonical import PLATE_PATTERN
 from lizardctl.core.spreadsheets import SheetRow, open_sheet
@@ -452,15 +453,15 @@ class PlateCase:
 class OwnerDetail:
     owner: OwnerView
     cases_by_status: dict[str, int]
-    cases: list[PlateCase]
-    """The newest cases, at most the limit asked for; ``cases_by_status`` counts them all."""
+    cases: Page[PlateCase]
+    """A page of the plate's cases, newest first; ``cases_by_status`` counts them all."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.owner.to_dict(),
-            "cases_total": sum(self.cases_by_status.values()),
+            "cases_total": self.cases.total,
             "cases_by_status": self.cases_by_status,
-            "cases": [case.to_dict() for case in self.cases],
+            "cases": self.cases.to_dict(PlateCase.to_dict),
         }
 
 
@@ -471,13 +472,13 @@ class OwnerService:
     async def import_file(self, path: Path) -> ImportReport:
         return await import_table(self.uow_factory, path, OWNERS)
 
-    async def list(self, limit: int) -> tuple[list[OwnerView], int]:
-        """The first ``limit`` owners by plate, and how many there are in all."""
+    async def list(self, limit: int, offset: int = 0) -> Page[OwnerView]:
+        """A page of owners by plate, and how many there are in all."""
         async with self.uow_factory() as uow:
-            rows = await uow.owners.list(limit)
-            return [OwnerView.of(row) for row in rows], await uow.owners.count()
+            rows = await uow.owners.list(limit, offset)
+            return Page([OwnerView.of(row) for row in rows], await uow.owners.count(), offset)
 
-    async def show(self, plate: str, limit: int = 100) -> OwnerDetail:
+    async def show(self, plate: str, limit: int = 100, offset: int = 0) -> OwnerDetail:
         try:
             plate = canonical_plate(plate)
         except ValueError as exc:
@@ -487,5 +488,6 @@ class OwnerService:
             if row is None:
                 raise NotFoundError(f"no owner of plate {plate}")
             counts = await uow.owners.status_counts(plate)
-            cases = [PlateCase(**found) for found in await uow.owners.cases_of(plate, limit)]
+            found = await uow.owners.cases_of(plate, limit, offset)
+            cases = Page([PlateCase(**case) for case in found], sum(counts.values()), offset)
             return OwnerDetail(OwnerView.of(row), dict(sorted(counts.items())), cases)

@@ -72,6 +72,10 @@ class IngestSummary:
     problems: list[str]
     job_id: uuid.UUID | None = None
     warnings: tuple[str, ...] = ()
+    pending_future: int = 0
+    """Of ``pending``, shots with a file modified in the future; the rest wait for --settle."""
+    pending_example: str | None = None
+    future_example: str | None = None
 
     @property
     def rejected(self) -> int:
@@ -81,11 +85,15 @@ class IngestSummary:
         elapsed = max(self.elapsed_s, 1e-9)
         outcomes = self.result.outcomes
         return {
-            "run_id": str(self.run_id),
+            "run_id": None if self.dry_run else str(self.run_id),  # a dry run is not recorded
             "dry_run": self.dry_run,
             "ingested": outcomes["ingested"],
             "duplicate": outcomes["duplicate"],
             "pending": self.pending,
+            "pending_settle": self.pending - self.pending_future,
+            "pending_future": self.pending_future,
+            "pending_example": self.pending_example,
+            "future_example": self.future_example,
             "rejected": outcomes["rejected"],
             "vanished": outcomes["vanished"],
             "kept_changed": outcomes["kept_changed"],
@@ -443,6 +451,9 @@ class IngestService:
                     store=str(store.root),
                     elapsed_s=time.monotonic() - started,
                     pending=walker.stats.pending,
+                    pending_future=walker.stats.pending_future,
+                    pending_example=storable(walker.stats.pending_example),
+                    future_example=storable(walker.stats.future_example),
                     ignored_files=walker.stats.ignored_files,
                     result=total,
                     problems=[storable(problem) for problem in total.problems],

@@ -13,7 +13,8 @@ from typing import Any
 from lizardctl.core.db.models import Case, IngestRun, Rejection
 from lizardctl.core.errors import NotFoundError
 from lizardctl.core.liveness import worker_alive
-from lizardctl.core.repositories.ingest import Committed
+from lizardctl.core.paging import Page
+from lizardctl.core.repositories.ingest import CaseFilters, Committed
 from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
@@ -136,6 +137,32 @@ class RunView:
         }
 
 
+def still_pending(runs: Sequence[RunView]) -> int:
+    """Shots left pending at the end of a set of runs, each shot counted once.
+
+    A pending shot is looked at again by the next run on the same paths, so summing the
+    runs' ``pending`` counts it once per run (three nightly runs of one copied dump made
+    2,376 pending of 792 shots). What still waits is what the latest run on each set of
+    paths (and shard) left pending: the runs of that run's job when several processes
+    shared it, which split the folders between them.
+    """
+    latest: dict[tuple[tuple[str, ...], str | None], RunView] = {}
+    for run in runs:
+        key = (tuple(sorted(run.paths)), run.shard)
+        if key not in latest or run.started_at >= latest[key].started_at:
+            latest[key] = run
+    pending = 0
+    for key, last in latest.items():
+        same_job = [
+            r
+            for r in runs
+            if (tuple(sorted(r.paths)), r.shard) == key
+            and (r is last or (last.job_id is not None and r.job_id == last.job_id))
+        ]
+        pending += sum(int(r.counts.get("pending", 0)) for r in same_job)
+    return pending
+
+
 @dataclass(slots=True)
 class DayRow:
     day: date
@@ -207,6 +234,22 @@ class RejectionView:
             "photo_path": self.photo_path,
             "metadata_path": self.metadata_path,
             "created_at": self.created_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RejectionListing:
+    run_id: uuid.UUID | None
+    """The run listed; None for every run (or no run yet)."""
+    scope: str
+    """What the listing covers, for its title: ``the latest run``, ``run``, ``every run``."""
+    page: Page[RejectionView]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": None if self.run_id is None else str(self.run_id),
+            "scope": self.scope,
+            **self.page.to_dict(RejectionView.to_dict),
         }
 
 
@@ -304,6 +347,7 @@ class ReportService:
             return RunView.of(run, job_runs, await _committed(uow, [run, *job_runs]))
 
     async def period(self, since: datetime) -> PeriodReport:
+        """Totals and a row per day; ``pending`` is not a sum (see ``still_pending``)."""
         async with self.uow_factory() as uow:
             rows = await uow.runs.since(since)
             committed = await _committed(uow, rows)
@@ -319,6 +363,9 @@ class ReportService:
                 row.bytes += run.bytes
                 row.elapsed_s += run.elapsed_s
             reasons.update(run.counts.get("rejected_by_reason", {}))
+        for row in (totals, *days.values()):
+            of_row = runs if row is totals else [r for r in runs if r.started_at.date() == row.day]
+            row.counts["pending"] = still_pending(of_row)
         return PeriodReport(
             since,
             runs,
@@ -328,11 +375,35 @@ class ReportService:
         )
 
     async def rejections(
-        self, *, run_id: uuid.UUID | None, reason: str | None, limit: int
-    ) -> list[RejectionView]:
+        self,
+        *,
+        run_id: uuid.UUID | None,
+        every_run: bool = False,
+        reason: str | None,
+        limit: int,
+        offset: int = 0,
+    ) -> RejectionListing:
+        """One run's rejections (``run_id``, by default the latest run) or, with
+        ``every_run``, every run's: a run is the subject, as in ``report``."""
         async with self.uow_factory() as uow:
-            rows = await uow.rejections.list(run_id=run_id, reason=reason, limit=limit)
-            return [RejectionView.of(r) for r in rows]
+            run = None
+            if run_id is not None:
+                run = await uow.runs.get(run_id)
+                if run is None:
+                    raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
+            elif not every_run:
+                run = await uow.runs.last()
+                if run is None:
+                    return RejectionListing(None, "no ingest run yet", Page([], 0, offset))
+            scope = "every run" if run is None else "run" if run_id else "the latest run"
+            wanted = None if run is None else run.id
+            rows = await uow.rejections.list(
+                run_id=wanted, reason=reason, limit=limit, offset=offset
+            )
+            total = await uow.rejections.count(run_id=wanted, reason=reason)
+            return RejectionListing(
+                wanted, scope, Page([RejectionView.of(r) for r in rows], total, offset)
+            )
 
 
 async def _committed(uow: UnitOfWork, runs: Sequence[IngestRun]) -> dict[uuid.UUID, Committed]:
@@ -345,20 +416,20 @@ class CaseService:
         self.store = PhotoStore(store_root)
 
     async def list(
-        self,
-        *,
-        camera_id: uuid.UUID | None = None,
-        plate: str | None = None,
-        since: datetime | None = None,
-        status: str | None = None,
-        limit: int = 100,
-    ) -> list[CaseView]:
+        self, filters: CaseFilters | None = None, *, limit: int = 100, offset: int = 0
+    ) -> Page[CaseView]:
+        """A page of cases and how many match in all; an unknown ``run_id`` is exit 2."""
+        filters = filters or CaseFilters()
         async with self.uow_factory() as uow:
-            rows = await uow.cases.list(
-                camera_id=camera_id, plate=plate, since=since, status=status, limit=limit
-            )
+            if filters.run_id is not None and await uow.runs.get(filters.run_id) is None:
+                raise NotFoundError(f"no ingest run {filters.run_id} (a --dry-run records none)")
+            rows = await uow.cases.list(filters, limit=limit, offset=offset)
             awaiting = await self._awaiting(uow, rows)
-            return [CaseView.of(row, awaiting=awaiting.get(row.id)) for row in rows]
+            return Page(
+                [CaseView.of(row, awaiting=awaiting.get(row.id)) for row in rows],
+                await uow.cases.count(filters),
+                offset,
+            )
 
     async def show(self, case_id: uuid.UUID) -> CaseView:
         """The case with its votes and every status transition it went through."""

@@ -79,6 +79,8 @@ class VerifyOptions:
     min_age_s: float = DEFAULT_MIN_AGE_S
     limit: int = 1000
     """Problems listed; all of them are counted."""
+    offset: int = 0
+    """Problems passed over before the listed ones (they are found in a stable order)."""
     hash_workers: int = 2
     """Processes that re-hash photos for ``read_data``."""
 
@@ -96,6 +98,7 @@ class VerifyReport:
     kept_recent: int
     listed: tuple[Problem, ...]
     elapsed_s: float
+    offset: int = 0
 
     @property
     def problems(self) -> int:
@@ -123,6 +126,7 @@ class VerifyReport:
             "problems_by_kind": dict(sorted(self.found.items())),
             "problems": [problem.to_dict() for problem in self.listed],
             "listed": len(self.listed),
+            "offset": self.offset,
             "elapsed_s": round(self.elapsed_s, 3),
             "cases_per_s": round(self.cases / max(self.elapsed_s, 1e-9), 1),
         }
@@ -130,18 +134,20 @@ class VerifyReport:
 
 @dataclass(slots=True)
 class _Tally:
-    """Every problem counted; the first ``limit`` kept to list."""
+    """Every problem counted; ``limit`` of them kept to list, after the first ``offset``."""
 
     limit: int
+    offset: int = 0
     found: Counter[str] = field(default_factory=Counter)
     listed: list[Problem] = field(default_factory=list)
     pruned: int = 0
     kept_recent: int = 0
 
     def add(self, problem: Problem) -> None:
+        seen = sum(self.found.values())
         self.found[problem.kind] += 1
         self.pruned += problem.pruned
-        if len(self.listed) < self.limit:
+        if seen >= self.offset and len(self.listed) < self.limit:
             self.listed.append(problem)
 
 
@@ -393,7 +399,7 @@ class VerifyService:
         guard: PruneGuard | None,
     ) -> VerifyReport:
         started = time.perf_counter()
-        tally = _Tally(options.limit)
+        tally = _Tally(options.limit, options.offset)
         schemas = await self._schemas(tally)
         rows = await self._page(None)
         if rows and not self.store.root.is_dir():
@@ -430,6 +436,7 @@ class VerifyService:
             kept_recent=tally.kept_recent,
             listed=tuple(tally.listed),
             elapsed_s=time.perf_counter() - started,
+            offset=options.offset,
         )
 
     async def _schemas(self, tally: _Tally) -> dict[int, CompiledSchema | None]:
