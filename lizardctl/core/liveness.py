@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import select
+import signal
 import socket
+import sys
+import threading
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -78,3 +83,67 @@ def _boot_time() -> float | None:
         return next(float(line.split()[1]) for line in lines if line.startswith(b"btime "))
     except (OSError, ValueError, IndexError, StopIteration):
         return None
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def belong_to(owner: int) -> None:
+    """Make this worker process die with ``owner``, the process that started its pool.
+
+    Called first thing in a pool worker, so that no worker outlives a command killed with
+    SIGKILL (holding the SQLite file or a PostgreSQL connection). The kernel sends SIGKILL
+    when the parent dies (Linux ``PR_SET_PDEATHSIG``); if the owner died before that was
+    asked for, this process has been re-parented already and exits at once.
+    """
+    _die_with_parent()
+    if os.getppid() != owner:
+        _watch(owner)
+    if not descends_from(owner):
+        os._exit(1)
+
+
+def _watch(owner: int) -> None:
+    """Exit when ``owner`` does, for a worker forked by a forkserver.
+
+    Such a worker's parent is the forkserver, which outlives the owner: every worker holds
+    the pipe end whose closing would tell the forkserver to exit, so neither would ever
+    go. A thread waits on a pidfd of the owner instead (Linux 5.3+; without one, the
+    worker relies on the pool's own shutdown).
+    """
+    try:
+        fd = os.pidfd_open(owner)
+    except (AttributeError, OSError):
+        return
+
+    def wait() -> None:
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=wait, name="owner-watch", daemon=True).start()
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel for SIGKILL when the parent dies (Linux; elsewhere a no-op).
+
+    The signal follows the parent *thread* that forked: pools are forked from the main
+    thread or from a forkserver's, which exits with its owner.
+    """
+    if sys.platform != "linux":
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+
+
+def descends_from(owner: int) -> bool:
+    """Is ``owner`` this process's parent (fork) or grandparent (forkserver)?"""
+    parent = os.getppid()
+    if parent == owner:
+        return True
+    try:
+        stat = Path(f"/proc/{parent}/stat").read_bytes()
+    except OSError:
+        return sys.platform != "linux"  # no /proc: trust the pool
+    # Fields after the command name, which may hold spaces and parentheses: state, ppid.
+    return int(stat.rsplit(b")", 1)[1].split()[1]) == owner

@@ -12,6 +12,7 @@ from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
 
+from lizardctl.core.liveness import belong_to
 from lizardctl.core.store import PhotoStore
 
 
@@ -24,9 +25,10 @@ def context(preload: str = __name__) -> BaseContext:
     return forkserver
 
 
-def initialize() -> None:
-    """Workers leave Ctrl-C to the parent, which cancels what is queued."""
+def initialize(owner: int) -> None:
+    """Workers leave Ctrl-C to ``owner``, which cancels what is queued, and die with it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    belong_to(owner)
 
 
 def read_digests(root: Path, photos: list[str]) -> list[str | None]:

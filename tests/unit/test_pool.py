@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lizardctl.core.ingest import pool
+from lizardctl.core.liveness import descends_from
 
 linux_only = pytest.mark.skipif(sys.platform != "linux", reason="workers are forked on Linux only")
 
@@ -66,6 +67,6 @@ def test_a_worker_knows_whether_its_owner_is_its_parent_or_grandparent() -> None
     parent = os.getppid()
     stat = Path(f"/proc/{parent}/stat").read_text()
     grandparent = int(stat.rsplit(")", 1)[1].split()[1])
-    assert pool._descends_from(parent)
-    assert pool._descends_from(grandparent)
-    assert not pool._descends_from(os.getpid())
+    assert descends_from(parent)
+    assert descends_from(grandparent)
+    assert not descends_from(os.getpid())

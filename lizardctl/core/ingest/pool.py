@@ -16,7 +16,6 @@ SQLite file or a PostgreSQL connection, and whatever batch it was in never commi
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import gc
 import os
 import signal
@@ -26,16 +25,15 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from multiprocessing.util import Finalize
-from pathlib import Path
 
 from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
 from lizardctl.core.ingest.walk import ShotFiles
+from lizardctl.core.liveness import belong_to
 
 _loop: asyncio.AbstractEventLoop | None = None
 _processor: BatchProcessor | None = None
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _fork_is_safe() -> bool:
@@ -98,39 +96,7 @@ def initialize(owner: int) -> None:
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # pending ones are dropped
-    _die_with_parent()
-    if not _descends_from(owner):
-        os._exit(1)  # the owner died before the line above took effect: nothing to do
-
-
-def _die_with_parent() -> None:
-    """Ask the kernel for SIGKILL when the parent dies (Linux; elsewhere a no-op).
-
-    The signal follows the parent *thread* that forked: pools are forked from the main
-    thread (``start_workers``) or from a forkserver's, which exits with its owner.
-    """
-    if sys.platform != "linux":
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-
-
-def _descends_from(owner: int) -> bool:
-    """Is ``owner`` this process's parent (fork) or grandparent (forkserver)?
-
-    Checked after ``_die_with_parent``: a parent that died before it had already
-    re-parented this process, and would never send the signal.
-    """
-    parent = os.getppid()
-    if parent == owner:
-        return True
-    try:
-        stat = Path(f"/proc/{parent}/stat").read_bytes()
-    except OSError:
-        return sys.platform != "linux"  # no /proc: trust the pool
-    # Fields after the command name, which may hold spaces and parentheses: state, ppid.
-    return int(stat.rsplit(b")", 1)[1].split()[1]) == owner
+    belong_to(owner)
 
 
 def _close() -> None:

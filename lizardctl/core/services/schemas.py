@@ -384,6 +384,7 @@ class SchemaService:
                             workers,
                             mp_context=rehash.context("lizardctl.core.replay"),
                             initializer=rehash.initialize,
+                            initargs=(os.getpid(),),
                         )
                     if pool is None:
                         tally.fail_all(replay_batch(schema, rows, now))

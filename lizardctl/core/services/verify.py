@@ -18,6 +18,7 @@ batch of deletions (see ``services/prune_guard.py``).
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections import Counter, deque
@@ -197,7 +198,10 @@ class _Hasher:
         self._store = store
         self._tally = tally
         self._pool = ProcessPoolExecutor(
-            threads, mp_context=rehash.context(), initializer=rehash.initialize
+            threads,
+            mp_context=rehash.context(),
+            initializer=rehash.initialize,
+            initargs=(os.getpid(),),
         )
         self._in_flight = 2 * threads
         self._batch: list[_Group] = []
