@@ -45,7 +45,12 @@ VersionOpt = Annotated[
 def add(
     ctx: typer.Context,
     name: NameArg,
-    file: Annotated[Path, typer.Option("--file", "-f", help="Schema file (.json or .toml).")],
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", "-f", help="Schema file (.json or .toml): a regular file of at most 1 MB."
+        ),
+    ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the file, register nothing.")
     ] = False,
