@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import unicodedata
 import uuid
@@ -93,12 +94,19 @@ def tally(verdicts: Sequence[str]) -> str:
     return ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
 
 
+REVIEWER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+_REVIEWER_NAME = re.compile(REVIEWER_NAME)
+_SHOWN_NAME = 80
+"""Characters of a name that cannot exist quoted back in "no reviewer ...": a hostile
+value may be of any length."""
+
+
 class ReviewerIn(BaseModel):
     """A reviewer as typed by an operator, checked before it reaches the database."""
 
     model_config = ConfigDict(str_strip_whitespace=True, frozen=True)
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
+    name: Annotated[str, Field(pattern=REVIEWER_NAME)]
     skill: Annotated[int, Field(ge=1, le=100)]
     supervisor: bool = False
 
@@ -230,6 +238,11 @@ class DecisionResult:
 
 
 async def _reviewer(uow: UnitOfWork, name: str, *, lock: bool = False) -> Reviewer:
+    """The reviewer named on the command line. A name no reviewer can have (not UTF-8,
+    control characters, too long) is not looked up: the driver would refuse it (exit 70)."""
+    if not _REVIEWER_NAME.fullmatch(name):
+        shown = name if len(name) <= _SHOWN_NAME else f"{name[:_SHOWN_NAME]}..."
+        raise NotFoundError(f"no reviewer {shown!r}: not a reviewer name")
     reviewer = await uow.reviewers.get(name, lock=lock)
     if reviewer is None:
         raise NotFoundError(f"no reviewer {name!r}: add one with `lizardctl reviewer add`")
