@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import os
 import resource
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +23,9 @@ import pytest
 
 from lizardctl.core.files import CAMERAS_CSV_BYTES, SCHEMA_FILE_BYTES
 from lizardctl.core.spreadsheets import xlsx_available
-from tests.e2e.conftest import Cli, Outcome
+from tests.e2e.conftest import Cli, Outcome, invoke
 from tests.e2e.test_ingest_hostile import NOT_READ, WAIT_S, sparse
+from tests.e2e.test_ingest_processes import lizardctl
 
 MEMORY_CEILING = 2 << 30
 """Address space of a child: far above what a refused file needs, far below /dev/zero."""
@@ -42,23 +41,18 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 SUFFIX = {"schema add": ".json", "schema add --replay": ".json"}
 
 
-def _limited() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CEILING, MEMORY_CEILING))
-
-
-def lizard(db_url: str, cwd: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    """``python -m lizardctl ARGS`` as a user runs it, in bounded memory and time."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIZARD_")}
-    return subprocess.run(
-        [sys.executable, "-m", "lizardctl", "--db", db_url, *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=WAIT_S,
-        check=False,
-        preexec_fn=_limited,
-    )
+def lizard(db_url: str, cwd: Path, *args: str | Path) -> tuple[int, str]:
+    """``python -m lizardctl ARGS`` as a user runs it: exit code and stderr. Its address
+    space is capped as soon as it starts, long before it has imported enough to read."""
+    process = lizardctl(db_url, cwd, *args)
+    try:
+        resource.prlimit(process.pid, resource.RLIMIT_AS, (MEMORY_CEILING, MEMORY_CEILING))
+        _, stderr = process.communicate(timeout=WAIT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return process.returncode, stderr
 
 
 @contextmanager
@@ -96,14 +90,14 @@ def test_dev_zero_is_refused_by_a_real_process(
     command: str, sqlite_url: str, tmp_path: Path
 ) -> None:
     """The reproduction: ``violation import /dev/zero`` read forever; so did a link to it."""
-    assert lizard(sqlite_url, tmp_path, "db", "upgrade").returncode == 0
+    assert invoke(["--db", sqlite_url, "db", "upgrade"]).code == 0
     named: Path = Path("/dev/zero")
     if command != "violation import":
         named = tmp_path / f"x{SUFFIX.get(command, '.csv')}"
         named.symlink_to("/dev/zero")
-    done = lizard(sqlite_url, tmp_path, *COMMANDS[command], named)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.splitlines() == [f"Error: {named}: a device, {NOT_READ}"]
+    code, stderr = lizard(sqlite_url, tmp_path, *COMMANDS[command], named)
+    assert code == 2, stderr
+    assert stderr.splitlines() == [f"Error: {named}: a device, {NOT_READ}"]
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
