@@ -211,3 +211,21 @@ def test_extreme_since_that_fits_is_accepted(cli: Cli) -> None:
     """Year 1 and year 9999 in UTC are valid bounds on both engines, not errors."""
     assert cli("cases", "list", "--since", "0001-01-01T00:00:00-14:00").code == 0
     assert cli("fines", "--since", "9999-12-31T23:59:59+00:00").code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [*DECIDE, "--by", "e" * 100_000],
+        ["reviewer", "set", "e" * 100_000, "--supervisor"],
+        ["schema", "add", "c" * 100_000, "--file", str(builtin_schema_files()["camerus1"])],
+    ],
+    ids=["decide --by", "reviewer set", "schema add"],
+)
+def test_a_huge_value_is_quoted_back_cut(args: list[str], workspace: dict[str, str]) -> None:
+    """One line, and a short one: an error quotes at most 80 characters of the value."""
+    env = {k: v for k, v in workspace.items() if k != "dump"}
+    out = invoke(args, env=env)
+    assert _is_usage_error(out), out.output[:300]
+    assert "... (100,000 characters)" in out.stderr
+    assert len(out.stderr) < 300

@@ -61,6 +61,7 @@ from lizardctl.core.db.models import (
 )
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.money import format_amount
+from lizardctl.core.output import quoted
 from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.services.reports import CaseView
@@ -96,9 +97,6 @@ def tally(verdicts: Sequence[str]) -> str:
 
 REVIEWER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
 _REVIEWER_NAME = re.compile(REVIEWER_NAME)
-_SHOWN_NAME = 80
-"""Characters of a name that cannot exist quoted back in "no reviewer ...": a hostile
-value may be of any length."""
 
 
 class ReviewerIn(BaseModel):
@@ -241,8 +239,7 @@ async def _reviewer(uow: UnitOfWork, name: str, *, lock: bool = False) -> Review
     """The reviewer named on the command line. A name no reviewer can have (not UTF-8,
     control characters, too long) is not looked up: the driver would refuse it (exit 70)."""
     if not _REVIEWER_NAME.fullmatch(name):
-        shown = name if len(name) <= _SHOWN_NAME else f"{name[:_SHOWN_NAME]}..."
-        raise NotFoundError(f"no reviewer {shown!r}: not a reviewer name")
+        raise NotFoundError(f"no reviewer {quoted(name)}: not a reviewer name")
     reviewer = await uow.reviewers.get(name, lock=lock)
     if reviewer is None:
         raise NotFoundError(f"no reviewer {name!r}: add one with `lizardctl reviewer add`")

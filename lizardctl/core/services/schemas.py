@@ -33,6 +33,7 @@ from lizardctl.core.db.models import SchemaVersion, utcnow
 from lizardctl.core.errors import LizardError, NotFoundError, UsageError
 from lizardctl.core.files import SCHEMA_FILE_BYTES, FileTooLarge, read_user_file
 from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.output import quoted
 from lizardctl.core.replay import Failure, replay_batch
 from lizardctl.core.schema import builtin_schema_files
 from lizardctl.core.schema.compiler import CompiledSchema, compile_schema
@@ -266,8 +267,8 @@ class ReplayReport:
 def check_type_name(name: str) -> str:
     if not TYPE_NAME.fullmatch(name):
         raise UsageError(
-            f"bad camera type name {name!r}: use 1-64 lower-case letters, digits, '-' or '_', "
-            "starting with a letter"
+            f"bad camera type name {quoted(name)}: use 1-64 lower-case letters, digits, "
+            "'-' or '_', starting with a letter"
         )
     return name
 
