@@ -17,7 +17,7 @@ from lizardctl.core.errors import EnvironmentFailure, LizardError, UsageError
 
 _MB = 1_000_000
 SCHEMA_FILE_BYTES = _MB
-"""``schema add/check --file``: a schema file; the built-in ones are under 3 KB."""
+"""``schema add --file``: a schema file; the built-in ones are under 3 KB."""
 CAMERAS_CSV_BYTES = 16 * _MB
 """``camera import``: the file is checked whole in one transaction, so it is read whole:
 ~100,000 cameras, a few times more than any fleet."""
@@ -92,9 +92,9 @@ class _CappedFile(io.RawIOBase):
         return self._file.fileno()
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        room = self._limit + 1 - self._file.tell()
+        room = max(self._limit + 1 - self._file.tell(), 0)
         with memoryview(buffer) as view:
-            count = self._file.readinto(view[: max(room, 0)]) if room > 0 else 0
+            count = self._file.readinto(view[:room]) if room else 0
         if self._file.tell() > self._limit:
             raise _too_large(self._path, "grew while read", self._limit)
         return count or 0
