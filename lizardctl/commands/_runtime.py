@@ -8,6 +8,7 @@ functions that use them; ``tests/unit/test_startup.py`` keeps it so.
 from __future__ import annotations
 
 import io
+import os
 import sys
 import traceback
 import uuid
@@ -178,6 +179,13 @@ def data_stdout() -> TextIO:
     if sys.stdout.isatty():
         return cast(TextIO, _VisibleControls(sys.stdout))
     return sys.stdout
+
+
+def silence_stdout() -> None:
+    """The reader of streamed data went away (``| head``): point stdout at /dev/null so the
+    final flush at exit does not fail a second time, and end quietly as other Unix tools do."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def console() -> Console:

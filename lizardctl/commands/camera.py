@@ -100,7 +100,11 @@ def show(
 def import_(
     ctx: typer.Context,
     file: Annotated[
-        Path, typer.Argument(help="CSV with columns id,type,latitude,longitude,description.")
+        Path,
+        typer.Argument(
+            help="CSV with columns id,type,latitude,longitude,description: a regular file "
+            "of at most 16 MB."
+        ),
     ],
     json_: JsonOpt = False,
 ) -> None:

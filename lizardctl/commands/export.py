@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,19 +15,13 @@ from lizardctl.commands._runtime import (
     info,
     run,
     say,
+    silence_stdout,
     wants_json,
 )
 from lizardctl.core.choices import DecidedStatus, ExportFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-
-
-def _silence_stdout() -> None:
-    """The reader went away (``| head``): point stdout at /dev/null so the final flush at
-    exit does not fail a second time, and end quietly as other Unix tools do."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
 
 
 def export(
@@ -76,7 +68,7 @@ def export(
         try:
             return await service.export(data_stdout(), fmt=chosen, statuses=statuses, since=since)
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             return None
 
     count = run(ctx, work)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from lizardctl.commands._runtime import (
     info,
     run,
     say,
+    silence_stdout,
     wants_json,
 )
 from lizardctl.core.choices import FinesFormat
@@ -108,13 +107,6 @@ def _total_cells(total: OwnerTotal) -> tuple[Any, ...]:
     return (total.owner_label, total.contacts, ", ".join(total.plates), total.cases, total.fine)
 
 
-def _silence_stdout() -> None:
-    """The reader went away (``| head``): point stdout at /dev/null so the final flush at
-    exit does not fail a second time, and end quietly as other Unix tools do."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-
-
 def _summary_line(summary: FinesSummary) -> str:
     line = f"{summary.cases} confirmed case(s), fines {format_amount(summary.fine_minor)}"
     if summary.unknown_owner:
@@ -177,7 +169,7 @@ def fines(
                 return await _print_table(service, since, plate)
             return await service.export(data_stdout(), fmt=fmt, since=since, plate=plate)
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
             return None
 
     summary = run(ctx, work)

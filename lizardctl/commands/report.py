@@ -53,6 +53,12 @@ def _run_fields(data: dict[str, Any]) -> list[tuple[str, Any]]:
         ("rejected", data["rejected"]),
     ]
     fields += [(f"  {reason}", n) for reason, n in data["rejected_by_reason"].items()]
+    fields += [
+        ("vanished", data["vanished"]),
+        ("kept_changed", data["kept_changed"]),
+        ("claimed elsewhere", data["claimed_elsewhere"]),
+        ("ignored files", data["ignored_files"]),
+    ]
     fields += [(f"type {name}", n) for name, n in data["ingested_by_type"].items()]
     fields += [("elapsed", f"{data['elapsed_s']} s"), ("throughput", rate)]
     fields += [("problem", problem) for problem in data["problems"]]

@@ -45,7 +45,12 @@ VersionOpt = Annotated[
 def add(
     ctx: typer.Context,
     name: NameArg,
-    file: Annotated[Path, typer.Option("--file", "-f", help="Schema file (.json or .toml).")],
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", "-f", help="Schema file (.json or .toml): a regular file of at most 1 MB."
+        ),
+    ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check the file, register nothing.")
     ] = False,
@@ -202,7 +207,8 @@ def check(
     json_: JsonOpt = False,
 ) -> None:
     """Decode, validate and map sample metadata files and print the canonical case or the
-    errors; nothing is stored.  Exit 1 when any file fails.
+    errors; nothing is stored.  Exit 1 when any file fails. A sample that is not a regular
+    file (FIFO, device, folder) fails as unreadable, one over 1 MB as too-large, unread.
     Example: lizardctl schema check camerus4 samples/*.json"""
     from lizardctl.core.services.schemas import TYPE_NAME, SchemaService
 

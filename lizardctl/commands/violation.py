@@ -29,7 +29,8 @@ FileArg = Annotated[
     typer.Argument(
         help="CSV or XLSX (with the xlsx extra) whose first row names the columns. Fields "
         "with control characters or over 1,000 characters are bad rows; an XLSX over the "
-        "limits in the README (256 MiB unpacked, 1,000,000 rows, ...) is refused."
+        "limits in the README (256 MiB unpacked, 1,000,000 rows, ...) is refused; so is "
+        "anything but a regular file (FIFO, device, folder), and a CSV over 1 GB."
     ),
 ]
 

@@ -53,6 +53,17 @@ def printable(value: object, *, lines: bool = False) -> str:
     return pattern.sub(lambda match: _visible(match.group()), text)
 
 
+QUOTED_CHARS = 80
+
+
+def quoted(value: str, limit: int = QUOTED_CHARS) -> str:
+    """A value typed by the user, quoted back in an error: at most ``limit`` characters of
+    it, since a hostile one may be of any length."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value):,} characters)"
+
+
 def _json_escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     if code in _ESCAPED_BYTES:

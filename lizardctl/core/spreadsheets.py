@@ -5,7 +5,8 @@ stripped text, labelled with the place a person would look (``line 7`` of the CS
 ``row 7`` of the sheet), so import errors point at what to fix. Rows are read lazily:
 a million owners cost no more memory here than ten.
 
-The files come from other people and are hostile until checked. A field holding a
+The files come from other people and are hostile until checked. Only regular files
+are read, and no more than their size limit (``lizardctl.core.files``). A field holding a
 control character (NUL, ESC, DEL, C1) or more than ``CELL_CHARS`` characters makes
 its row bad, so such text never reaches the database or a terminal. An XLSX is a zip
 of XML that openpyxl partly loads whole: its entries are checked against ``XlsxLimits``
@@ -17,7 +18,6 @@ streaming, so a zip bomb is refused in seconds and in bounded memory.
 from __future__ import annotations
 
 import csv
-import errno
 import itertools
 import re
 import zipfile
@@ -29,13 +29,21 @@ from pathlib import Path
 from typing import IO, Any, TextIO
 from xml.parsers import expat
 
-from lizardctl.core.errors import EnvironmentFailure, LizardError, UsageError
+from lizardctl.core.errors import LizardError, UsageError
+from lizardctl.core.files import (
+    SHEET_CSV_BYTES,
+    open_user_file,
+    open_user_text,
+    user_file_error,
+)
 
 XLSX_SUFFIXES = frozenset({".xlsx", ".xlsm"})
 XLSX_HINT = "pip install 'lizardctl[xlsx]'"
 CELL_CHARS = 1_000
 """The longest field an import takes; the longest real one (an e-mail address) is 254."""
 _MIB = 1 << 20
+_HEADER_CHARS = 1 << 16
+"""A header names at most a few columns; a longer first line would be read whole."""
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 """C0 but tab and line breaks (a cell may hold several lines, as XML text may), DEL,
 C1, and lone surrogates (XLSX's ``_xD800_`` escape). NUL ends PostgreSQL text; ESC and
@@ -114,29 +122,8 @@ def open_sheet(
         with _xlsx_rows(path, columns, required, limits) as rows:
             yield rows
         return
-    with _open_text(path) as handle:
+    with open_user_text(path, SHEET_CSV_BYTES) as handle:
         yield _csv_rows(path, handle, columns, required)
-
-
-def _os_error(path: Path, exc: OSError) -> Exception:
-    """Missing is the user's typo (exit 2); unreadable is the environment's fault (exit 3)."""
-    if isinstance(exc, FileNotFoundError):
-        return UsageError(f"{path}: no such file")
-    if isinstance(exc, IsADirectoryError):
-        return UsageError(f"{path}: is a directory, expected a file")
-    if exc.errno in (errno.EACCES, errno.EPERM):
-        return EnvironmentFailure(f"{path}: permission denied")
-    return EnvironmentFailure(f"{path}: cannot read: {exc.strerror or exc}")
-
-
-@contextmanager
-def _open_text(path: Path) -> Iterator[TextIO]:
-    try:
-        handle = path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise _os_error(path, exc) from exc
-    with handle:
-        yield handle
 
 
 def _header(
@@ -196,7 +183,9 @@ def _csv_rows(
     """Comma-separated, or semicolon-separated when the header has semicolons and no
     commas (what spreadsheet programs in many locales write)."""
     try:
-        first = handle.readline()
+        first = handle.readline(_HEADER_CHARS + 1)
+        if len(first) > _HEADER_CHARS:
+            raise UsageError(f"{path}: the header line is longer than {_HEADER_CHARS:,} characters")
         if not first.strip():
             raise UsageError(f"{path}: empty file, expected a header: {','.join(columns)}")
         delimiter = ";" if ";" in first and "," not in first else ","
@@ -211,7 +200,7 @@ def _csv_rows(
     except csv.Error as exc:
         raise UsageError(f"{path}: not a readable CSV file: {exc}") from exc
     except OSError as exc:
-        raise _os_error(path, exc) from exc
+        raise user_file_error(path, exc) from exc
 
 
 def _cell_text(value: Any) -> str:
@@ -240,16 +229,14 @@ def _xlsx_rows(
         raise UsageError(
             f"{path}: reading XLSX needs openpyxl: {XLSX_HINT}, or save the sheet as CSV"
         ) from exc
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise _os_error(path, exc) from exc
-    with handle:  # one open file for the check and the read: what was checked is read
+    # One open file for the check and the read: what was checked is read. A zip is never
+    # larger than what it unpacks to, so ``unpacked_bytes`` bounds the file too.
+    with open_user_file(path, limits.unpacked_bytes) as handle:
         check_xlsx(path, limits, handle)
         try:
             workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
         except OSError as exc:
-            raise _os_error(path, exc) from exc
+            raise user_file_error(path, exc) from exc
         except (InvalidFileException, KeyError, ValueError) as exc:
             raise UsageError(f"{path}: not a readable XLSX workbook ({exc})") from exc
         except Exception as exc:  # zipfile.BadZipFile and openpyxl's parse errors alike
@@ -273,10 +260,14 @@ def check_xlsx(
     directory declares (zipfile never unpacks more than declared: the CRC check fails),
     then every XML entry streamed through expat, in bounded memory. ``source`` is the
     open file, when the caller reads it next; ``path`` names it in messages."""
+    if source is None:
+        with open_user_file(path, limits.unpacked_bytes) as handle:
+            check_xlsx(path, limits, handle)
+        return
     try:
-        archive = zipfile.ZipFile(path if source is None else source)
+        archive = zipfile.ZipFile(source)
     except OSError as exc:
-        raise _os_error(path, exc) from exc
+        raise user_file_error(path, exc) from exc
     except (zipfile.BadZipFile, ValueError) as exc:
         raise UsageError(f"{path}: not a readable XLSX workbook ({exc})") from exc
     with archive:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from lizardctl.core.schema import builtin_schema_files
 from tests.e2e.conftest import Cli, Outcome, invoke
 
 BIG = "99999999999999999999"
@@ -28,6 +29,44 @@ SINCE_COMMANDS = [
 ]
 OVERFLOWING_SINCE = ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"]
 HOSTILE_FLOATS = ["1e308", "inf", "-inf", "nan", "1e400"]
+
+CASE = "3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11"
+NOT_UTF8 = "e\udcffve"
+"""A name whose bytes are not UTF-8, as Python hands it over from the command line."""
+DECIDE = ["cases", "decide", CASE, "--verdict", "violation"]
+REPLAY = [
+    "schema",
+    "add",
+    "camerus1",
+    "--file",
+    str(builtin_schema_files()["camerus1"]),
+    "--replay",
+]
+LIFECYCLE_CASES: list[list[str]] = [
+    ["cases", "decide", "not-a-uuid", "--verdict", "violation", "--by", "eve"],
+    ["cases", "decide", "", "--verdict", "violation", "--by", "eve"],
+    ["cases", "decide", CASE, "--verdict", "maybe", "--by", "eve"],
+    [*DECIDE, "--by", NOT_UTF8],
+    [*DECIDE, "--by", "e\x1b[2Jve"],
+    [*DECIDE, "--by", "e" * 100_000],
+    [*DECIDE, "--by", "eve", "--note", "paid\x1b[2J"],
+    [*DECIDE, "--by", "eve", "--note", "paid\u202e"],
+    [*DECIDE, "--by", "eve", "--note", "n" * 100_000],
+    [*DECIDE, "--by", "eve", "--note", "paid \udcff"],
+    ["reviewer", "add", "bob", "--skill", BIG, "--supervisor"],
+    ["reviewer", "add", NOT_UTF8, "--skill", "1", "--supervisor"],
+    ["reviewer", "add", "b\x1bob", "--skill", "1", "--supervisor"],
+    ["reviewer", "set", NOT_UTF8, "--supervisor"],
+    ["reviewer", "set", "e" * 100_000, "--no-supervisor"],
+    ["reviewer", "set", "eve", "--skill", BIG, "--supervisor"],
+    ["reviewer", "set", "eve", "--skill", "-1"],
+    ["review", "next", "--reviewer", NOT_UTF8],
+    ["review", "vote", "--reviewer", NOT_UTF8, "--verdict", "violation"],
+    *([*REPLAY, "--since", value] for value in [*OVERFLOWING_SINCE, "garbage"]),
+    *([*REPLAY, "--limit", value] for value in [BIG, "0", "-1", "1e3"]),
+]
+"""The case-lifecycle commands: ids that are not UUIDs, names that no reviewer can have
+(the driver refused one that is not UTF-8: exit 70), control characters, huge values."""
 
 CASES: list[list[str]] = [
     ["rejects", "--limit", BIG],
@@ -52,6 +91,7 @@ CASES: list[list[str]] = [
     ["db", "upgrade", ""],
     ["db", "downgrade", "@"],
     ["db", "downgrade", "heads@"],
+    *LIFECYCLE_CASES,
 ]
 
 
@@ -75,7 +115,7 @@ def _is_usage_error(out: Outcome) -> bool:
     return out.code == 2 and out.stderr.startswith("Error: ") and out.stderr.count("\n") == 1
 
 
-@pytest.mark.parametrize("args", CASES, ids=lambda args: " ".join(args) or "''")
+@pytest.mark.parametrize("args", CASES, ids=lambda args: " ".join(args)[:80] or "''")
 def test_hostile_value_is_exit_2_with_one_line(args: list[str], workspace: dict[str, str]) -> None:
     env = {k: v for k, v in workspace.items() if k != "dump"}
     out = invoke([a.format(dump=workspace["dump"]) for a in args], env=env)
@@ -126,7 +166,7 @@ def _deep_schema(levels: int) -> str:
 @pytest.mark.parametrize(
     ("content", "where"),
     [
-        (_deep_schema(100_000), "line 1, column"),
+        (_deep_schema(20_000), "line 1, column"),  # 740 KB: under the 1 MB file limit
         (_deep_schema(40), "layout.a.fields.a.fields"),
         ('{"layout": {"x": {"type": "string", "min_length": 1e30}}}', "layout.x.min_length"),
         (
@@ -135,7 +175,7 @@ def _deep_schema(levels: int) -> str:
         ),
         ('{"layout": {"x": {"type": "float", "le": 1' + "0" * 400 + "}}}", "layout.x.le"),
     ],
-    ids=["nested-100k", "nested-40-objects", "min_length-1e30", "max_length-10e30", "le-1e400"],
+    ids=["nested-20k", "nested-40-objects", "min_length-1e30", "max_length-10e30", "le-1e400"],
 )
 def test_hostile_schema_file_is_exit_2_naming_the_place(
     content: str, where: str, tmp_path: Path, cli: Cli
@@ -157,6 +197,8 @@ def test_hostile_schema_file_is_exit_2_naming_the_place(
         ["cases", "list", "--since", OVERFLOWING_SINCE[0]],
         ["fines", "--since", OVERFLOWING_SINCE[1]],
         ["ingest", ".", "--claim-lease", "1e308"],
+        [*DECIDE, "--by", NOT_UTF8],
+        ["reviewer", "set", NOT_UTF8, "--supervisor"],
     ],
     ids=" ".join,
 )
@@ -169,3 +211,21 @@ def test_extreme_since_that_fits_is_accepted(cli: Cli) -> None:
     """Year 1 and year 9999 in UTC are valid bounds on both engines, not errors."""
     assert cli("cases", "list", "--since", "0001-01-01T00:00:00-14:00").code == 0
     assert cli("fines", "--since", "9999-12-31T23:59:59+00:00").code == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [*DECIDE, "--by", "e" * 100_000],
+        ["reviewer", "set", "e" * 100_000, "--supervisor"],
+        ["schema", "add", "c" * 100_000, "--file", str(builtin_schema_files()["camerus1"])],
+    ],
+    ids=["decide --by", "reviewer set", "schema add"],
+)
+def test_a_huge_value_is_quoted_back_cut(args: list[str], workspace: dict[str, str]) -> None:
+    """One line, and a short one: an error quotes at most 80 characters of the value."""
+    env = {k: v for k, v in workspace.items() if k != "dump"}
+    out = invoke(args, env=env)
+    assert _is_usage_error(out), out.output[:300]
+    assert "... (100,000 characters)" in out.stderr
+    assert len(out.stderr) < 300

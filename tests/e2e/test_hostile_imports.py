@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from lizardctl.__main__ import main
 from tests.e2e.conftest import Cli, Outcome
 from tests.e2e.test_ingest_cli import sql
-from tests.unit.test_xlsx_limits import MAIN, build_xlsx
+from tests.unit.test_xlsx_limits import MAIN, build_xlsx, empty_rows_xlsx
 
 OWNER = ("1ABC2377", "Ivan Petrov", "+7 900 123 4567", "ivan.petrov@example.com")
 """One owner's personal data, which no error may print."""
@@ -137,13 +137,7 @@ def test_xlsx_zip_bombs_are_refused_fast_with_one_line(cli: Cli, tmp_path: Path)
         f"Error: {bomb}: refused: unpacks to more than 256 MiB (XLSX limit; CSV has none)"
     ]
 
-    empty = b"<row/>" * 100_000
-    sheet = [
-        f'<worksheet xmlns="{MAIN}"><sheetData>'.encode(),
-        (empty, 200),
-        b"</sheetData></worksheet>",
-    ]
-    rows = build_xlsx(tmp_path / "owners.xlsx", sheet)
+    rows = empty_rows_xlsx(tmp_path / "owners.xlsx")
     started = time.monotonic()
     refused = cli("owner", "import", rows)
     assert time.monotonic() - started < 5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.services import catalog
 from lizardctl.core.services.catalog import OwnerService, ViolationService
 from lizardctl.core.spreadsheets import xlsx_available
-from tests.integration.test_reviews_service import open_db
 
 V1 = uuid.UUID("de163a57-fd92-47a6-9b78-82bb0d41be71")
 V2 = uuid.UUID("b8c548ca-b143-4e88-9c2d-fc0599ad570b")
@@ -29,15 +27,6 @@ OWNERS_CSV = (
 needs_xlsx = pytest.mark.skipif(
     not xlsx_available(), reason="openpyxl not installed (pip install 'lizardctl[xlsx]')"
 )
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_db(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

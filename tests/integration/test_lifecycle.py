@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -26,31 +25,11 @@ from tests.integration.test_reviews_service import (
     add_cases,
     add_reviewers,
     cast,
-    open_db,
 )
 
 V, NV = Verdict.VIOLATION, Verdict.NO_VIOLATION
 TOP = {"a": V, "b": NV, "c": V}
 """A split vote by the level-4 crew."""
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_db(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def reviews(db: Database, clock: Clock) -> ReviewService:
-    return ReviewService(db.uow, now=clock)
 
 
 async def stuck_case(db: Database, reviews: ReviewService) -> uuid.UUID:

@@ -11,7 +11,6 @@ the races are forced deterministically at the points where they could happen.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import socket
 import subprocess
@@ -47,8 +46,7 @@ db = verify_tests.db  # the same migrated database with one camera, on both engi
 
 
 def stored(store: PhotoStore, data: bytes, *, age_s: float = 0.0) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    store.put(digest, data)
+    digest = verify_tests.put(store, data)
     if age_s:
         then = time.time() - age_s
         os.utime(store.path_for(digest), (then, then))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,19 +21,9 @@ from tests.integration.test_reviews_service import (
     add_cases,
     add_reviewers,
     cast,
-    open_db,
 )
 
 V, NV = Verdict.VIOLATION, Verdict.NO_VIOLATION
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_db(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

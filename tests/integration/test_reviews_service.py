@@ -11,7 +11,6 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,25 +112,6 @@ async def cast(service: ReviewService, votes: dict[str, Verdict]) -> uuid.UUID:
         await service.vote(name, verdict)
     assert len(taken) == 1, taken
     return taken.pop()
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_db(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def reviews(db: Database, clock: Clock) -> ReviewService:
-    return ReviewService(db.uow, now=clock)
 
 
 async def test_assignment_matches_skill_and_takes_oldest_first(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from lizardctl.core.repositories import schemas as schema_repository
 from lizardctl.core.schema import builtin_schema_files
 from lizardctl.core.services import schemas as schema_service
 from lizardctl.core.services.schemas import SchemaService
-from tests.integration.test_reviews_service import CAMERA, PHOTO, START, open_db
+from tests.integration.test_reviews_service import CAMERA, PHOTO, START
 
 SHOTS = 10
 """Shot n: skill n % 5 + 1, region '77' when n is even and '123' when odd, n minutes after
@@ -84,15 +83,6 @@ STRICTER = {
     "skill_value": {"type": "int", "ge": 1, "le": 4},
     "transport_region": {"type": "string", "pattern": "^[0-9]{3}$"},
 }
-
-
-@pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = await open_db(db_url)
-    try:
-        yield database
-    finally:
-        await database.dispose()
 
 
 @pytest.fixture

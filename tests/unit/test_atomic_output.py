@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import EnvironmentFailure, UsageError
 from lizardctl.core.files import atomic_output
 
 
@@ -48,3 +49,37 @@ def test_every_name_taken_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(UsageError, match="cannot write"), atomic_output(tmp_path / "out.csv"):
         pytest.fail("must not be reached")
     assert victim.read_text() == "precious\n"
+
+
+def test_an_error_of_whoever_feeds_it_is_not_blamed_on_the_file(tmp_path: Path) -> None:
+    """A lost database connection is an OSError too: it must stay the database's, not
+    become "cannot write FILE" (nor the reverse, issue 11: "-o" errors named the database)."""
+    target = tmp_path / "out.csv"
+    with pytest.raises(ConnectionResetError), atomic_output(target) as out:
+        out.write("a,b\n")
+        raise ConnectionResetError(104, "Connection reset by peer")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_is_an_environment_failure_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(_fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("lizardctl.core.files.os.fsync", full)
+    target = tmp_path / "out.csv"
+    with pytest.raises(EnvironmentFailure) as caught, atomic_output(target) as out:
+        out.write("a,b\n")
+    assert str(caught.value) == f"cannot write {target}: No space left on device"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_path_under_a_file_is_a_usage_error_naming_the_path(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.write_text("")
+    with pytest.raises(UsageError) as caught, atomic_output(plain / "x.csv"):
+        pytest.fail("must not be reached")
+    assert str(caught.value) == (
+        f"cannot write {plain / 'x.csv'}: Not a directory (a part of the path is not a folder)"
+    )

@@ -174,7 +174,7 @@ def test_unreadable_file_is_an_environment_failure(
     def refuse(*_args: object, **_kwargs: object) -> None:
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(Path, "open", refuse)
+    monkeypatch.setattr("lizardctl.core.files.os.open", refuse)
     with pytest.raises(EnvironmentFailure, match="permission denied"):
         _rows(path, VIOLATION_COLUMNS, set())
 

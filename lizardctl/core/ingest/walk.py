@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from lizardctl.core.files import file_kind
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.photos import PHOTO_SUFFIXES
 
@@ -133,24 +134,9 @@ def part_of(stem: str, parts: int) -> int:
     return int.from_bytes(digest, "little") % parts
 
 
-def _special_kind(mode: int) -> str:
-    """What a non-regular file is, for the rejection message."""
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    return "not a regular file"
-
-
 def refusal(path: str, mode: int) -> str:
     """The message of a shot whose file is not read because of its type."""
-    return f"{path}: {_special_kind(mode)}, not read (only regular files are)"
+    return f"{path}: {file_kind(mode)}, not read (only regular files are)"
 
 
 def inside(path: str, roots: Sequence[str]) -> bool:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lizardctl.core.db.models import Camera
 from lizardctl.core.errors import NotFoundError, UsageError
-from lizardctl.core.files import read_user_file
+from lizardctl.core.files import CAMERAS_CSV_BYTES, read_user_file
 from lizardctl.core.spreadsheets import field_problems
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
@@ -140,7 +140,7 @@ class CameraService:
         Rows equal to what is stored are left alone, so re-importing a file is a no-op;
         changed coordinates or descriptions are updated; a camera may not change type.
         """
-        cameras, errors = parse_cameras_csv(read_user_file(path))
+        cameras, errors = parse_cameras_csv(read_user_file(path, CAMERAS_CSV_BYTES))
         async with self.uow_factory() as uow:
             known_types = set(await uow.schemas.type_names())
             existing = await uow.cameras.by_ids(cam.id for _, cam in cameras)

@@ -21,6 +21,9 @@ from lizardctl.core.store import PhotoStore
 from lizardctl.core.uow import UnitOfWork, UowFactory
 
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
+RUN_ONLY_KEYS = ("vanished", "kept_changed", "claimed_elsewhere", "ignored_files")
+"""Counts a run stores besides ``COUNT_KEYS``, shown for one run as its summary showed
+them (0 for runs stored before a count existed)."""
 
 
 def run_status(run: IngestRun) -> str:
@@ -124,7 +127,7 @@ class RunView:
             "host": self.host,
             "pid": self.pid,
             "paths": self.paths,
-            **{key: self.counts.get(key, 0) for key in COUNT_KEYS},
+            **{key: self.counts.get(key, 0) for key in COUNT_KEYS + RUN_ONLY_KEYS},
             "rejected_by_reason": self.counts.get("rejected_by_reason", {}),
             "ingested_by_type": self.counts.get("ingested_by_type", {}),
             "problems": self.counts.get("problems", []),

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 import unicodedata
 import uuid
@@ -60,6 +61,7 @@ from lizardctl.core.db.models import (
 )
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.money import format_amount
+from lizardctl.core.output import quoted
 from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.services.reports import CaseView
@@ -93,12 +95,16 @@ def tally(verdicts: Sequence[str]) -> str:
     return ", ".join(f"{counts[v]} {v}" for v in Verdict if counts[v])
 
 
+REVIEWER_NAME = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"
+_REVIEWER_NAME = re.compile(REVIEWER_NAME)
+
+
 class ReviewerIn(BaseModel):
     """A reviewer as typed by an operator, checked before it reaches the database."""
 
     model_config = ConfigDict(str_strip_whitespace=True, frozen=True)
 
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")]
+    name: Annotated[str, Field(pattern=REVIEWER_NAME)]
     skill: Annotated[int, Field(ge=1, le=100)]
     supervisor: bool = False
 
@@ -230,6 +236,10 @@ class DecisionResult:
 
 
 async def _reviewer(uow: UnitOfWork, name: str, *, lock: bool = False) -> Reviewer:
+    """The reviewer named on the command line. A name no reviewer can have (not UTF-8,
+    control characters, too long) is not looked up: the driver would refuse it (exit 70)."""
+    if not _REVIEWER_NAME.fullmatch(name):
+        raise NotFoundError(f"no reviewer {quoted(name)}: not a reviewer name")
     reviewer = await uow.reviewers.get(name, lock=lock)
     if reviewer is None:
         raise NotFoundError(f"no reviewer {name!r}: add one with `lizardctl reviewer add`")

@@ -26,11 +26,14 @@ from typing import Any, Literal
 from sqlalchemy.exc import IntegrityError
 
 from lizardctl.core import rehash
+from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES
 from lizardctl.core.codecs import MetadataDecodeError, decode_metadata
 from lizardctl.core.database import Database
 from lizardctl.core.db.models import SchemaVersion, utcnow
 from lizardctl.core.errors import LizardError, NotFoundError, UsageError
-from lizardctl.core.files import read_user_file
+from lizardctl.core.files import SCHEMA_FILE_BYTES, FileTooLarge, read_user_file
+from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.output import quoted
 from lizardctl.core.replay import Failure, replay_batch
 from lizardctl.core.schema import builtin_schema_files
 from lizardctl.core.schema.compiler import CompiledSchema, compile_schema
@@ -264,8 +267,8 @@ class ReplayReport:
 def check_type_name(name: str) -> str:
     if not TYPE_NAME.fullmatch(name):
         raise UsageError(
-            f"bad camera type name {name!r}: use 1-64 lower-case letters, digits, '-' or '_', "
-            "starting with a letter"
+            f"bad camera type name {quoted(name)}: use 1-64 lower-case letters, digits, "
+            "'-' or '_', starting with a letter"
         )
     return name
 
@@ -284,7 +287,11 @@ class SchemaService:
     async def add_file(self, name: str, path: Path, *, dry_run: bool = False) -> AddOutcome:
         suffix = schema_suffix(path)
         return await self.add(
-            name, read_user_file(path), suffix=suffix, source=str(path), dry_run=dry_run
+            name,
+            read_user_file(path, SCHEMA_FILE_BYTES),
+            suffix=suffix,
+            source=str(path),
+            dry_run=dry_run,
         )
 
     async def add(
@@ -334,7 +341,7 @@ class SchemaService:
         """Replay the stored shots of ``name`` against the schema file ``path``; without
         ``dry_run``, register it only when none of them fails."""
         suffix = schema_suffix(path)
-        data = read_user_file(path)
+        data = read_user_file(path, SCHEMA_FILE_BYTES)
         check_type_name(name)
         schema = compile_schema(name, 0, parse_schema(data, suffix=suffix, source=str(path)))
         started = time.perf_counter()
@@ -481,7 +488,7 @@ def _check_one(
     if isinstance(schema, CompiledSchema):
         named = {"camera_type": schema.name, "version": schema.version}
     try:
-        raw = decode_metadata(read_user_file(path), path.suffix)
+        raw = decode_metadata(read_user_file(path, DEFAULT_MAX_METADATA_BYTES), path.suffix)
         if isinstance(schema, CompiledSchema):
             case = schema.to_case(raw, now=now)
         else:
@@ -490,8 +497,10 @@ def _check_one(
         return CheckResult(str(path), False, reason="bad-metadata", errors=[str(exc)])
     except ShotInvalid as exc:
         return CheckResult(str(path), False, **named, reason=exc.reason, errors=exc.errors)
+    except FileTooLarge as exc:
+        return CheckResult(str(path), False, reason=Reason.TOO_LARGE.value, errors=[str(exc)])
     except LizardError as exc:
-        return CheckResult(str(path), False, reason="unreadable", errors=[str(exc)])
+        return CheckResult(str(path), False, reason=Reason.UNREADABLE.value, errors=[str(exc)])
     found: dict[str, Any] = {"camera_type": case.schema_name, "version": case.schema_version}
     mapped = case.model_dump(mode="json")
     try:
