@@ -6,6 +6,7 @@ text is read back with the strict parser of ``tests/unit/test_metrics.py``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 from lizardctl.core.dumpgen import DumpManifest, generate_dump
 from tests.e2e.conftest import Cli, invoke
 from tests.e2e.test_ingest_cli import count
+from tests.e2e.test_ingest_workers import _pg, lockable_pg  # noqa: F401 - fixture
 from tests.unit.test_metrics import Samples, parse, value
 
 WAIT_S = 60  # a bound against hanging, never an expectation of speed
@@ -150,6 +152,7 @@ def test_a_symlink_at_the_path_is_replaced_not_followed(
     assert value(read_metrics(metrics), "exit_code") == 1
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_exits_143_and_the_file_says_interrupted(
     cli: Cli, db_url: str, tmp_path: Path
 ) -> None:
@@ -157,18 +160,9 @@ def test_sigterm_mid_run_exits_143_and_the_file_says_interrupted(
                              photo_bytes=(1500, 2500))  # fmt: skip
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     metrics = tmp_path / "lizard.prom"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIZARD_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lizardctl", "--db", db_url, "ingest", str(manifest.dump_dir),
-         "--settle", "0", "--workers", "0", "--batch-size", "1", "--json",
-         "--metrics-file", str(metrics)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process = _start(db_url, tmp_path, manifest.dump_dir, metrics)
     try:
-        deadline = time.monotonic() + WAIT_S
-        while count(db_url, "cases") < 1:
-            assert time.monotonic() < deadline and process.poll() is None, "no case committed"
-            time.sleep(0.01)
+        _when_a_case_is_committed(db_url, process)
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=WAIT_S)
     finally:
@@ -182,3 +176,55 @@ def test_sigterm_mid_run_exits_143_and_the_file_says_interrupted(
     assert info_labels(samples)["status"] == "interrupted"
     ingested = value(samples, "shots", outcome="ingested")
     assert 0 < ingested == count(db_url, "cases") < len(manifest.shots)
+
+
+def _start(db_url: str, cwd: Path, dump: Path, metrics: Path) -> subprocess.Popen[str]:
+    """A real ``python -m lizardctl ingest`` in one transaction per shot, slow enough to be
+    caught mid-run."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LIZARD_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "lizardctl", "--db", db_url, "ingest", str(dump),
+         "--settle", "0", "--workers", "0", "--batch-size", "1", "--json",
+         "--metrics-file", str(metrics)],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _when_a_case_is_committed(db_url: str, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while count(db_url, "cases") < 1:
+        assert time.monotonic() < deadline and process.poll() is None, "no case committed"
+        time.sleep(0.01)
+
+
+@pytest.mark.slow
+def test_postgres_lost_mid_run_is_exit_3_with_what_was_done(
+    lockable_pg: tuple[str, str],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    url, role = lockable_pg
+    manifest = generate_dump(tmp_path / "gen", cameras=1, shots_per_camera=120, bad=False,
+                             photo_bytes=(1500, 2500))  # fmt: skip
+    for step in (["db", "upgrade"], ["camera", "import", str(manifest.cameras_csv)]):
+        assert invoke(["--db", url, *step]).code == 0
+    metrics = tmp_path / "lizard.prom"
+    process = _start(url, tmp_path, manifest.dump_dir, metrics)
+    try:
+        _when_a_case_is_committed(url, process)
+        asyncio.run(
+            _pg(
+                f"ALTER ROLE {role} NOLOGIN;"
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'"
+            )
+        )
+        _, stderr = process.communicate(timeout=WAIT_S)
+    finally:
+        process.kill()
+        process.wait()
+    samples = read_metrics(metrics)
+
+    assert process.returncode == 3, stderr
+    assert value(samples, "exit_code") == 3
+    assert info_labels(samples)["status"] == "failed"
+    assert info_labels(samples)["run_id"]  # the run had started: its id is there to look up
+    assert 0 < value(samples, "shots", outcome="ingested") < len(manifest.shots)
