@@ -115,7 +115,7 @@ class IngestSummary:
 
 
 Progress = Callable[[BatchResult], None]
-Outcome = Callable[["IngestSummary", str], None]
+Outcome = Callable[[IngestSummary, str], None]
 """Told the summary and status (``finished``, ``interrupted``, ``failed``) of a run once it
 ends, however it ends: what ``--metrics-file`` reports when the run fails or is stopped."""
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
