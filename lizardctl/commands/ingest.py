@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from lizardctl.commands._runtime import (
+    INTERNAL_ERROR_EXIT,
     JsonOpt,
     StoreOpt,
     count_option,
     echo,
     emit_json,
+    fail,
     info,
     run,
     seconds_option,
@@ -30,6 +35,8 @@ from lizardctl.core.choices import (
     MAX_SHARDS,
     MAX_WORKERS,
 )
+from lizardctl.core.config import METRICS_FILE_ENV
+from lizardctl.core.errors import LizardError
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -118,6 +125,67 @@ def future_warning(summary: IngestSummary) -> str | None:
         f"future (e.g. {summary.future_example}): they stay pending until the clock passes "
         "that time; check the clock of the camera or of the copy, or touch the files"
     )
+
+
+class _RunEnd:
+    """What the service tells of the run's end, for the metrics file."""
+
+    def __init__(self) -> None:
+        self.summary: IngestSummary | None = None
+        self.status = "failed"
+
+    def __call__(self, summary: IngestSummary, status: str) -> None:
+        self.summary, self.status = summary, status
+
+
+@contextmanager
+def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
+    """Write ``--metrics-file`` once the exit code is known, whichever way the run ends.
+
+    The code is the one the shell will see: ``typer.Exit`` carries it from the error seam
+    (``run``) and from the rejected-shots exit. A file that cannot be written is an
+    ``Error:`` line; it turns a clean run's exit non-zero (monitoring would not see it),
+    and leaves a failed run's exit code as it was."""
+    from lizardctl.core.metrics import RunMetrics, check_metrics_path, write_metrics
+
+    end = _RunEnd()
+    if path is None:
+        yield end
+        return
+    try:
+        check_metrics_path(path)
+    except LizardError as exc:
+        fail(str(exc), exc.exit_code)
+    started = time.monotonic()
+    code = INTERNAL_ERROR_EXIT
+    try:
+        yield end
+        code = 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+        raise
+    except KeyboardInterrupt:
+        code = 130
+        raise
+    finally:
+        summary = end.summary
+        status = end.status
+        if status == "finished" and code not in (0, 1):
+            status = "failed"  # e.g. the run's outcome could not be recorded
+        metrics = RunMetrics(
+            status=status,
+            exit_code=code,
+            finished_at=time.time(),
+            duration_s=summary.elapsed_s if summary else time.monotonic() - started,
+            dry_run=dry_run,
+            summary=summary.to_dict() if summary else None,
+        )
+        try:
+            write_metrics(path, metrics)
+        except LizardError as exc:
+            echo(f"Error: {exc}", err=True)
+            if code == 0:
+                raise typer.Exit(exc.exit_code) from exc
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -217,6 +285,17 @@ def ingest(
             "--quiet", "-q", help="Print nothing unless some shot was rejected (for cron)."
         ),
     ] = False,
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            envvar=METRICS_FILE_ENV,
+            metavar="PATH",
+            help="Write the run's counters, exit code and finish time to PATH in the "
+            "Prometheus text format (node_exporter's textfile collector reads *.prom), "
+            "atomically, also when the run fails or is interrupted.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
@@ -249,27 +328,28 @@ def ingest(
     show_bar = sys.stderr.isatty() and not quiet and not as_json
     bar = _Bar() if show_bar else None
 
-    # Before the event loop: the workers are forked now, with this process's imports.
-    executor = start_workers(workers) if workers else None
+    with metrics_file_written(metrics_file, dry_run) as end:
+        # Before the event loop: the workers are forked now, with this process's imports.
+        executor = start_workers(workers) if workers else None
 
-    async def work(db: Database) -> IngestSummary:
-        service = IngestService(db)
-        if bar is None:
-            return await service.ingest(options, executor=executor)
-        with bar.progress:
-            return await service.ingest(options, bar, executor)
+        async def work(db: Database) -> IngestSummary:
+            service = IngestService(db)
+            if bar is None:
+                return await service.ingest(options, executor=executor, outcome=end)
+            with bar.progress:
+                return await service.ingest(options, bar, executor, outcome=end)
 
-    try:
-        summary = run(ctx, work)
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
-    for warning in (*summary.warnings, future_warning(summary)):
-        if warning is not None:
-            info(ctx, f"warning: {warning}")
-    if as_json:
-        emit_json(summary.to_dict())
-    elif not quiet or summary.rejected or summary.problems:
-        render_summary(summary, settle)
-    if summary.rejected or summary.problems:
-        raise typer.Exit(1)
+        try:
+            summary = run(ctx, work)
+        finally:
+            if executor is not None:
+                executor.shutdown(cancel_futures=True)
+        for warning in (*summary.warnings, future_warning(summary)):
+            if warning is not None:
+                info(ctx, f"warning: {warning}")
+        if as_json:
+            emit_json(summary.to_dict())
+        elif not quiet or summary.rejected or summary.problems:
+            render_summary(summary, settle)
+        if summary.rejected or summary.problems:
+            raise typer.Exit(1)

@@ -115,6 +115,9 @@ class IngestSummary:
 
 
 Progress = Callable[[BatchResult], None]
+Outcome = Callable[[IngestSummary, str], None]
+"""Told the summary and status (``finished``, ``interrupted``, ``failed``) of a run once it
+ends, however it ends: what ``--metrics-file`` reports when the run fails or is stopped."""
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
@@ -371,9 +374,13 @@ class IngestService:
         options: IngestOptions,
         progress: Progress | None = None,
         executor: ProcessPoolExecutor | None = None,
+        *,
+        outcome: Outcome | None = None,
     ) -> IngestSummary:
         """Run the ingest; ``executor``, from ``pool.start_workers`` called before the event
-        loop started, saves each worker its own start-up (else one is started here)."""
+        loop started, saves each worker its own start-up (else one is started here).
+        ``outcome`` hears of the run's end even when it raises; a run refused before it
+        started (no such folder, store not writable) is not reported to it."""
         missing = [str(p) for p in options.paths if not p.exists()]
         if missing:
             raise UsageError(f"no such folder: {', '.join(missing)}")
@@ -460,6 +467,8 @@ class IngestService:
                     job_id=job.job_id if job else None,
                     warnings=warnings,
                 )
+                if outcome is not None:
+                    outcome(summary, status)
                 if job is not None:
                     await self._finish_run(run_id, status, summary, failing=status == "failed")
                     if status != "finished":
