@@ -7,7 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, echo, emit_json, info, print_table, run, wants_json
+from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
+    JsonOpt,
+    echo,
+    emit_json,
+    info,
+    print_table,
+    run,
+    table_format,
+    wants_json,
+)
+from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -77,19 +89,26 @@ def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 @app.command()
-def history(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def history(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> None:
     """List the migrations this lizardctl knows, newest first.  Example: lizardctl db history"""
     from lizardctl.core.db import migrate
 
     revisions = migrate.history()
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([asdict(r) for r in revisions])
         return
     print_table(
         "Migrations",
-        ["revision", "down revision", "head", "message"],
+        [
+            Column("revision", "key", keep=True),
+            Column("down revision", "key"),
+            Column("head", "key"),
+            "message",
+        ],
         [
             (r.revision, r.down_revision or "-", "yes" if r.is_head else "", r.message)
             for r in revisions
         ],
+        form,
     )
