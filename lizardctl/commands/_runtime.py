@@ -525,3 +525,73 @@ def store_root(db: Database, store: Path | None) -> Path:
 
 def db_option_help() -> str:
     return f"Database URL (env {DB_URL_ENV}); default: SQLite file ./lizard.db"
+
+
+_PLACEHOLDERS = {
+    "int": "N",
+    "int range": "N",
+    "float": "NUMBER",
+    "float range": "NUMBER",
+    "UUID": "ID",
+    "datetime": "DATE",
+    "path": "PATH",
+    "file": "FILE",
+    "list[Path]": "PATH",
+}
+
+
+CHOICES_INLINE = 20
+"""Longer lists of choices go into the help text, which wraps between words."""
+
+
+def _placeholder(param: Any, ctx: typer.Context) -> str:
+    """What a value is called in help: ``PATH``, ``N``, ``ID``, ``[a|b]``, the option's
+    name in capitals for free text; never a Python type such as ``<list[Path]>``."""
+    label = param.display_type(ctx).strip("<>")
+    name = (param.name or "value").rstrip("_").upper()
+    if "|" in label:
+        choices = label.removeprefix("list[").removesuffix("]")
+        if len(choices) <= CHOICES_INLINE:
+            return f"[{choices}]"
+        param.help = f"{param.help or ''} One of: {choices.replace('|', ', ')}.".strip()
+        return name
+    if label in _PLACEHOLDERS:
+        return _PLACEHOLDERS[label]
+    return name[:-1] if param.nargs != 1 and name.endswith("S") else name
+
+
+def _first_sentence(text: str) -> str:
+    words = " ".join(text.split("\n\n")[0].split())
+    end = words.find(". ")
+    return words if end < 0 else words[: end + 1]
+
+
+def humane_help(command: Any) -> Any:
+    """Help that reads like a person wrote it, for every command under ``command``: flags
+    show no ``<bool>``, values a placeholder in capitals (``--workers N``, ``PATH...``),
+    long lists of choices are words in the help text, and command lists show each
+    command's first sentence. Typer shows Python types otherwise; this adjusts the built
+    Click objects (metavars, usage pieces) once, before parsing."""
+    ctx = typer.Context(command)
+    for param in command.params:
+        if not hasattr(param, "is_flag"):  # an argument: its name says what it is
+            shown = param.metavar or _placeholder(param, ctx) + ("..." if param.nargs != 1 else "")
+            param.metavar = shown
+            param.display_type_rich = lambda ctx: None
+            param.get_usage_pieces = lambda ctx, shown=shown: [shown]
+        elif param.metavar is None:
+            param.metavar = "" if param.is_flag else _placeholder(param, ctx)
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        if sub.short_help is None and sub.help:
+            sub.short_help = _first_sentence(sub.help)
+        humane_help(sub)
+    return command

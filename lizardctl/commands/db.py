@@ -23,7 +23,7 @@ from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-    from lizardctl.core.services.database import DatabaseStatus
+    from lizardctl.core.services.database import DatabaseStatus, Upgrade
 
 app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
 
@@ -38,15 +38,25 @@ def upgrade(
     camera types.  Example: lizardctl --db postgresql+asyncpg://me@db/lizard db upgrade"""
     from lizardctl.core.services.database import DatabaseService
 
-    async def work(db: Database) -> str:
-        await DatabaseService(db).upgrade(revision)
-        return db.display_url
+    async def work(db: Database) -> Upgrade:
+        return await DatabaseService(db).upgrade(revision)
 
-    url = run(ctx, work, check_schema=False)
+    done = run(ctx, work, check_schema=False)
+    before, after = ", ".join(done.before) or "empty", ", ".join(done.after) or "empty"
     if wants_json(ctx, json_):
-        emit_json({"database": url, "upgraded_to": revision})
-        return
-    info(ctx, f"database {url} upgraded to {revision}")
+        emit_json(
+            {
+                "database": done.url,
+                "upgraded_to": revision,
+                "changed": done.changed,
+                "from": list(done.before),
+                "to": list(done.after),
+            }
+        )
+    elif done.changed:
+        info(ctx, f"database {done.url} upgraded from {before} to {after}")
+    else:
+        info(ctx, f"database {done.url} already at {after}: nothing to do")
 
 
 @app.command()

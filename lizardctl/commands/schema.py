@@ -24,6 +24,7 @@ from lizardctl.commands._runtime import (
     wants_json,
 )
 from lizardctl.core.choices import TableFormat
+from lizardctl.core.errors import UsageError
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -110,9 +111,9 @@ def add(
         if as_json:
             emit_json(outcome.to_dict())
     if outcome.status == "matches-older":
-        # A refusal, not a result: on stderr, and not silenced by --quiet, so a cron log
-        # says why the exit code is 1.
-        fail(outcome.message, 1)
+        # A refused request, so a usage error (exit 2, as README's table says): on stderr,
+        # not silenced by --quiet, so a cron log says why.
+        fail(outcome.message, UsageError.exit_code)
     if not as_json and not replay:
         say(ctx, outcome.message)
 
