@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import traceback
 import uuid
@@ -356,6 +357,21 @@ def as_column(column: str | Column) -> Column:
     return column if isinstance(column, Column) else Column(column)
 
 
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?( %)?")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d([ T][\d:.]+([+-][\d:]+|Z)?)?")
+
+
+def infer_column(header: str, values: Sequence[str]) -> Column:
+    """A column given by its header alone: numbers, ids and dates found in its values are
+    kept whole like declared ones; anything else is text."""
+    present = [v for v in values if v not in ("", "-")]
+    for kind, pattern in (("number", _NUMBER), ("id", _UUID), ("date", _DATE)):
+        if present and all(pattern.fullmatch(v) for v in present):
+            return Column(header, cast(ColumnKind, kind))
+    return Column(header)
+
+
 def print_tsv(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]]) -> None:
     """Header line, then one row per line, tab-separated; tabs, newlines and other
     controls inside values are escaped (``\\t``, ``\\n``) so a row stays one line."""
@@ -379,6 +395,10 @@ def print_table(
         print_tsv(specs, rows)
         return
     texts = [["" if v is None else printable(v) for v in row] for row in rows]
+    specs = [
+        infer_column(c, [row[i] for row in texts]) if isinstance(c, str) else c
+        for i, c in enumerate(columns)
+    ]
     natural = [max([len(c.header), *(len(row[i]) for row in texts)]) for i, c in enumerate(specs)]
     narrowest = default_narrowest(specs, natural)
     for i, column in enumerate(specs):
