@@ -210,3 +210,41 @@ def test_tsv_escapes_tabs_and_newlines(cli: Cli, db_url: str) -> None:
     header, row = out.stdout.splitlines()
     assert header.split("\t") == ["id", "type", "latitude", "longitude", "description"]
     assert row.split("\t")[4] == "north\\tpole\\nsecond line"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_real_terminal_is_fitted(cli: Cli, db_url: str) -> None:
+    """The same on a pseudo-terminal, without TTY_COMPATIBLE: what an operator's shell is."""
+    import pty
+    import subprocess
+    import sys
+
+    long_text = "Crossing of a long avenue and another long street, north pole " * 1
+    for _ in range(2):
+        assert cli("camera", "add", "--type", "camerus1", "--lat", "1", "--lon", "2",
+                   "--description", long_text).code == 0  # fmt: skip
+    ids = {c["id"] for c in cli("camera", "list", "--json").json()}
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "80", "NO_COLOR": "1"}
+    env.pop("TTY_COMPATIBLE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "lizardctl", "--db", db_url, "camera", "list"],
+        stdout=follower, stderr=subprocess.PIPE, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.returncode == 0, proc.stderr
+    lines = [ANSI.sub("", line).rstrip() for line in b"".join(chunks).decode().splitlines()]
+    _fits(lines, 80)
+    _ids_on_lines(lines, ids, shortened=True)
+    assert sum("Crossing of a" in line for line in lines) == len(ids), "text wraps, rows stay"
