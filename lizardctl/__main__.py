@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import typer
 
+from lizardctl.commands._runtime import humane_help
 from lizardctl.commands.app import app
 from lizardctl.core.output import printable
 
@@ -19,7 +20,8 @@ USAGE_EXIT = 2
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        result = app(args=args, prog_name="lizardctl", standalone_mode=False)
+        command = humane_help(typer.main.get_command(app))
+        result = command.main(args=args, prog_name="lizardctl", standalone_mode=False)
     except typer.Abort:
         print("Aborted.", file=sys.stderr)
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 import traceback
 import uuid
@@ -16,11 +17,11 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TextIO, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO, TypeVar, cast
 
 import typer
 
-from lizardctl.core.choices import MAX_COUNT
+from lizardctl.core.choices import MAX_COUNT, TableFormat
 from lizardctl.core.config import (
     DB_URL_ENV,
     STORE_ENV,
@@ -188,11 +189,28 @@ def silence_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
-def console() -> Console:
-    """stdout console; wide when not a terminal so piped tables are not wrapped."""
+def terminal_width() -> int | None:
+    """The width tables must fit, or None off a terminal (a pipe, a cron log), where a
+    table never wraps: one row per line. rich decides what a terminal is (``TTY_COMPATIBLE=1``
+    forces one) and reads ``COLUMNS`` before asking the terminal."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 200, highlight=False)
+    probe = Console()
+    return probe.width if probe.is_terminal else None
+
+
+UNLIMITED = 1_000_000
+"""Off a terminal rich still needs a width: one no row of text reaches."""
+
+
+def console(width: int | None = None) -> Console:
+    """stdout console: the terminal's width, or ``width``, or unlimited off a terminal so
+    piped output is never wrapped."""
+    from rich.console import Console
+
+    if width is None:
+        width = terminal_width() or UNLIMITED
+    return Console(width=width, highlight=False)
 
 
 def cell(value: Any) -> Text:
@@ -203,15 +221,241 @@ def cell(value: Any) -> Text:
     return Text("" if value is None else printable(value))
 
 
-def print_table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    from rich.table import Table
+FormatOpt = Annotated[
+    TableFormat | None,
+    typer.Option(
+        "--format",
+        help="table (for people; fits the terminal), tsv (one row per line, for grep and "
+        "awk) or json (as --json).",
+        show_default=False,
+    ),
+]
 
-    table = Table(title=None if title is None else cell(title), show_lines=False)
-    for column in columns:
-        table.add_column(cell(column), overflow="fold")
+
+def table_format(ctx: typer.Context, fmt: TableFormat | None, json_flag: bool) -> TableFormat:
+    """The listing's ``--format``; ``--json`` (here or on the root) means ``--format json``."""
+    if wants_json(ctx, json_flag):
+        if fmt not in (None, TableFormat.JSON):
+            assert fmt is not None
+            raise typer.BadParameter(f"--json prints JSON, not {fmt.value}", param_hint="--format")
+        return TableFormat.JSON
+    return fmt or TableFormat.TABLE
+
+
+ColumnKind = Literal["key", "id", "path", "number", "date", "text"]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column and how it may give way on a narrow terminal.
+
+    ``key`` (a plate, a name), ``number`` and ``date`` are never split or cut; an ``id`` may
+    be shortened to a unique prefix; a ``path`` is shortened from the left (``…/night/a.jpg``);
+    only ``text`` wraps. ``keep`` marks a column that identifies the row, never hidden;
+    the others are hidden in order of ``rank`` (highest first) when they cannot fit.
+    """
+
+    header: str
+    kind: ColumnKind = "text"
+    keep: bool = False
+    rank: int = 0
+
+
+COLUMN_GAP = 2
+MIN_TEXT = 12
+MIN_PATH = 24
+MIN_ID_PREFIX = 8
+ELLIPSIS = "…"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Each column's width on screen (None: hidden) and whether ids were shortened."""
+
+    widths: list[int | None]
+    shortened_ids: bool
+
+
+def _span(widths: Sequence[int | None]) -> int:
+    shown = [w for w in widths if w is not None]
+    return sum(shown) + COLUMN_GAP * max(len(shown) - 1, 0)
+
+
+def fit_columns(
+    columns: Sequence[Column],
+    natural: Sequence[int],
+    width: int | None,
+    narrowest: Sequence[int] | None = None,
+) -> Layout:
+    """Widths that fit ``width`` (None: no limit, every column whole).
+
+    ``narrowest`` is how far each column may give way (an id its unique prefix, a path
+    its file name, text a dozen characters; default: not at all for ids, paths and text
+    as said). In order: shorten ids; hide the least important columns that are not
+    ``keep`` until the rest fit at their narrowest; give the room left to paths and text,
+    most important first.
+    """
+    widths: list[int | None] = list(natural)
+    if width is None or _span(widths) <= width:
+        return Layout(widths, False)
+    least = list(narrowest or default_narrowest(columns, natural))
+    ids = [i for i, c in enumerate(columns) if c.kind == "id" and least[i] < natural[i]]
+    for i in ids:
+        widths[i] = least[i]
+    if _span(widths) <= width:
+        return Layout(widths, bool(ids))
+    floor: list[int | None] = [
+        least[i] if c.kind in ("text", "path") else widths[i] for i, c in enumerate(columns)
+    ]
+    optional = sorted(
+        (i for i, c in enumerate(columns) if not c.keep), key=lambda i: (-columns[i].rank, -i)
+    )
+    for i in optional:
+        if _span(floor) <= width:
+            break
+        floor[i] = None
+    spare = width - _span(floor)
+    for i in sorted(range(len(columns)), key=lambda i: (columns[i].rank, i)):
+        current = floor[i]
+        if current is None or spare <= 0:
+            continue
+        grow = min(spare, natural[i] - current) if columns[i].kind != "id" else 0
+        floor[i], spare = current + grow, spare - grow
+    return Layout(floor, any(floor[i] is not None for i in ids))
+
+
+def default_narrowest(columns: Sequence[Column], natural: Sequence[int]) -> list[int]:
+    """How far a column may give way when nothing is known of its values."""
+    limits = {"text": MIN_TEXT, "path": MIN_PATH}
+    return [min(n, limits.get(c.kind, n)) for c, n in zip(columns, natural, strict=True)]
+
+
+def unique_prefix(values: Iterable[str], shortest: int = MIN_ID_PREFIX) -> int:
+    """The shortest prefix length, at least ``shortest``, that tells the values apart."""
+    distinct = set(values)
+    longest = max((len(v) for v in distinct), default=0)
+    length = min(shortest, longest)
+    while length < longest and len({v[:length] for v in distinct}) < len(distinct):
+        length += 1
+    return length
+
+
+def fit_text(text: str, column: Column, width: int) -> str:
+    """A cell cut to ``width`` the way its kind allows: ids keep their start, paths their end."""
+    if len(text) <= width:
+        return text
+    if column.kind == "id":
+        return text[:width]
+    if column.kind == "path":
+        tail = text[len(text) - width + 1 :]
+        cut = tail.find("/")
+        return ELLIPSIS + (tail[cut:] if cut >= 0 else tail)
+    return text
+
+
+def as_column(column: str | Column) -> Column:
+    return column if isinstance(column, Column) else Column(column)
+
+
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?( %)?")
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_DATE = re.compile(r"\d{4}-\d\d-\d\d([ T][\d:.]+([+-][\d:]+|Z)?)?")
+
+
+def infer_column(header: str, values: Sequence[str]) -> Column:
+    """A column given by its header alone: numbers, ids and dates found in its values are
+    kept whole like declared ones; anything else is text."""
+    present = [v for v in values if v not in ("", "-")]
+    for kind, pattern in (("number", _NUMBER), ("id", _UUID), ("date", _DATE)):
+        if present and all(pattern.fullmatch(v) for v in present):
+            return Column(header, cast(ColumnKind, kind))
+    return Column(header)
+
+
+def print_tsv(columns: Sequence[str | Column], rows: Iterable[Sequence[Any]]) -> None:
+    """Header line, then one row per line, tab-separated; tabs, newlines and other
+    controls inside values are escaped (``\\t``, ``\\n``) so a row stays one line."""
+    typer.echo("\t".join(printable(as_column(c).header) for c in columns))
     for row in rows:
-        table.add_row(*(cell(value) for value in row))
-    console().print(table)
+        typer.echo("\t".join("" if v is None else printable(v) for v in row))
+
+
+def print_table(
+    title: str | None,
+    columns: Sequence[str | Column],
+    rows: Iterable[Sequence[Any]],
+    form: TableFormat = TableFormat.TABLE,
+) -> None:
+    """A listing in ``form``: a table fitted to the terminal (see ``fit_columns``), or TSV
+    (the title, which may say more rows exist, then goes to stderr)."""
+    specs = [as_column(c) for c in columns]
+    if form is TableFormat.TSV:
+        if title is not None:
+            echo(title, err=True)
+        print_tsv(specs, rows)
+        return
+    texts = [["" if v is None else printable(v) for v in row] for row in rows]
+    specs = [
+        infer_column(c, [row[i] for row in texts]) if isinstance(c, str) else c
+        for i, c in enumerate(columns)
+    ]
+    natural = [max([len(c.header), *(len(row[i]) for row in texts)]) for i, c in enumerate(specs)]
+    narrowest = default_narrowest(specs, natural)
+    for i, column in enumerate(specs):
+        if column.kind == "id":
+            narrowest[i] = max(len(column.header), unique_prefix(row[i] for row in texts))
+        elif column.kind == "path":
+            names = (len(row[i]) - row[i].rfind("/") + 1 for row in texts)
+            narrowest[i] = min(natural[i], max([narrowest[i], *names]))
+    width = terminal_width()
+    layout = fit_columns(specs, natural, width, narrowest)
+    if title is not None:
+        echo(title)
+    render_rows(specs, layout.widths, texts, width)
+    table_notes(specs, layout, width)
+
+
+def table_notes(specs: Sequence[Column], layout: Layout, width: int | None) -> None:
+    """Say what a narrow terminal left out, so nothing is hidden silently."""
+    hidden = [c.header for c, w in zip(specs, layout.widths, strict=True) if w is None]
+    notes = [f"not shown at {width} columns: {', '.join(hidden)}"] if hidden else []
+    if layout.shortened_ids:
+        notes.append("ids shortened")
+    if notes:
+        import textwrap
+
+        note = f"({'; '.join(notes)}; --format tsv shows all)"
+        echo(textwrap.fill(note, width or UNLIMITED, break_long_words=False), lines=True)
+
+
+def render_rows(
+    specs: Sequence[Column],
+    widths: Sequence[int | None],
+    texts: Iterable[Sequence[str]],
+    width: int | None,
+    *,
+    header: bool = True,
+) -> None:
+    """Print rows at the given widths with rich: only text columns wrap, and never mid-word
+    unless a word is wider than its column."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, show_header=header, header_style="bold")
+    shown = [i for i, w in enumerate(widths) if w is not None]
+    for i in shown:
+        column, w = specs[i], widths[i]
+        wraps = column.kind == "text" and width is not None
+        table.add_column(
+            Text(printable(column.header)),
+            width=w,
+            no_wrap=not wraps,
+            overflow="fold" if wraps else "ignore",
+            justify="right" if column.kind == "number" else "left",
+        )
+    for row in texts:
+        table.add_row(*(Text(fit_text(row[i], specs[i], widths[i] or 0)) for i in shown))
+    console(max(width or UNLIMITED, _span(widths))).print(table)
 
 
 def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
@@ -301,3 +545,73 @@ def store_root(db: Database, store: Path | None) -> Path:
 
 def db_option_help() -> str:
     return f"Database URL (env {DB_URL_ENV}); default: SQLite file ./lizard.db"
+
+
+_PLACEHOLDERS = {
+    "int": "N",
+    "int range": "N",
+    "float": "NUMBER",
+    "float range": "NUMBER",
+    "UUID": "ID",
+    "datetime": "DATE",
+    "path": "PATH",
+    "file": "FILE",
+    "list[Path]": "PATH",
+}
+
+
+CHOICES_INLINE = 20
+"""Longer lists of choices go into the help text, which wraps between words."""
+
+
+def _placeholder(param: Any, ctx: typer.Context) -> str:
+    """What a value is called in help: ``PATH``, ``N``, ``ID``, ``[a|b]``, the option's
+    name in capitals for free text; never a Python type such as ``<list[Path]>``."""
+    label = param.display_type(ctx).strip("<>")
+    name = (param.name or "value").rstrip("_").upper()
+    if "|" in label:
+        choices = label.removeprefix("list[").removesuffix("]")
+        if len(choices) <= CHOICES_INLINE:
+            return f"[{choices}]"
+        param.help = f"{param.help or ''} One of: {choices.replace('|', ', ')}.".strip()
+        return name
+    if label in _PLACEHOLDERS:
+        return _PLACEHOLDERS[label]
+    return name[:-1] if param.nargs != 1 and name.endswith("S") else name
+
+
+def _first_sentence(text: str) -> str:
+    words = " ".join(text.split("\n\n")[0].split())
+    end = words.find(". ")
+    return words if end < 0 else words[: end + 1]
+
+
+def humane_help(command: Any) -> Any:
+    """Help that reads like a person wrote it, for every command under ``command``: flags
+    show no ``<bool>``, values a placeholder in capitals (``--workers N``, ``PATH...``),
+    long lists of choices are words in the help text, and command lists show each
+    command's first sentence. Typer shows Python types otherwise; this adjusts the built
+    Click objects (metavars, usage pieces) once, before parsing."""
+    ctx = typer.Context(command)
+    for param in command.params:
+        if not hasattr(param, "is_flag"):  # an argument: its name says what it is
+            shown = param.metavar or _placeholder(param, ctx) + ("..." if param.nargs != 1 else "")
+            param.metavar = shown
+            param.display_type_rich = lambda ctx: None
+            param.get_usage_pieces = lambda ctx, shown=shown: [shown]
+        elif param.metavar is None:
+            param.metavar = "" if param.is_flag else _placeholder(param, ctx)
+    get_help_option = command.get_help_option
+
+    def help_option(ctx: Any) -> Any:
+        option = get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = help_option
+    for sub in getattr(command, "commands", {}).values():
+        if sub.short_help is None and sub.help:
+            sub.short_help = _first_sentence(sub.help)
+        humane_help(sub)
+    return command

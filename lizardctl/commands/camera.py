@@ -10,14 +10,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
     JsonOpt,
     emit_json,
     print_fields,
     print_table,
     run,
     say,
+    table_format,
     wants_json,
 )
+from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -58,6 +62,7 @@ def list_(
     camera_type: Annotated[
         str | None, typer.Option("--type", help="Only cameras of this type.")
     ] = None,
+    fmt: FormatOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List registered cameras.  Example: lizardctl camera list --type camerus2 --json"""
@@ -67,13 +72,21 @@ def list_(
         return await CameraService(db.uow).list(camera_type)
 
     cameras = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([c.to_dict() for c in cameras])
         return
     print_table(
         f"{len(cameras)} camera(s)",
-        ["id", "type", "latitude", "longitude", "description"],
+        [
+            Column("id", "id", keep=True),
+            Column("type", "key", rank=1),
+            Column("latitude", "number", rank=2),
+            Column("longitude", "number", rank=2),
+            Column("description", rank=3),
+        ],
         [(c.id, c.camera_type, c.latitude, c.longitude, c.description) for c in cameras],
+        form,
     )
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
     JsonOpt,
     LimitOpt,
     OffsetOpt,
@@ -22,9 +24,10 @@ from lizardctl.commands._runtime import (
     run,
     say,
     store_root,
+    table_format,
     wants_json,
 )
-from lizardctl.core.choices import CaseStatus, Verdict
+from lizardctl.core.choices import CaseStatus, TableFormat, Verdict
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -50,6 +53,7 @@ def list_(
     run_id: RunOpt = None,
     limit: LimitOpt = 100,
     offset: OffsetOpt = 0,
+    fmt: FormatOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List cases, oldest shot first: every run's unless --run ID names one. "awaiting" says
@@ -71,21 +75,22 @@ def list_(
         return await service.list(filters, limit=limit, offset=offset)
 
     page = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json(page.to_dict(lambda case: case.to_dict()))
         return
     print_table(
         page_title(page, "case(s)", f"of run {run_id}" if run_id else "of every run"),
         [
-            "id",
-            "plate",
-            "occurred at",
-            "camera",
-            "violation",
-            "skill",
-            "status",
-            "level",
-            "awaiting",
+            Column("id", "id", keep=True),
+            Column("plate", "key", keep=True),
+            Column("occurred at", "date", rank=1),
+            Column("camera", "id", rank=6),
+            Column("violation", rank=4),
+            Column("skill", "number", rank=7),
+            Column("status", "key", rank=2),
+            Column("level", "number", rank=5),
+            Column("awaiting", "key", rank=3),
         ],
         [
             (
@@ -101,6 +106,7 @@ def list_(
             )
             for c in page.items
         ],
+        form,
     )
 
 

@@ -7,11 +7,23 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, echo, emit_json, info, print_table, run, wants_json
+from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
+    JsonOpt,
+    echo,
+    emit_json,
+    info,
+    print_table,
+    run,
+    table_format,
+    wants_json,
+)
+from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-    from lizardctl.core.services.database import DatabaseStatus
+    from lizardctl.core.services.database import DatabaseStatus, Upgrade
 
 app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
 
@@ -26,15 +38,25 @@ def upgrade(
     camera types.  Example: lizardctl --db postgresql+asyncpg://me@db/lizard db upgrade"""
     from lizardctl.core.services.database import DatabaseService
 
-    async def work(db: Database) -> str:
-        await DatabaseService(db).upgrade(revision)
-        return db.display_url
+    async def work(db: Database) -> Upgrade:
+        return await DatabaseService(db).upgrade(revision)
 
-    url = run(ctx, work, check_schema=False)
+    done = run(ctx, work, check_schema=False)
+    before, after = ", ".join(done.before) or "empty", ", ".join(done.after) or "empty"
     if wants_json(ctx, json_):
-        emit_json({"database": url, "upgraded_to": revision})
-        return
-    info(ctx, f"database {url} upgraded to {revision}")
+        emit_json(
+            {
+                "database": done.url,
+                "upgraded_to": revision,
+                "changed": done.changed,
+                "from": list(done.before),
+                "to": list(done.after),
+            }
+        )
+    elif done.changed:
+        info(ctx, f"database {done.url} upgraded from {before} to {after}")
+    else:
+        info(ctx, f"database {done.url} already at {after}: nothing to do")
 
 
 @app.command()
@@ -77,19 +99,26 @@ def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 @app.command()
-def history(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def history(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> None:
     """List the migrations this lizardctl knows, newest first.  Example: lizardctl db history"""
     from lizardctl.core.db import migrate
 
     revisions = migrate.history()
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([asdict(r) for r in revisions])
         return
     print_table(
         "Migrations",
-        ["revision", "down revision", "head", "message"],
+        [
+            Column("revision", "key", keep=True),
+            Column("down revision", "key"),
+            Column("head", "key"),
+            "message",
+        ],
         [
             (r.revision, r.down_revision or "-", "yes" if r.is_head else "", r.message)
             for r in revisions
         ],
+        form,
     )

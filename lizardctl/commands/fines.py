@@ -10,79 +10,94 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
     JsonOpt,
     SinceOpt,
-    cell,
-    console,
     data_stdout,
     echo,
     emit_json,
+    fit_columns,
     info,
+    render_rows,
     run,
     say,
     silence_stdout,
+    table_notes,
+    terminal_width,
     wants_json,
 )
 from lizardctl.core.choices import FinesFormat
 from lizardctl.core.money import format_amount
+from lizardctl.core.output import printable
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
     from lizardctl.core.services.fines import FineRow, FinesService, FinesSummary, OwnerTotal
 
-# (header, width, justify): fixed widths so pages printed one after another line up.
+# Fixed widths so pages printed one after another line up; fitted to the terminal once.
 ROW_COLUMNS = (
-    ("plate", 9, "left"),
-    ("owner", 20, "left"),
-    ("contacts", 28, "left"),
-    ("violation", 20, "left"),
-    ("value", 8, "left"),
-    ("fine", 11, "right"),
-    ("occurred (UTC)", 16, "left"),
-    ("decided (UTC)", 16, "left"),
-    ("case", 36, "left"),
+    (Column("plate", "key", keep=True), 9),
+    (Column("owner", rank=2), 20),
+    (Column("contacts", rank=8), 28),
+    (Column("violation", rank=4), 20),
+    (Column("value", "key", rank=6), 8),
+    (Column("fine", "number", rank=1), 11),
+    (Column("occurred (UTC)", "date", rank=5), 16),
+    (Column("decided (UTC)", "date", rank=3), 16),
+    (Column("case", "id", keep=True), 36),
 )
 TOTAL_COLUMNS = (
-    ("owner", 20, "left"),
-    ("contacts", 28, "left"),
-    ("plates", 20, "left"),
-    ("cases", 6, "right"),
-    ("fines", 13, "right"),
+    (Column("owner", keep=True), 20),
+    (Column("contacts", rank=3), 28),
+    (Column("plates", keep=True), 20),
+    (Column("cases", "number", rank=2), 6),
+    (Column("fines", "number", rank=1), 13),
 )
 
 
 class PagedTable:
-    """A table printed a page (one database batch) at a time: the header once, fixed column
-    widths, no borders, so the pages read as one table and memory stays flat."""
+    """A table printed a page (one database batch) at a time: the header once, column
+    widths fixed for the terminal (ids whole, as later pages may need more of them), so
+    the pages read as one table and memory stays flat. Off a terminal a column grows to
+    its longest value on the page rather than wrap."""
 
     def __init__(
-        self, title: str, columns: Sequence[tuple[str, int, str]], *, gap: bool = False
+        self,
+        title: str,
+        columns: Sequence[tuple[Column, int]],
+        *,
+        follows: PagedTable | None = None,
     ) -> None:
         self.title = title
-        self.columns = columns
-        self.gap = gap
+        self.specs = [column for column, _ in columns]
+        self.width = terminal_width()
+        self.layout = fit_columns(self.specs, [width for _, width in columns], self.width)
+        self.follows = follows
         self.pages = 0
+        self.ended = False
 
     def page(self, rows: Sequence[Sequence[Any]]) -> None:
-        from rich.table import Table
-
         first = self.pages == 0
-        if first and self.gap:
-            echo()
-        table = Table(
-            title=self.title if first else None,
-            title_justify="left",
-            show_header=first,
-            header_style="bold",
-            box=None,
-            pad_edge=False,
-        )
-        for header, width, justify in self.columns:
-            table.add_column(header, width=width, justify=justify, overflow="fold")  # type: ignore[arg-type]
-        for row in rows:
-            table.add_row(*(cell(value) for value in row))
-        console().print(table)
+        if first:
+            if self.follows is not None:
+                self.follows.end()
+                echo()
+            echo(self.title)
+        texts = [["" if value is None else printable(value) for value in row] for row in rows]
+        widths = self.layout.widths
+        if self.width is None:
+            widths = [
+                None if w is None else max([w, *(len(row[i]) for row in texts)])
+                for i, w in enumerate(widths)
+            ]
+        render_rows(self.specs, widths, texts, self.width, header=first)
         self.pages += 1
+
+    def end(self) -> None:
+        """The note on hidden columns, once, after the last page (nothing if none were)."""
+        if self.pages and not self.ended:
+            table_notes(self.specs, self.layout, self.width)
+        self.ended = True
 
 
 def _minute(value: datetime | None) -> str:
@@ -188,13 +203,15 @@ async def _print_table(
     service: FinesService, since: datetime | None, plate: str | None
 ) -> FinesSummary:
     rows = PagedTable("Fines due", ROW_COLUMNS)
-    totals = PagedTable("Totals per owner", TOTAL_COLUMNS, gap=True)
+    totals = PagedTable("Totals per owner", TOTAL_COLUMNS, follows=rows)
     summary = await service.stream(
         lambda batch: rows.page([_row_cells(row) for row in batch]),
         lambda batch: totals.page([_total_cells(total) for total in batch]),
         since=since,
         plate=plate,
     )
+    rows.end()
+    totals.end()
     if summary.cases == 0:
         echo("no confirmed cases")
     else:

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
     JsonOpt,
     LimitOpt,
     OffsetOpt,
@@ -16,9 +18,11 @@ from lizardctl.commands._runtime import (
     print_fields,
     print_table,
     run,
+    table_format,
     wants_json,
 )
 from lizardctl.commands.violation import FileArg, say_import
+from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -44,7 +48,11 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
 
 @app.command("list")
 def list_(
-    ctx: typer.Context, limit: LimitOpt = 1000, offset: OffsetOpt = 0, json_: JsonOpt = False
+    ctx: typer.Context,
+    limit: LimitOpt = 1000,
+    offset: OffsetOpt = 0,
+    fmt: FormatOpt = None,
+    json_: JsonOpt = False,
 ) -> None:
     """List car owners by plate; the title says how many there are in all, --offset pages on.
     Example: lizardctl owner list --limit 50 --offset 50"""
@@ -54,13 +62,21 @@ def list_(
         return await OwnerService(db.uow).list(limit, offset)
 
     page = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json(page.to_dict(lambda owner: owner.to_dict()))
         return
     print_table(
         page_title(page, "owner(s)"),
-        ["plate", "name", "phone", "email", "telegram"],
+        [
+            Column("plate", "key", keep=True),
+            Column("name", rank=1),
+            Column("phone", "key", rank=2),
+            Column("email", "key", rank=3),
+            Column("telegram", "key", rank=4),
+        ],
         [(r.plate, r.name, r.phone, r.email, r.telegram) for r in page.items],
+        form,
     )
 
 
@@ -101,7 +117,15 @@ def show(
     if detail.cases.items or detail.cases.offset:
         print_table(
             page_title(detail.cases, "case(s)", "of this plate, newest first"),
-            ["case", "occurred at", "violation", "value", "fine", "status", "decided at"],
+            [
+                Column("case", "id", keep=True),
+                Column("occurred at", "date", rank=1),
+                Column("violation", rank=3),
+                Column("value", rank=5),
+                Column("fine", "number", rank=2),
+                Column("status", "key", rank=1),
+                Column("decided at", "date", rank=4),
+            ],
             [
                 (
                     c["id"],

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
     JsonOpt,
     LimitOpt,
     OffsetOpt,
@@ -20,8 +22,10 @@ from lizardctl.commands._runtime import (
     print_fields,
     print_table,
     run,
+    table_format,
     wants_json,
 )
+from lizardctl.core.choices import TableFormat
 from lizardctl.core.ingest.reasons import Reason
 
 if TYPE_CHECKING:
@@ -253,6 +257,7 @@ def rejects(
     ] = None,
     limit: LimitOpt = 1000,
     offset: OffsetOpt = 0,
+    fmt: FormatOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """List one run's rejected shots (default: the latest run; --run ID another, --all every
@@ -274,7 +279,8 @@ def rejects(
         )
 
     listing = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json(listing.to_dict())
         return
     if listing.run_id is not None:
@@ -284,9 +290,15 @@ def rejects(
     noun = f"{reason.value} rejected shot(s)" if reason else "rejected shot(s)"
     print_table(
         page_title(listing.page, noun, scope),
-        ["reason", "photo", "metadata", "message"],
+        [
+            Column("reason", "key", rank=1),
+            Column("photo", "path", keep=True),
+            Column("metadata", "path", keep=True),
+            Column("message", rank=2),
+        ],
         [
             (r.reason, r.photo_path or "-", r.metadata_path or "-", r.message)
             for r in listing.page.items
         ],
+        form,
     )

@@ -6,7 +6,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from lizardctl.commands._runtime import JsonOpt, emit_json, print_table, run, say, wants_json
+from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
+    JsonOpt,
+    emit_json,
+    print_table,
+    run,
+    say,
+    table_format,
+    wants_json,
+)
+from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -50,7 +61,7 @@ def add(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def list_(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> None:
     """List reviewers by skill level.  Example: lizardctl reviewer list --json"""
     from lizardctl.core.services.reviews import ReviewerService
 
@@ -58,12 +69,19 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return await ReviewerService(db.uow).list()
 
     reviewers = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([r.to_dict() for r in reviewers])
         return
     print_table(
         f"{len(reviewers)} reviewer(s)",
-        ["name", "skill", "active", "supervisor", "since"],
+        [
+            Column("name", "key", keep=True),
+            Column("skill", "number"),
+            Column("active", "key"),
+            Column("supervisor", "key"),
+            Column("since", "date"),
+        ],
         [
             (
                 r.name,
@@ -74,6 +92,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
             )
             for r in reviewers
         ],
+        form,
     )
 
 

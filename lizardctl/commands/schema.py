@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
     JsonOpt,
     SinceOpt,
     count_option,
@@ -18,8 +20,11 @@ from lizardctl.commands._runtime import (
     print_table,
     run,
     say,
+    table_format,
     wants_json,
 )
+from lizardctl.core.choices import TableFormat
+from lizardctl.core.errors import UsageError
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -106,9 +111,9 @@ def add(
         if as_json:
             emit_json(outcome.to_dict())
     if outcome.status == "matches-older":
-        # A refusal, not a result: on stderr, and not silenced by --quiet, so a cron log
-        # says why the exit code is 1.
-        fail(outcome.message, 1)
+        # A refused request, so a usage error (exit 2, as README's table says): on stderr,
+        # not silenced by --quiet, so a cron log says why.
+        fail(outcome.message, UsageError.exit_code)
     if not as_json and not replay:
         say(ctx, outcome.message)
 
@@ -132,7 +137,7 @@ def _print_replay(ctx: typer.Context, report: ReplayReport) -> None:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def list_(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> None:
     """List camera types: latest version, number of versions, cameras using them.
     Example: lizardctl schema list --json"""
     from lizardctl.core.services.schemas import SchemaService
@@ -141,13 +146,20 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return await SchemaService(db.uow).list()
 
     summaries = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([asdict(s) for s in summaries])
         return
     print_table(
         "Camera types",
-        ["name", "latest version", "versions", "cameras"],
+        [
+            Column("name", "key", keep=True),
+            Column("latest version", "number"),
+            Column("versions", "number"),
+            Column("cameras", "number"),
+        ],
         [(s.name, s.latest_version, s.versions, s.cameras) for s in summaries],
+        form,
     )
 
 
@@ -170,7 +182,9 @@ def show(
 
 
 @app.command()
-def versions(ctx: typer.Context, name: NameArg, json_: JsonOpt = False) -> None:
+def versions(
+    ctx: typer.Context, name: NameArg, fmt: FormatOpt = None, json_: JsonOpt = False
+) -> None:
     """List the registered versions of a camera type.
     Example: lizardctl schema versions camerus1"""
     from lizardctl.core.services.schemas import SchemaService
@@ -179,16 +193,23 @@ def versions(ctx: typer.Context, name: NameArg, json_: JsonOpt = False) -> None:
         return await SchemaService(db.uow).versions(name)
 
     views = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([v.to_dict(with_content=False) for v in views])
         return
     print_table(
         f"{name} versions",
-        ["version", "registered", "format", "digest"],
+        [
+            Column("version", "number", keep=True),
+            Column("registered", "date"),
+            Column("format", "key"),
+            Column("digest", "key"),
+        ],
         [
             (v.version, v.created_at.isoformat(timespec="seconds"), v.file_format, v.digest[:16])
             for v in views
         ],
+        form,
     )
 
 

@@ -9,14 +9,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    Column,
+    FormatOpt,
     JsonOpt,
     emit_json,
     print_fields,
     print_table,
     run,
     say,
+    table_format,
     wants_json,
 )
+from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -73,7 +77,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
 
 
 @app.command("list")
-def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
+def list_(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> None:
     """List the catalog by name.  Example: lizardctl violation list --json"""
     from lizardctl.core.services.catalog import ViolationService
 
@@ -81,13 +85,20 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
         return await ViolationService(db.uow).list()
 
     rows = run(ctx, work)
-    if wants_json(ctx, json_):
+    form = table_format(ctx, fmt, json_)
+    if form is TableFormat.JSON:
         emit_json([row.to_dict() for row in rows])
         return
     print_table(
         f"{len(rows)} violation type(s)",
-        ["id", "name", "fine", "updated"],
+        [
+            Column("id", "key", keep=True),
+            "name",
+            Column("fine", "number"),
+            Column("updated", "date"),
+        ],
         [(r.id, r.name, r.fine, r.updated_at.isoformat(timespec="seconds")) for r in rows],
+        form,
     )
 
 

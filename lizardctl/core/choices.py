@@ -66,3 +66,11 @@ MAX_CLAIM_LEASE_S = 86400.0
 """``ingest --claim-lease``: a dead worker's parts wait at most a day."""
 MAX_MIN_AGE_S = 10 * 365 * 86400.0
 """``verify --min-age``: ten years, older than any store."""
+
+
+class TableFormat(StrEnum):
+    """How a listing prints: a table for people, TSV for grep/awk, or JSON."""
+
+    TABLE = "table"
+    TSV = "tsv"
+    JSON = "json"

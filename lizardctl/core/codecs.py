@@ -273,7 +273,7 @@ def decode_json(data: bytes) -> dict[str, Any]:
             parse_constant=_json_constant,
         )
     except json.JSONDecodeError as exc:
-        _json_error(exc.msg, _byte_offset(text, exc.pos))
+        _json_error(exc.msg.removesuffix(" at"), _byte_offset(text, exc.pos))
     except RecursionError:
         # Unreachable while _check_json_depth is exact; kept so totality never rests on it.
         _json_error(_TOO_DEEP, None)

@@ -414,14 +414,14 @@ def test_versions_of_a_camera_type(cli: Cli, tmp_path: Path) -> None:
 
     # Going back to v1's content is refused plainly, not silently "succeeded".
     back = cli("schema", "add", "camerus4", "--file", v1_file)
-    assert back.code == 1
+    assert back.code == 2
     assert "identical to older version 1, but the latest is version 2" in back.stderr
     assert "nothing registered" in back.stderr
     quiet = cli("--quiet", "schema", "add", "camerus4", "--file", v1_file)
-    assert quiet.code == 1
+    assert quiet.code == 2
     assert "identical to older version 1" in quiet.stderr
     as_json = cli("schema", "add", "camerus4", "--file", v1_file, "--json")
-    assert as_json.code == 1
+    assert as_json.code == 2
     assert (as_json.json()["status"], as_json.json()["latest"]) == ("matches-older", 2)
 
     # Whitespace and key order are no change.

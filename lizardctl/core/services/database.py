@@ -17,15 +17,31 @@ class DatabaseStatus:
     state: str
 
 
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    url: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+
+    @property
+    def changed(self) -> bool:
+        return set(self.before) != set(self.after)
+
+
 class DatabaseService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def upgrade(self, revision: str = "head") -> None:
-        """Migrate, then register the built-in camera types once the schema is complete."""
+    async def upgrade(self, revision: str = "head") -> Upgrade:
+        """Migrate, then register the built-in camera types once the schema is complete;
+        says where the schema stood before and after, so nobody is told "upgraded" when
+        nothing changed."""
+        before = await migrate.current_revisions(self.db.engine)
         await migrate.upgrade(self.db.engine, revision)
-        if set(await migrate.current_revisions(self.db.engine)) == set(migrate.head_revisions()):
+        after = await migrate.current_revisions(self.db.engine)
+        if set(after) == set(migrate.head_revisions()):
             await register_builtins(self.db)
+        return Upgrade(self.db.display_url, tuple(before), tuple(after))
 
     async def downgrade(self, revision: str) -> None:
         await migrate.downgrade(self.db.engine, revision)
