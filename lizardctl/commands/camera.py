@@ -66,7 +66,7 @@ def list_(
     async def work(db: Database) -> list[CameraView]:
         return await CameraService(db.uow).list(camera_type)
 
-    cameras = run(ctx, work)
+    cameras = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([c.to_dict() for c in cameras])
         return
@@ -89,7 +89,7 @@ def show(
     async def work(db: Database) -> CameraView:
         return await CameraService(db.uow).show(camera_id)
 
-    camera = run(ctx, work)
+    camera = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(camera.to_dict())
     else:

@@ -70,7 +70,7 @@ def list_(
         service = CaseService(db.uow, store_root(db, None))
         return await service.list(filters, limit=limit, offset=offset)
 
-    page = run(ctx, work)
+    page = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(page.to_dict(lambda case: case.to_dict()))
         return
@@ -119,7 +119,7 @@ def show(
     async def work(db: Database) -> CaseView:
         return await CaseService(db.uow, store_root(db, store)).show(case_id)
 
-    case = run(ctx, work)
+    case = run(ctx, work, read_only=True)
     data = case.to_dict(detail=True)
     if wants_json(ctx, json_):
         emit_json(data)

@@ -53,7 +53,7 @@ def list_(
     async def work(db: Database) -> Page[OwnerView]:
         return await OwnerService(db.uow).list(limit, offset)
 
-    page = run(ctx, work)
+    page = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(page.to_dict(lambda owner: owner.to_dict()))
         return
@@ -82,7 +82,7 @@ def show(
     async def work(db: Database) -> OwnerDetail:
         return await OwnerService(db.uow).show(plate, limit, offset)
 
-    detail = run(ctx, work)
+    detail = run(ctx, work, read_only=True)
     data = detail.to_dict()
     if wants_json(ctx, json_):
         emit_json(data)

@@ -135,7 +135,7 @@ def config(
             return await service.settings()
         return await service.configure(votes_per_level=votes, lease_minutes=lease_minutes)
 
-    settings = run(ctx, work)
+    settings = run(ctx, work, read_only=votes is None and lease_minutes is None)
     if wants_json(ctx, json_):
         emit_json(settings.to_dict())
         return

@@ -57,7 +57,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> list[ReviewerView]:
         return await ReviewerService(db.uow).list()
 
-    reviewers = run(ctx, work)
+    reviewers = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([r.to_dict() for r in reviewers])
         return

@@ -140,7 +140,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> list[SchemaSummary]:
         return await SchemaService(db.uow).list()
 
-    summaries = run(ctx, work)
+    summaries = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([asdict(s) for s in summaries])
         return
@@ -162,7 +162,7 @@ def show(
     async def work(db: Database) -> VersionView:
         return await SchemaService(db.uow).show(name, version)
 
-    view = run(ctx, work)
+    view = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(view.to_dict())
     else:
@@ -178,7 +178,7 @@ def versions(ctx: typer.Context, name: NameArg, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> list[VersionView]:
         return await SchemaService(db.uow).versions(name)
 
-    views = run(ctx, work)
+    views = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([v.to_dict(with_content=False) for v in views])
         return
@@ -227,7 +227,7 @@ def check(
     async def work(db: Database) -> list[CheckResult]:
         return await SchemaService(db.uow).check_files(paths, name=name, version=version)
 
-    results = run(ctx, work)
+    results = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([r.to_dict() for r in results])
     else:

@@ -141,7 +141,7 @@ def verify(
         with bar:
             return await service.verify(options, lambda done: bar.update(task, completed=done))
 
-    report = run(ctx, work)
+    report = run(ctx, work, read_only=True)
     if as_json:
         emit_json(report.to_dict())
     elif not quiet or not report.ok:

@@ -80,7 +80,7 @@ def list_(ctx: typer.Context, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> list[ViolationView]:
         return await ViolationService(db.uow).list()
 
-    rows = run(ctx, work)
+    rows = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([row.to_dict() for row in rows])
         return
@@ -105,7 +105,7 @@ def show(
     async def work(db: Database) -> ViolationDetail:
         return await ViolationService(db.uow).show(violation_id)
 
-    detail = run(ctx, work)
+    detail = run(ctx, work, read_only=True)
     data = detail.to_dict()
     if wants_json(ctx, json_):
         emit_json(data)

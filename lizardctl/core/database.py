@@ -70,6 +70,16 @@ def statement_error(exc: BaseException) -> InternalError | None:
     )
 
 
+def require_existing_database(url: URL) -> None:
+    """Refuse (exit 3) a SQLite file that does not exist, for commands that only read."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise EnvironmentFailure(
+            f"database file {path} does not exist: create it with `lizardctl db upgrade` "
+            "(or any command that writes, such as ingest), or point --db at an existing one"
+        )
+
+
 class Database:
     """An open database: the engine plus the UnitOfWork factory that services are given."""
 

@@ -1,0 +1,168 @@
+"""Issue 16 items 6 and 7: where options go on the line, what ``--db`` names, read-only
+commands that never create a database, and relative ``--since``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import typer
+
+from lizardctl.__main__ import hoist_global_options
+from lizardctl.commands._runtime import parse_since
+from lizardctl.core.dumpgen import DumpManifest, generate_dump
+from tests.e2e.conftest import Outcome, invoke
+
+SETTLED = ("--workers", "0", "--settle", "0")
+
+READ_ONLY = [
+    ("report",),
+    ("report", "reviews"),
+    ("report", "fines"),
+    ("rejects",),
+    ("cases", "list"),
+    ("cases", "show", "0123abcd-0000-4000-8000-000000000000"),
+    ("camera", "list"),
+    ("camera", "show", "0123abcd-0000-4000-8000-000000000000"),
+    ("schema", "list"),
+    ("schema", "show", "camerus1"),
+    ("schema", "versions", "camerus1"),
+    ("owner", "list"),
+    ("owner", "show", "A123BC"),
+    ("violation", "list"),
+    ("violation", "show", "0123abcd-0000-4000-8000-000000000000"),
+    ("reviewer", "list"),
+    ("fines",),
+    ("export",),
+    ("verify",),
+    ("db", "current"),
+    ("review", "config"),
+]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LIZARD_DB_URL", raising=False)
+    monkeypatch.delenv("LIZARD_STORE", raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def dump(tmp_path: Path) -> DumpManifest:
+    return generate_dump(tmp_path / "generated", cameras=2, shots_per_camera=3, bad=False)
+
+
+def _cli(*args: str | Path) -> Outcome:
+    return invoke([str(a) for a in args])
+
+
+def test_global_options_work_after_the_command(workdir: Path, dump: DumpManifest) -> None:
+    """``ingest DUMP --db night.db`` works like ``--db night.db ingest DUMP``."""
+    assert _cli("camera", "import", dump.cameras_csv, "--db", "night.db").code == 0
+    out = _cli("ingest", dump.dump_dir, *SETTLED, "--db", "night.db", "--json")
+    assert out.code == 0, out.output
+    assert out.json()["ingested"] == len(dump.shots)
+    listed = _cli("cases", "list", "--db=./night.db", "--json", "-q")
+    assert listed.code == 0, listed.output
+    assert listed.json()["total"] == len(dump.shots)
+    assert not (workdir / "lizard.db").exists()
+
+
+def test_a_command_keeps_its_own_option_and_values_are_not_options() -> None:
+    assert hoist_global_options(["ingest", "D", "-q", "--db", "x.db"]) == [
+        "--db",
+        "x.db",
+        "ingest",
+        "D",
+        "-q",
+    ]
+    assert hoist_global_options(["cases", "list", "--plate", "--db"]) == [
+        "cases",
+        "list",
+        "--plate",
+        "--db",
+    ]
+    assert hoist_global_options(["ingest", "--", "--db", "x"]) == ["ingest", "--", "--db", "x"]
+    assert hoist_global_options(["schema", "--verbose", "list"]) == ["--verbose", "schema", "list"]
+
+
+def test_bare_file_path_is_that_sqlite_file(workdir: Path, dump: DumpManifest) -> None:
+    (workdir / "nights").mkdir()
+    assert _cli("--db", "nights/night.db", "camera", "import", dump.cameras_csv).code == 0
+    assert (workdir / "nights" / "night.db").is_file()
+    current = _cli("--db", str(workdir / "nights" / "night.db"), "db", "current")
+    assert current.code == 0, current.output
+    assert "night.db" in current.stdout
+    cameras = _cli("camera", "list", "--json", "--db", "./nights/night.db")
+    assert len(cameras.json()) == 2
+    assert not (workdir / "lizard.db").exists()
+
+
+def test_bare_path_in_a_missing_folder_names_it(workdir: Path) -> None:
+    out = _cli("--db", "nowhere/night.db", "reviewer", "add", "ann", "--skill", "3")
+    assert out.code == 3, out.output
+    assert "nowhere" in out.stderr
+    assert "unparseable" not in out.output
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_read_only_commands_never_create_a_database(
+    workdir: Path, command: tuple[str, ...]
+) -> None:
+    out = _cli(*command)
+    assert out.code == 3, out.output
+    assert out.stderr.startswith(f"Error: database file {workdir / 'lizard.db'} does not exist")
+    assert "lizardctl db upgrade" in out.stderr
+    assert list(workdir.iterdir()) == []
+
+
+def test_a_write_command_still_creates_the_database(workdir: Path) -> None:
+    out = _cli("review", "config", "--votes", "2")
+    assert out.code == 0, out.output
+    assert (workdir / "lizard.db").is_file()
+    assert _cli("review", "config").code == 0
+
+
+NOW = datetime(2026, 11, 26, 15, 30, 45, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("today", datetime(2026, 11, 26, tzinfo=UTC)),
+        ("Yesterday", datetime(2026, 11, 25, tzinfo=UTC)),
+        ("7d", NOW - timedelta(days=7)),
+        ("12h", NOW - timedelta(hours=12)),
+        ("30m", NOW - timedelta(minutes=30)),
+        ("2026-11-25", datetime(2026, 11, 25, tzinfo=UTC)),
+        ("2026-11-25T03:00:00+02:00", datetime(2026, 11, 25, 1, tzinfo=UTC)),
+    ],
+)
+def test_parse_since_relative(text: str, expected: datetime) -> None:
+    assert parse_since(text, now=NOW) == expected
+
+
+@pytest.mark.parametrize("text", ["7", "7w", "-7d", "999999d", "1e3d", "tomorrow", "d"])
+def test_parse_since_refuses_other_words(text: str) -> None:
+    with pytest.raises(typer.BadParameter):
+        parse_since(text, now=NOW)
+
+
+def test_relative_since_on_the_command_line(workdir: Path, dump: DumpManifest) -> None:
+    assert _cli("camera", "import", dump.cameras_csv).code == 0
+    assert _cli("ingest", dump.dump_dir, *SETTLED).code == 0
+    every = _cli("cases", "list", "--since", "36500d", "--json")
+    assert every.code == 0, every.output
+    assert every.json()["total"] == len(dump.shots)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    times = [datetime.fromisoformat(c["occurred_at"]) for c in every.json()["items"]]
+    today = _cli("cases", "list", "--since", "today", "--json")
+    since_midnight = sum(t.replace(tzinfo=t.tzinfo or UTC) >= midnight for t in times)
+    assert today.json()["total"] == since_midnight
+    period = _cli("report", "--since", "yesterday", "--json")
+    assert period.code == 0, period.output
+    bad = _cli("report", "--since", "7w")
+    assert bad.code == 2
+    assert "7d" in bad.stderr
