@@ -54,6 +54,8 @@ class AppState:
     quiet: bool = False
     verbose: bool = False
     json: bool = False
+    lock_timeout: float | None = None
+    progress: bool = True
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -126,7 +128,7 @@ def run(
         url = parse_db_url(raw_url)
         if read_only:
             require_existing_database(url)
-        db = Database(url)
+        db = Database(url, **lock_option(st))
         try:
             if check_schema:
                 await db.ensure_current(on_upgrade=register_builtins)
@@ -284,10 +286,12 @@ def count_option(name: str, *, help: str, low: int = 1, high: int = MAX_COUNT) -
     return typer.Option(name, min=low, max=high, help=help)
 
 
-def seconds_option(name: str, *, help: str, low: float, high: float) -> Any:
+def seconds_option(
+    name: str, *, help: str, low: float, high: float, envvar: str | None = None
+) -> Any:
     """A duration in seconds, bounded: the bounds also refuse nan, inf and 1e308, which
     would otherwise hang a run or overflow a timedelta deep inside it."""
-    return typer.Option(name, min=low, max=high, metavar="SECONDS", help=help)
+    return typer.Option(name, min=low, max=high, metavar="SECONDS", envvar=envvar, help=help)
 
 
 SinceOpt = Annotated[
@@ -331,6 +335,18 @@ StoreOpt = Annotated[
 
 def store_root(db: Database, store: Path | None) -> Path:
     return store or default_store_dir(db.url)
+
+
+def lock_option(st: AppState) -> dict[str, float]:
+    """``--lock-timeout`` for ``Database``, when given (else the engine's default)."""
+    return {} if st.lock_timeout is None else {"lock_timeout": st.lock_timeout}
+
+
+def show_progress(ctx: typer.Context, as_json: bool) -> bool:
+    """A progress bar only for a person watching: a terminal on stderr, no --quiet,
+    --json or --no-progress."""
+    st = state(ctx)
+    return sys.stderr.isatty() and st.progress and not st.quiet and not as_json
 
 
 def db_option_help() -> str:

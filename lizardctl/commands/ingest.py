@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +17,7 @@ from lizardctl.commands._runtime import (
     info,
     run,
     seconds_option,
+    show_progress,
     state,
     wants_json,
 )
@@ -246,8 +246,7 @@ def ingest(
         shard=parse_shard(shard) if shard else None,
         claim_lease=claim_lease,
     )
-    show_bar = sys.stderr.isatty() and not quiet and not as_json
-    bar = _Bar() if show_bar else None
+    bar = _Bar() if show_progress(ctx, as_json) else None
 
     # Before the event loop: the workers are forked now, with this process's imports.
     executor = start_workers(workers) if workers else None

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 DEFAULT_DB_FILE = "lizard.db"
 DB_URL_ENV = "LIZARD_DB_URL"
 STORE_ENV = "LIZARD_STORE"
+LOCK_TIMEOUT_ENV = "LIZARD_LOCK_TIMEOUT"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 

@@ -3,6 +3,12 @@ commands that never create a database, and relative ``--since``."""
 
 from __future__ import annotations
 
+import os
+import pty
+import sqlite3
+import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -166,3 +172,76 @@ def test_relative_since_on_the_command_line(workdir: Path, dump: DumpManifest) -
     bad = _cli("report", "--since", "7w")
     assert bad.code == 2
     assert "7d" in bad.stderr
+
+
+def _hold_write_lock(path: Path) -> sqlite3.Connection:
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+def test_lock_timeout_bounds_the_wait_for_a_locked_database(workdir: Path, how: str) -> None:
+    assert _cli("db", "upgrade").code == 0
+    holder = _hold_write_lock(workdir / "lizard.db")
+    try:
+        args = ["review", "config", "--votes", "2"]
+        started = time.monotonic()
+        if how == "option":
+            out = _cli(*args, "--lock-timeout", "0.3")
+        else:
+            out = invoke(args, env={"LIZARD_LOCK_TIMEOUT": "0.3"})
+        waited = time.monotonic() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert out.code == 3, out.output
+    assert "locked" in out.stderr
+    assert 0.3 <= waited < 10
+    assert _cli("review", "config", "--votes", "2", "--lock-timeout", "0").code == 0
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf", "1e9", "soon", ""])
+def test_lock_timeout_refuses_bad_values(workdir: Path, value: str) -> None:
+    out = _cli("--lock-timeout", value, "db", "current")
+    assert out.code == 2, out.output
+    assert "--lock-timeout" in out.stderr
+    assert list(workdir.iterdir()) == []
+
+
+def _stderr_on_a_terminal(args: list[str | Path], cwd: Path) -> str:
+    """Run ``python -m lizardctl ARGS`` with stderr on a pseudo-terminal, as a person sees it."""
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "lizardctl", *map(str, args)],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            timeout=60,
+            env={**os.environ, "COLUMNS": "100", "TERM": "xterm"},
+        )
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the terminal's other end is closed and drained
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(leader)
+    assert done.returncode == 0, b"".join(chunks)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_no_progress_turns_the_bar_off_on_a_terminal(workdir: Path, dump: DumpManifest) -> None:
+    assert _cli("camera", "import", dump.cameras_csv).code == 0
+    ingest = ["ingest", dump.dump_dir, *SETTLED, "--dry-run"]
+    hide_cursor = "\x1b[?25l"  # what a live progress bar sends first
+    assert hide_cursor in _stderr_on_a_terminal(ingest, workdir)
+    quiet_bar = _stderr_on_a_terminal([*ingest, "--no-progress"], workdir)
+    assert hide_cursor not in quiet_bar
+    assert "violation catalog is empty" in quiet_bar  # notes still reach the terminal
