@@ -160,11 +160,20 @@ def ingest(
     ] = 60.0,
     include: Annotated[
         list[str] | None,
-        typer.Option("--include", help="Only files whose name or relative path match (glob)."),
+        typer.Option(
+            "--include",
+            metavar="GLOB",
+            help="Only shots whose stem, photo or metadata name (or path) match: "
+            "'*.jpg' takes JPEG shots with their metadata.",
+        ),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", help="Skip files and folders whose name or path match (glob)."),
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Skip shots (stem, photo or metadata name or path) and folders that match.",
+        ),
     ] = None,
     store: StoreOpt = None,
     delete_source: Annotated[

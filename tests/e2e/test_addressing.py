@@ -245,3 +245,22 @@ def test_no_progress_turns_the_bar_off_on_a_terminal(workdir: Path, dump: DumpMa
     quiet_bar = _stderr_on_a_terminal([*ingest, "--no-progress"], workdir)
     assert hide_cursor not in quiet_bar
     assert "violation catalog is empty" in quiet_bar  # notes still reach the terminal
+
+
+def test_include_selects_whole_shots_by_photo_name(workdir: Path, dump: DumpManifest) -> None:
+    """``--include '*.jpg'`` used to drop every metadata file and orphan every photo."""
+    assert _cli("camera", "import", dump.cameras_csv).code == 0
+    jpg = [s for s in dump.shots if s.photo is not None and s.photo.suffix == ".jpg"]
+    others = [s for s in dump.shots if s not in jpg]
+    assert jpg and others
+    out = _cli("ingest", dump.dump_dir, *SETTLED, "--include", "*.jpg", "--json")
+    assert out.code == 0, out.output
+    summary = out.json()
+    assert summary["ingested"] == len(jpg)
+    assert summary["rejected"] == 0
+    assert summary["ignored_files"] == sum(len(s.paths) for s in others)
+    stems = [s.photo.stem for s in others if s.photo is not None]
+    out = _cli("ingest", dump.dump_dir, *SETTLED, "--exclude", stems[0], "--json")
+    assert out.code == 0, out.output
+    assert out.json()["ingested"] == len(others) - 1
+    assert out.json()["duplicate"] == len(jpg)
