@@ -170,6 +170,29 @@ def show(
 
 
 @app.command()
+def withdraw(
+    ctx: typer.Context,
+    name: NameArg,
+    version: Annotated[int, count_option("--version", help="The version to withdraw.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Withdraw a schema version that no case uses, such as one registered by mistake:
+    the next ingest validates against the newest version left. Refused (exit 2) when a
+    case was validated by it.
+    Example: lizardctl schema withdraw camerus1 --version 3"""
+    from lizardctl.core.services.schemas import SchemaService
+
+    async def work(db: Database) -> VersionView:
+        return await SchemaService(db.uow).withdraw(name, version)
+
+    view = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json({**view.to_dict(with_content=False), "withdrawn": True})
+    else:
+        say(ctx, f"{view.name}: withdrew version {view.version}")
+
+
+@app.command()
 def versions(ctx: typer.Context, name: NameArg, json_: JsonOpt = False) -> None:
     """List the registered versions of a camera type.
     Example: lizardctl schema versions camerus1"""

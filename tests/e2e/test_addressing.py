@@ -3,6 +3,7 @@ commands that never create a database, and relative ``--since``."""
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import sqlite3
@@ -18,7 +19,7 @@ import typer
 from lizardctl.__main__ import hoist_global_options
 from lizardctl.commands._runtime import parse_since
 from lizardctl.core.dumpgen import DumpManifest, generate_dump
-from tests.e2e.conftest import Outcome, invoke
+from tests.e2e.conftest import Cli, Outcome, invoke
 
 SETTLED = ("--workers", "0", "--settle", "0")
 
@@ -264,3 +265,37 @@ def test_include_selects_whole_shots_by_photo_name(workdir: Path, dump: DumpMani
     assert out.code == 0, out.output
     assert out.json()["ingested"] == len(others) - 1
     assert out.json()["duplicate"] == len(jpg)
+
+
+def test_schema_withdraw_a_version_no_case_uses(
+    cli: Cli, dump: DumpManifest, tmp_path: Path
+) -> None:
+    """A mistaken version (it rejects every camerus1 shot) is withdrawn; the next ingest
+    validates against the one left; a version that validated cases stays (exit 2)."""
+    builtin = Path(__file__).parents[2] / "lizardctl" / "schemas" / "camerus1.json"
+    strict = json.loads(builtin.read_text(encoding="utf-8"))
+    strict["layout"]["transport_chars"]["pattern"] = "^Z{3}$"
+    strict_file = tmp_path / "camerus1-strict.json"
+    strict_file.write_text(json.dumps(strict), encoding="utf-8")
+    assert cli("camera", "import", dump.cameras_csv).code == 0
+    assert cli("schema", "add", "camerus1", "--file", strict_file).code == 0
+    tried = cli("ingest", dump.dump_dir, *SETTLED, "--dry-run", "--json")
+    assert tried.code == 1
+    camerus1 = tried.json()["rejected_by_reason"]["invalid"]  # the camerus1 shots
+    assert 0 < camerus1 < len(dump.shots) == camerus1 + tried.json()["ingested"]
+
+    out = cli("schema", "withdraw", "camerus1", "--version", "2")
+    assert out.code == 0, out.output
+    assert out.stdout.strip() == "camerus1: withdrew version 2"
+    versions = cli("schema", "versions", "camerus1", "--json").json()
+    assert [v["version"] for v in versions] == [1]
+    ingested = cli("ingest", dump.dump_dir, *SETTLED, "--json")
+    assert ingested.code == 0, ingested.output
+    assert ingested.json()["ingested"] == len(dump.shots)
+
+    used = cli("schema", "withdraw", "camerus1", "--version", "1")
+    assert used.code == 2
+    assert f"camerus1 version 1 validated {camerus1} case(s)" in used.stderr
+    assert [v["version"] for v in cli("schema", "versions", "camerus1", "--json").json()] == [1]
+    assert cli("schema", "withdraw", "camerus1", "--version", "7").code == 2
+    assert cli("schema", "withdraw", "nosuch", "--version", "1").code == 2
