@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -304,7 +303,10 @@ SinceOpt = Annotated[
     ),
 ]
 LimitOpt = Annotated[int, count_option("--limit", help="At most this many rows.")]
-RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", metavar="ID", help="Ingest run id, or a unique prefix of one."),
+]
 OffsetOpt = Annotated[
     int, count_option("--offset", low=0, help="Skip this many rows first, to page on.")
 ]

@@ -80,7 +80,9 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    camera_id: Annotated[uuid.UUID, typer.Argument(help="Camera UUID.")],
+    camera_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Camera UUID, or a unique prefix of one.")
+    ],
     json_: JsonOpt = False,
 ) -> None:
     """Show one camera.  Example: lizardctl camera show 104fc08a-efb6-427f-9193-2d54e4ed3e12"""

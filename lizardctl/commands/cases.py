@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -41,7 +40,10 @@ app = typer.Typer(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    camera: Annotated[uuid.UUID | None, typer.Option("--camera", help="Camera id.")] = None,
+    camera: Annotated[
+        str | None,
+        typer.Option("--camera", metavar="ID", help="Camera id, or a unique prefix of one."),
+    ] = None,
     plate: Annotated[str | None, typer.Option("--plate", help="Canonical plate.")] = None,
     status: Annotated[
         CaseStatus | None, typer.Option("--status", help="Only cases in this status.")
@@ -107,7 +109,9 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    case_id: Annotated[uuid.UUID, typer.Argument(help="Case id.")],
+    case_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Case id, or a unique prefix of one (4+ hex).")
+    ],
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -156,7 +160,9 @@ def show(
 @app.command()
 def decide(
     ctx: typer.Context,
-    case_id: Annotated[uuid.UUID, typer.Argument(help="Case id.")],
+    case_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Case id, or a unique prefix of one (4+ hex).")
+    ],
     verdict: Annotated[Verdict, typer.Option("--verdict", help="The decision.")],
     by: Annotated[str, typer.Option("--by", help="The deciding supervisor's name.")],
     note: Annotated[

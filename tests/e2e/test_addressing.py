@@ -299,3 +299,42 @@ def test_schema_withdraw_a_version_no_case_uses(
     assert [v["version"] for v in cli("schema", "versions", "camerus1", "--json").json()] == [1]
     assert cli("schema", "withdraw", "camerus1", "--version", "7").code == 2
     assert cli("schema", "withdraw", "nosuch", "--version", "1").code == 2
+
+
+TWINS = ("abcd0000-0000-4000-8000-000000000001", "abcd0000-0000-4000-8000-000000000002")
+
+
+def test_unique_id_prefixes_wherever_an_id_is_typed(cli: Cli, dump: DumpManifest) -> None:
+    """As git and docker allow; matched by a range query on both engines."""
+    assert cli("camera", "import", dump.cameras_csv).code == 0
+    ingested = cli("ingest", dump.dump_dir, *SETTLED, "--json").json()
+    run_id = ingested["run_id"]
+    case_id = cli("cases", "list", "--json").json()["items"][0]["id"]
+
+    shown = cli("cases", "show", case_id[:8], "--json")
+    assert shown.code == 0, shown.output
+    assert shown.json()["id"] == case_id
+    assert cli("cases", "show", case_id[:13].upper(), "--json").json()["id"] == case_id
+    assert cli("report", "--run", run_id[:6], "--json").json()["run_id"] == run_id
+    assert cli("rejects", "--run", run_id[:6], "--json").json()["run_id"] == run_id
+    listed = cli("cases", "list", "--run", run_id[:6], "--json").json()
+    assert listed["total"] == len(dump.shots)
+
+    for twin in TWINS:
+        added = cli("camera", "add", "--id", twin, "--type", "camerus1", "--lat", "1", "--lon", "2")
+        assert added.code == 0, added.output
+    ambiguous = cli("camera", "show", "abcd")
+    assert ambiguous.code == 2
+    assert all(twin in ambiguous.stderr for twin in TWINS)
+    assert "ambiguous" in ambiguous.stderr
+    assert cli("camera", "show", TWINS[1][:-1] + "2", "--json").json()["id"] == TWINS[1]
+    unique = TWINS[0].replace("-", "")[:-1] + "1"
+    assert cli("camera", "show", unique, "--json").json()["id"] == TWINS[0]
+    by_camera = cli("cases", "list", "--camera", "abcd0000-0000-4000-8000-00000000000", "--json")
+    assert by_camera.code == 2  # both cameras start so
+
+    short = cli("camera", "show", "abc")
+    assert short.code == 2 and "at least 4 hex digits" in short.stderr
+    assert cli("camera", "show", "zzzz").code == 2
+    missing = cli("cases", "show", "0000ffff")
+    assert missing.code == 2 and "no case id starts with '0000ffff'" in missing.stderr

@@ -60,6 +60,7 @@ from lizardctl.core.db.models import (
     utcnow,
 )
 from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import quoted
 from lizardctl.core.repositories.reviews import REVIEWABLE
@@ -528,7 +529,7 @@ class ReviewService:
         return TransitionView.of(transition)
 
     async def decide(
-        self, case_id: uuid.UUID, verdict: Verdict, by: str, note: str | None = None
+        self, case_id: IdText, verdict: Verdict, by: str, note: str | None = None
     ) -> DecisionResult:
         """A supervisor decides a case split at the highest staffed level.
 
@@ -545,6 +546,7 @@ class ReviewService:
                 )
             if not supervisor.active:
                 raise UsageError(f"supervisor {by!r} is inactive")
+            case_id = await resolve_id(case_id, "case", uow.cases.ids_between)
             case = await uow.assignments.lock_case(case_id)
             if case is None:
                 raise NotFoundError(f"no case {case_id}")
