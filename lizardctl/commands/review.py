@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -82,8 +81,12 @@ def vote(
     reviewer: ReviewerOpt,
     verdict: Annotated[Verdict, typer.Option("--verdict", help="What the photo shows.")],
     case_id: Annotated[
-        uuid.UUID | None,
-        typer.Option("--case", help="The held case's id, to be sure the vote lands on it."),
+        str | None,
+        typer.Option(
+            "--case",
+            metavar="ID",
+            help="The held case's id (or a unique prefix), to be sure the vote lands on it.",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:

@@ -320,6 +320,16 @@ def test_unique_id_prefixes_wherever_an_id_is_typed(cli: Cli, dump: DumpManifest
     listed = cli("cases", "list", "--run", run_id[:6], "--json").json()
     assert listed["total"] == len(dump.shots)
 
+    assert cli("review", "config", "--votes", "1").code == 0
+    level = str(listed["items"][0]["skill"])
+    assert cli("reviewer", "add", "ann", "--skill", level).code == 0
+    held = cli("review", "next", "-r", "ann", "--json").json()["case"]["id"]
+    other = next(i["id"] for i in listed["items"] if i["id"][:6] != held[:6])
+    wrong = cli("review", "vote", "-r", "ann", "--verdict", "violation", "--case", other[:6])
+    assert wrong.code == 2 and f"not {other}" in wrong.stderr
+    voted = cli("review", "vote", "-r", "ann", "--verdict", "violation", "--case", held[:6])
+    assert voted.code == 0, voted.output
+
     for twin in TWINS:
         added = cli("camera", "add", "--id", twin, "--type", "camerus1", "--lat", "1", "--lon", "2")
         assert added.code == 0, added.output

@@ -436,12 +436,13 @@ class ReviewService:
             CaseView.of(case, self.store, awaiting="review"),
         )
 
-    async def vote(
-        self, name: str, verdict: Verdict, case_id: uuid.UUID | None = None
-    ) -> VoteResult:
-        """Record the vote on the held case; the K-th vote at a level settles the case."""
+    async def vote(self, name: str, verdict: Verdict, case_id: IdText | None = None) -> VoteResult:
+        """Record the vote on the held case; the K-th vote at a level settles the case.
+        ``case_id`` (or a unique prefix of it), when given, must be the held case."""
         now = self.now()
         async with self.uow_factory() as uow:
+            if case_id is not None:
+                case_id = await resolve_id(case_id, "case", uow.cases.ids_between)
             reviewer = await _reviewer(uow, name, lock=True)
             lease = await uow.assignments.held(reviewer.id, now)
             if lease is None or (case_id is not None and lease.case_id != case_id):
