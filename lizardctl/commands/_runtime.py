@@ -12,10 +12,9 @@ import os
 import re
 import sys
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO, TypeVar, cast
 
@@ -54,6 +53,8 @@ class AppState:
     quiet: bool = False
     verbose: bool = False
     json: bool = False
+    lock_timeout: float | None = None
+    progress: bool = True
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -99,15 +100,24 @@ def run(
     work: Callable[[Database], Awaitable[T]],
     *,
     check_schema: bool = True,
+    read_only: bool = False,
 ) -> T:
     """Open the database inside one event loop, run ``work``, dispose, map errors to exits.
+
+    ``read_only`` commands never create a SQLite file: run from the wrong folder, a report
+    must say the database is not there, not print the emptiness of a new one.
 
     This is the seam where the tool's errors become one stderr line and an exit code;
     anything unexpected keeps its traceback only under ``--verbose``.
     """
     import asyncio
 
-    from lizardctl.core.database import Database, environment_error, statement_error
+    from lizardctl.core.database import (
+        Database,
+        environment_error,
+        require_existing_database,
+        statement_error,
+    )
     from lizardctl.core.services.schemas import register_builtins
 
     st = state(ctx)
@@ -115,7 +125,9 @@ def run(
 
     async def main() -> T:
         url = parse_db_url(raw_url)
-        db = Database(url)
+        if read_only:
+            require_existing_database(url)
+        db = Database(url, **lock_option(st))
         try:
             if check_schema:
                 await db.ensure_current(on_upgrade=register_builtins)
@@ -470,16 +482,38 @@ def print_fields(fields: Iterable[tuple[str, Any]]) -> None:
     console().print(table)
 
 
-def parse_since(text: str) -> datetime:
-    """``2026-11-25`` or any ISO-8601 timestamp, as UTC; without an offset it is taken as UTC.
+_RELATIVE_SINCE = re.compile(r"(\d{1,6})([dhm])")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+SINCE_HELP = (
+    "From this time on: DATE or ISO-8601 time (UTC unless an offset is given), "
+    "'today' or 'yesterday' (from 00:00 UTC), or an age such as 7d, 12h, 30m."
+)
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """``2026-11-25``, any ISO-8601 timestamp, ``today``/``yesterday`` (midnight UTC) or an
+    age (``7d``, ``12h``, ``30m``) before ``now``, as UTC; without an offset it is UTC.
 
     Converted here, at the edge: ``0001-01-01T00:00:00+14:00`` is a valid timestamp whose
     UTC time is before year 1, which would otherwise overflow when the query binds it.
     """
+    now = now or datetime.now(UTC)
+    word = text.strip().lower()
+    if word in ("today", "yesterday"):
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        return midnight - timedelta(days=1 if word == "yesterday" else 0)
+    relative = _RELATIVE_SINCE.fullmatch(word)
+    if relative is not None:
+        try:
+            return now - timedelta(**{_UNITS[relative[2]]: int(relative[1])})
+        except OverflowError as exc:
+            raise typer.BadParameter(f"{text!r} reaches back before year 1") from exc
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"not a date or ISO-8601 timestamp: {text!r}") from exc
+        raise typer.BadParameter(
+            f"not a date, ISO-8601 timestamp, today, yesterday or age like 7d/12h/30m: {text!r}"
+        ) from exc
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     try:
@@ -494,10 +528,12 @@ def count_option(name: str, *, help: str, low: int = 1, high: int = MAX_COUNT) -
     return typer.Option(name, min=low, max=high, help=help)
 
 
-def seconds_option(name: str, *, help: str, low: float, high: float) -> Any:
+def seconds_option(
+    name: str, *, help: str, low: float, high: float, envvar: str | None = None
+) -> Any:
     """A duration in seconds, bounded: the bounds also refuse nan, inf and 1e308, which
     would otherwise hang a run or overflow a timedelta deep inside it."""
-    return typer.Option(name, min=low, max=high, metavar="SECONDS", help=help)
+    return typer.Option(name, min=low, max=high, metavar="SECONDS", envvar=envvar, help=help)
 
 
 SinceOpt = Annotated[
@@ -506,11 +542,14 @@ SinceOpt = Annotated[
         "--since",
         parser=parse_since,
         metavar="DATE",
-        help="From this date or ISO-8601 time on (UTC unless an offset is given).",
+        help=SINCE_HELP,
     ),
 ]
 LimitOpt = Annotated[int, count_option("--limit", help="At most this many rows.")]
-RunOpt = Annotated[uuid.UUID | None, typer.Option("--run", help="Ingest run id.")]
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", metavar="ID", help="Ingest run id, or a unique prefix of one."),
+]
 OffsetOpt = Annotated[
     int, count_option("--offset", low=0, help="Skip this many rows first, to page on.")
 ]
@@ -543,8 +582,23 @@ def store_root(db: Database, store: Path | None) -> Path:
     return store or default_store_dir(db.url)
 
 
+def lock_option(st: AppState) -> dict[str, float]:
+    """``--lock-timeout`` for ``Database``, when given (else the engine's default)."""
+    return {} if st.lock_timeout is None else {"lock_timeout": st.lock_timeout}
+
+
+def show_progress(ctx: typer.Context, as_json: bool) -> bool:
+    """A progress bar only for a person watching: a terminal on stderr, no --quiet,
+    --json or --no-progress."""
+    st = state(ctx)
+    return sys.stderr.isatty() and st.progress and not st.quiet and not as_json
+
+
 def db_option_help() -> str:
-    return f"Database URL (env {DB_URL_ENV}); default: SQLite file ./lizard.db"
+    return (
+        f"Database URL, or a SQLite file path such as ./night.db (env {DB_URL_ENV}); "
+        "default: SQLite file ./lizard.db. May also follow the command."
+    )
 
 
 _PLACEHOLDERS = {

@@ -22,8 +22,8 @@ from lizardctl.commands import (
     verify,
     violation,
 )
-from lizardctl.commands._runtime import AppState, db_option_help
-from lizardctl.core.config import DB_URL_ENV
+from lizardctl.commands._runtime import AppState, db_option_help, seconds_option
+from lizardctl.core.config import DB_URL_ENV, LOCK_TIMEOUT_ENV
 
 app = typer.Typer(
     name="lizardctl",
@@ -74,10 +74,34 @@ def root(
     json_: Annotated[
         bool, typer.Option("--json", help="JSON output for every command that prints data.")
     ] = False,
+    lock_timeout: Annotated[
+        float | None,
+        seconds_option(
+            "--lock-timeout",
+            low=0,
+            high=86_400,
+            envvar=LOCK_TIMEOUT_ENV,
+            help=(
+                "How long to wait for another process's write lock on a SQLite database "
+                "before exit 3; default 30."
+            ),
+        ),
+    ] = None,
+    no_progress: Annotated[
+        bool,
+        typer.Option("--no-progress", help="No progress bar on stderr, even on a terminal."),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
     """Global options apply to every command."""
-    ctx.obj = AppState(db=db_url, quiet=quiet, verbose=verbose, json=json_)
+    ctx.obj = AppState(
+        db=db_url,
+        quiet=quiet,
+        verbose=verbose,
+        json=json_,
+        lock_timeout=lock_timeout,
+        progress=not no_progress,
+    )

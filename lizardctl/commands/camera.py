@@ -71,7 +71,7 @@ def list_(
     async def work(db: Database) -> list[CameraView]:
         return await CameraService(db.uow).list(camera_type)
 
-    cameras = run(ctx, work)
+    cameras = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json([c.to_dict() for c in cameras])
@@ -93,7 +93,9 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    camera_id: Annotated[uuid.UUID, typer.Argument(help="Camera UUID.")],
+    camera_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Camera UUID, or a unique prefix of one.")
+    ],
     json_: JsonOpt = False,
 ) -> None:
     """Show one camera.  Example: lizardctl camera show 104fc08a-efb6-427f-9193-2d54e4ed3e12"""
@@ -102,7 +104,7 @@ def show(
     async def work(db: Database) -> CameraView:
         return await CameraService(db.uow).show(camera_id)
 
-    camera = run(ctx, work)
+    camera = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(camera.to_dict())
     else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -44,7 +43,10 @@ app = typer.Typer(
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    camera: Annotated[uuid.UUID | None, typer.Option("--camera", help="Camera id.")] = None,
+    camera: Annotated[
+        str | None,
+        typer.Option("--camera", metavar="ID", help="Camera id, or a unique prefix of one."),
+    ] = None,
     plate: Annotated[str | None, typer.Option("--plate", help="Canonical plate.")] = None,
     status: Annotated[
         CaseStatus | None, typer.Option("--status", help="Only cases in this status.")
@@ -74,7 +76,7 @@ def list_(
         service = CaseService(db.uow, store_root(db, None))
         return await service.list(filters, limit=limit, offset=offset)
 
-    page = run(ctx, work)
+    page = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json(page.to_dict(lambda case: case.to_dict()))
@@ -113,7 +115,9 @@ def list_(
 @app.command()
 def show(
     ctx: typer.Context,
-    case_id: Annotated[uuid.UUID, typer.Argument(help="Case id.")],
+    case_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Case id, or a unique prefix of one (4+ hex).")
+    ],
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -125,7 +129,7 @@ def show(
     async def work(db: Database) -> CaseView:
         return await CaseService(db.uow, store_root(db, store)).show(case_id)
 
-    case = run(ctx, work)
+    case = run(ctx, work, read_only=True)
     data = case.to_dict(detail=True)
     if wants_json(ctx, json_):
         emit_json(data)
@@ -162,7 +166,9 @@ def show(
 @app.command()
 def decide(
     ctx: typer.Context,
-    case_id: Annotated[uuid.UUID, typer.Argument(help="Case id.")],
+    case_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Case id, or a unique prefix of one (4+ hex).")
+    ],
     verdict: Annotated[Verdict, typer.Option("--verdict", help="The decision.")],
     by: Annotated[str, typer.Option("--by", help="The deciding supervisor's name.")],
     note: Annotated[

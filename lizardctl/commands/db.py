@@ -88,7 +88,7 @@ def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> DatabaseStatus:
         return await DatabaseService(db).status()
 
-    status = run(ctx, work, check_schema=False)
+    status = run(ctx, work, check_schema=False, read_only=True)
     if wants_json(ctx, json_):
         emit_json(asdict(status))
         return

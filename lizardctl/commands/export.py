@@ -71,7 +71,7 @@ def export(
             silence_stdout()
             return None
 
-    count = run(ctx, work)
+    count = run(ctx, work, read_only=True)
     if output is None:
         if count is not None:
             info(ctx, f"exported {count} case(s)")

@@ -187,7 +187,7 @@ def fines(
             silence_stdout()
             return None
 
-    summary = run(ctx, work)
+    summary = run(ctx, work, read_only=True)
     if summary is None:
         return
     if output is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from lizardctl.commands._runtime import (
     info,
     run,
     seconds_option,
+    show_progress,
     state,
     wants_json,
 )
@@ -228,11 +228,20 @@ def ingest(
     ] = 60.0,
     include: Annotated[
         list[str] | None,
-        typer.Option("--include", help="Only files whose name or relative path match (glob)."),
+        typer.Option(
+            "--include",
+            metavar="GLOB",
+            help="Only shots whose stem, photo or metadata name (or path) match: "
+            "'*.jpg' takes JPEG shots with their metadata.",
+        ),
     ] = None,
     exclude: Annotated[
         list[str] | None,
-        typer.Option("--exclude", help="Skip files and folders whose name or path match (glob)."),
+        typer.Option(
+            "--exclude",
+            metavar="GLOB",
+            help="Skip shots (stem, photo or metadata name or path) and folders that match.",
+        ),
     ] = None,
     store: StoreOpt = None,
     delete_source: Annotated[
@@ -325,8 +334,7 @@ def ingest(
         shard=parse_shard(shard) if shard else None,
         claim_lease=claim_lease,
     )
-    show_bar = sys.stderr.isatty() and not quiet and not as_json
-    bar = _Bar() if show_bar else None
+    bar = _Bar() if show_progress(ctx, as_json) else None
 
     with metrics_file_written(metrics_file, dry_run) as end:
         # Before the event loop: the workers are forked now, with this process's imports.

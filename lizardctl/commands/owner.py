@@ -61,7 +61,7 @@ def list_(
     async def work(db: Database) -> Page[OwnerView]:
         return await OwnerService(db.uow).list(limit, offset)
 
-    page = run(ctx, work)
+    page = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json(page.to_dict(lambda owner: owner.to_dict()))
@@ -98,7 +98,7 @@ def show(
     async def work(db: Database) -> OwnerDetail:
         return await OwnerService(db.uow).show(plate, limit, offset)
 
-    detail = run(ctx, work)
+    detail = run(ctx, work, read_only=True)
     data = detail.to_dict()
     if wants_json(ctx, json_):
         emit_json(data)

@@ -107,7 +107,10 @@ def report(
 
     as_json = wants_json(ctx, json_)
     if since is None:
-        data = {"scope": "run" if run_id else "latest run", **run(ctx, one).to_dict()}
+        data = {
+            "scope": "run" if run_id else "latest run",
+            **run(ctx, one, read_only=True).to_dict(),
+        }
         if as_json:
             emit_json(data)
         else:
@@ -118,7 +121,7 @@ def report(
             )
             print_fields(_run_fields(data))
         return
-    result = run(ctx, period)
+    result = run(ctx, period, read_only=True)
     data = result.to_dict()
     if as_json:
         emit_json(data)
@@ -144,7 +147,7 @@ def reviews(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = False) 
     async def work(db: Database) -> ReviewReport:
         return await ReviewReportService(db.uow).report(since)
 
-    result = run(ctx, work)
+    result = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(result.to_dict())
         return
@@ -208,7 +211,7 @@ def fines_report(ctx: typer.Context, since: SinceOpt = None, json_: JsonOpt = Fa
     async def work(db: Database) -> FinesReport:
         return await FinesService(db.uow).report(since)
 
-    data = run(ctx, work).to_dict()
+    data = run(ctx, work, read_only=True).to_dict()
     if wants_json(ctx, json_):
         emit_json(data)
         return
@@ -278,7 +281,7 @@ def rejects(
             offset=offset,
         )
 
-    listing = run(ctx, work)
+    listing = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json(listing.to_dict())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -82,8 +81,12 @@ def vote(
     reviewer: ReviewerOpt,
     verdict: Annotated[Verdict, typer.Option("--verdict", help="What the photo shows.")],
     case_id: Annotated[
-        uuid.UUID | None,
-        typer.Option("--case", help="The held case's id, to be sure the vote lands on it."),
+        str | None,
+        typer.Option(
+            "--case",
+            metavar="ID",
+            help="The held case's id (or a unique prefix), to be sure the vote lands on it.",
+        ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -135,7 +138,7 @@ def config(
             return await service.settings()
         return await service.configure(votes_per_level=votes, lease_minutes=lease_minutes)
 
-    settings = run(ctx, work)
+    settings = run(ctx, work, read_only=votes is None and lease_minutes is None)
     if wants_json(ctx, json_):
         emit_json(settings.to_dict())
         return

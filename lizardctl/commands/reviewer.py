@@ -68,7 +68,7 @@ def list_(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> 
     async def work(db: Database) -> list[ReviewerView]:
         return await ReviewerService(db.uow).list()
 
-    reviewers = run(ctx, work)
+    reviewers = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json([r.to_dict() for r in reviewers])

@@ -145,7 +145,7 @@ def list_(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> 
     async def work(db: Database) -> list[SchemaSummary]:
         return await SchemaService(db.uow).list()
 
-    summaries = run(ctx, work)
+    summaries = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json([asdict(s) for s in summaries])
@@ -174,11 +174,34 @@ def show(
     async def work(db: Database) -> VersionView:
         return await SchemaService(db.uow).show(name, version)
 
-    view = run(ctx, work)
+    view = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json(view.to_dict())
     else:
         echo(view.content, lines=True, nl=not view.content.endswith("\n"))
+
+
+@app.command()
+def withdraw(
+    ctx: typer.Context,
+    name: NameArg,
+    version: Annotated[int, count_option("--version", help="The version to withdraw.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Withdraw a schema version that no case uses, such as one registered by mistake:
+    the next ingest validates against the newest version left. Refused (exit 2) when a
+    case was validated by it.
+    Example: lizardctl schema withdraw camerus1 --version 3"""
+    from lizardctl.core.services.schemas import SchemaService
+
+    async def work(db: Database) -> VersionView:
+        return await SchemaService(db.uow).withdraw(name, version)
+
+    view = run(ctx, work)
+    if wants_json(ctx, json_):
+        emit_json({**view.to_dict(with_content=False), "withdrawn": True})
+    else:
+        say(ctx, f"{view.name}: withdrew version {view.version}")
 
 
 @app.command()
@@ -192,7 +215,7 @@ def versions(
     async def work(db: Database) -> list[VersionView]:
         return await SchemaService(db.uow).versions(name)
 
-    views = run(ctx, work)
+    views = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json([v.to_dict(with_content=False) for v in views])
@@ -248,7 +271,7 @@ def check(
     async def work(db: Database) -> list[CheckResult]:
         return await SchemaService(db.uow).check_files(paths, name=name, version=version)
 
-    results = run(ctx, work)
+    results = run(ctx, work, read_only=True)
     if wants_json(ctx, json_):
         emit_json([r.to_dict() for r in results])
     else:

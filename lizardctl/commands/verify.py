@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,6 +18,7 @@ from lizardctl.commands._runtime import (
     print_table,
     run,
     seconds_option,
+    show_progress,
     state,
     store_root,
     wants_json,
@@ -110,7 +110,6 @@ def verify(
     from lizardctl.core.store import PhotoStore
 
     as_json = wants_json(ctx, json_)
-    quiet = state(ctx).quiet
     options = VerifyOptions(
         read_data=read_data,
         prune=prune,
@@ -120,7 +119,7 @@ def verify(
         hash_workers=os.cpu_count() or 1,
     )
     bar = None
-    if sys.stderr.isatty() and not quiet and not as_json:
+    if show_progress(ctx, as_json):
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -141,10 +140,10 @@ def verify(
         with bar:
             return await service.verify(options, lambda done: bar.update(task, completed=done))
 
-    report = run(ctx, work)
+    report = run(ctx, work, read_only=True)
     if as_json:
         emit_json(report.to_dict())
-    elif not quiet or not report.ok:
+    elif not state(ctx).quiet or not report.ok:
         render(report)
     if not report.ok:
         raise typer.Exit(1)

@@ -84,7 +84,7 @@ def list_(ctx: typer.Context, fmt: FormatOpt = None, json_: JsonOpt = False) -> 
     async def work(db: Database) -> list[ViolationView]:
         return await ViolationService(db.uow).list()
 
-    rows = run(ctx, work)
+    rows = run(ctx, work, read_only=True)
     form = table_format(ctx, fmt, json_)
     if form is TableFormat.JSON:
         emit_json([row.to_dict() for row in rows])
@@ -116,7 +116,7 @@ def show(
     async def work(db: Database) -> ViolationDetail:
         return await ViolationService(db.uow).show(violation_id)
 
-    detail = run(ctx, work)
+    detail = run(ctx, work, read_only=True)
     data = detail.to_dict()
     if wants_json(ctx, json_):
         emit_json(data)

@@ -15,6 +15,7 @@ DEFAULT_DB_FILE = "lizard.db"
 DB_URL_ENV = "LIZARD_DB_URL"
 STORE_ENV = "LIZARD_STORE"
 METRICS_FILE_ENV = "LIZARD_METRICS_FILE"
+LOCK_TIMEOUT_ENV = "LIZARD_LOCK_TIMEOUT"
 SUPPORTED_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -24,18 +25,35 @@ def default_db_url(cwd: Path | None = None) -> str:
     return f"sqlite+aiosqlite:///{path}"
 
 
+def is_file_path(raw: str) -> bool:
+    """A ``--db`` value without ``scheme://`` is a SQLite file path (``night.db``,
+    ``./night.db``, ``/srv/lizard.db``), as sqlite3 and sqlite-utils take it."""
+    return "://" not in raw
+
+
+def _make_url(raw: str) -> URL:
+    """``make_url``, but a bare file path becomes the SQLite URL of that file."""
+    from sqlalchemy.engine import URL, make_url
+
+    if is_file_path(raw):
+        return URL.create("sqlite+aiosqlite", database=str(Path(raw).expanduser().absolute()))
+    return make_url(raw)
+
+
 def parse_db_url(raw: str) -> URL:
-    """Parse and check a database URL; plain ``sqlite:``/``postgresql:`` get the async driver.
+    """Parse and check a database URL or a bare SQLite file path; plain
+    ``sqlite:``/``postgresql:`` get the async driver.
 
     A URL that does not parse is a usage error (exit 2). The messages never repeat the URL
     nor the port: in ``postgresql://user:secret/db`` (the ``@`` forgotten) the password is
     what lands in the port.
     """
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if not raw.strip():
+        raise UsageError("--db is empty: give a database URL or a SQLite file path")
     try:
-        url = make_url(raw)
+        url = _make_url(raw)
     except ArgumentError as exc:
         raise UsageError(f"not a database URL: {mask_url(raw)!r}") from exc
     except ValueError as exc:  # the only int() in the parser: the port
@@ -97,11 +115,10 @@ def is_secret_parameter(name: str) -> bool:
 def _url(url: URL | str) -> URL | None:
     if not isinstance(url, str):
         return url
-    from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        return make_url(url)
+        return _make_url(url)
     except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return None
 

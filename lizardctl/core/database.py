@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from lizardctl.core.config import is_sqlite, mask_url, scrub_secrets, sqlite_path
 from lizardctl.core.db import migrate
-from lizardctl.core.db.engine import create_engine, session_factory
+from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S, create_engine, session_factory
 from lizardctl.core.errors import EnvironmentFailure, InternalError
 from lizardctl.core.uow import UnitOfWork
 
@@ -70,12 +70,25 @@ def statement_error(exc: BaseException) -> InternalError | None:
     )
 
 
+def require_existing_database(url: URL) -> None:
+    """Refuse (exit 3) a SQLite file that does not exist, for commands that only read."""
+    path = sqlite_path(url)
+    if path is not None and not path.exists():
+        raise EnvironmentFailure(
+            f"database file {path} does not exist: create it with `lizardctl db upgrade` "
+            "(or any command that writes, such as ingest), or point --db at an existing one"
+        )
+
+
 class Database:
     """An open database: the engine plus the UnitOfWork factory that services are given."""
 
-    def __init__(self, url: URL, **engine_options: Any) -> None:
+    def __init__(
+        self, url: URL, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, **engine_options: Any
+    ) -> None:
         self.url = url
-        self.engine: AsyncEngine = create_engine(url, **engine_options)
+        self.lock_timeout = lock_timeout
+        self.engine: AsyncEngine = create_engine(url, lock_timeout=lock_timeout, **engine_options)
         self._sessions = session_factory(self.engine)
         self.created = False
 

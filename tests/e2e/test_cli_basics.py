@@ -82,11 +82,11 @@ def test_default_database_is_created_in_cwd(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LIZARD_DB_URL", raising=False)
-    out = invoke(["camera", "list", "--json"])
+    out = invoke(["review", "config", "--votes", "3"])
     assert out.code == 0, out.output
-    assert out.json() == []
     assert (tmp_path / "lizard.db").is_file()
     assert f"created database sqlite+aiosqlite:///{tmp_path / 'lizard.db'}" in out.stderr
+    assert invoke(["camera", "list", "--json"]).json() == []
     current = invoke(["db", "current", "--json"])
     assert current.json()["state"] == "up to date"
 
@@ -94,6 +94,7 @@ def test_default_database_is_created_in_cwd(
 def test_env_var_selects_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     url = f"sqlite+aiosqlite:///{tmp_path / 'other.db'}"
+    assert invoke(["db", "upgrade"], env={"LIZARD_DB_URL": url}).code == 0
     out = invoke(["db", "current", "--json"], env={"LIZARD_DB_URL": url})
     assert out.json()["url"] == url
 

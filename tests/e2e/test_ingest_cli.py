@@ -469,20 +469,13 @@ def test_include_and_exclude(cli: Cli, db_url: str, mixed: DumpManifest) -> None
     out, summary = ingest_json(cli, mixed.dump_dir, "--include", "part-00/*", "--dry-run")
     assert counts_of(summary) == expected_counts(part0)
 
-    # Without binary metadata, each .bin shot's photo is an orphan; .bin orphans vanish.
-    def without_bin(shot: GeneratedShot) -> GeneratedShot | None:
-        if shot.metadata is None or shot.metadata.suffix != ".bin":
-            return shot
-        if shot.photo is None:
-            return None
-        return GeneratedShot(shot.photo, None, "orphan")
-
-    seen = [s for s in map(without_bin, mixed.shots) if s is not None]
-    bins = sum(1 for s in mixed.shots if s.metadata and s.metadata.suffix == ".bin")
-    assert bins > 0
+    # A pattern takes or leaves whole shots: '*.bin' drops the binary shots, photo and all.
+    binary = [s for s in mixed.shots if s.metadata and s.metadata.suffix == ".bin"]
+    assert binary
+    seen = [s for s in mixed.shots if s not in binary]
     out, summary = ingest_json(cli, mixed.dump_dir, "--exclude", "*.bin", "--dry-run")
     assert counts_of(summary) == expected_counts(seen)
-    assert summary["ignored_files"] == bins
+    assert summary["ignored_files"] == sum(len(s.paths) for s in binary)
 
     not_resent = [s for s in mixed.shots if not under(s, "resent")]
     out, summary = ingest_json(cli, mixed.dump_dir, "--exclude", "resent")

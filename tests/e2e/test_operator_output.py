@@ -70,6 +70,11 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
     camera_id = case["camera_id"]
     sample = next(s.metadata for s in dump.shots if s.metadata and s.metadata.suffix == ".json")
     schema_file = Path(__file__).parents[2] / "lizardctl" / "schemas" / "camerus1.json"
+    stricter = json.loads(schema_file.read_text(encoding="utf-8"))
+    stricter["layout"]["transport_chars"]["pattern"] = "^Z{3}$"
+    stricter_file = tmp_path / "camerus1-v2.json"
+    stricter_file.write_text(json.dumps(stricter), encoding="utf-8")
+    assert cli("schema", "add", "camerus1", "--file", stricter_file).code == 0  # withdrawn below
     violations = tmp_path / "violations.csv"
     with violations.open("w", newline="") as out:
         csv.writer(out).writerows([["id", "name", "fine"], [case["violation_id"], "Speed", "500"]])
@@ -105,6 +110,7 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
         ("schema", "show"): ["camerus1"],
         ("schema", "versions"): ["camerus1"],
         ("schema", "check"): [sample],
+        ("schema", "withdraw"): ["camerus1", "--version", "2"],
         ("report",): [],
         ("report", "reviews"): [],
         ("report", "fines"): [],

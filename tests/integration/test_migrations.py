@@ -98,7 +98,7 @@ def test_opening_a_current_database_loads_no_alembic(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/x.db"
     code = (
         "import sys\nfrom lizardctl.__main__ import main\n"
-        f"assert main(['--db', {url!r}, 'camera', 'list']) == 0\n"
+        f"assert main(['--db', {url!r}, 'review', 'config', '--votes', '3']) == 0\n"
         "print('alembic' in sys.modules)"
     )
     first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -386,9 +386,23 @@ async def test_exclude_by_name_ignores_matching_files(tree: Path) -> None:
     assert stats.ignored_files == 8
 
 
-async def test_exclude_by_name_can_orphan_the_partner(tree: Path) -> None:
-    shots, _ = await walk([tree / "cam2"], exclude=["*.bin"])
-    assert problems(shots, tree) == [("cam2/b.png", None, Reason.ORPHAN)]
+async def test_a_pattern_takes_or_leaves_whole_shots(tree: Path) -> None:
+    """A metadata file's name drops its photo too, and a photo's name keeps its metadata:
+    no pattern turns a shot into an orphan."""
+    shots, stats = await walk([tree / "cam2"], exclude=["*.bin"])
+    assert pairs(shots, tree) == {("cam2/a.jpg", "cam2/a.json")}
+    assert problems(shots, tree) == []
+    assert stats.ignored_files == 2
+    shots, stats = await walk([tree], include=["*.jpg"])
+    assert pairs(shots, tree) == {
+        (f"{folder}/a.jpg", f"{folder}/a.json") for folder in ["cam1", "cam2", "cam1/tmp", "skip"]
+    }
+    assert problems(shots, tree) == []
+    shots, _ = await walk([tree / "cam1"], include=["b"])  # a stem
+    assert pairs(shots, tree) == {
+        ("cam1/b.png", "cam1/b.bin"),
+        ("cam1/tmp/b.png", "cam1/tmp/b.bin"),
+    }
 
 
 async def test_exclude_a_folder_by_name_does_not_walk_it(tree: Path) -> None:

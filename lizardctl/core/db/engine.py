@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -10,10 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 
 from lizardctl.core.config import is_sqlite
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+DEFAULT_LOCK_TIMEOUT_S = 30.0
+MAX_LOCK_TIMEOUT_S = 86_400.0
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, busy_timeout_ms: int) -> None:
     """WAL lets readers run beside the writer; the busy timeout makes concurrent runs wait.
 
     The driver's own transaction handling is switched off so that ``_sqlite_begin`` can
@@ -23,7 +25,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -42,8 +44,13 @@ statement holds its thousands of parameters: with the default cache an ingest wo
 grew by ~60 MB over 100,000 shots, with this one it stays flat."""
 
 
-def create_engine(url: URL, **kwargs: Any) -> AsyncEngine:
+def create_engine(
+    url: URL, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, **kwargs: Any
+) -> AsyncEngine:
     """Build the async engine; call inside the running loop and dispose when done.
+
+    ``lock_timeout`` is how long a SQLite connection waits for another process's write
+    lock before failing with "database is locked" (``--lock-timeout``).
 
     A PostgreSQL URL may carry ``?search_path=SCHEMA`` to keep lizardctl's tables in
     their own schema (asyncpg takes it as a server setting, not a URL parameter).
@@ -53,11 +60,12 @@ def create_engine(url: URL, **kwargs: Any) -> AsyncEngine:
     kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         connect_args = {
-            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "timeout": lock_timeout,
             "cached_statements": STATEMENT_CACHE_SIZE,
         }
         engine = create_async_engine(url, connect_args=connect_args, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        pragmas = partial(_sqlite_pragmas, busy_timeout_ms=round(lock_timeout * 1000))
+        event.listen(engine.sync_engine, "connect", pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     connect_args = kwargs.setdefault("connect_args", {})

@@ -24,6 +24,7 @@ from typing import Any
 from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_PHOTO_BYTES
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database, environment_error
+from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict
 from lizardctl.core.ingest.reasons import Reason
@@ -62,6 +63,7 @@ class BatchSettings:
     max_pixels: int
     dry_run: bool = False
     delete_source: bool = False
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S
     job_id: uuid.UUID | None = None
     worker: str = ""
     max_photo_bytes: int = DEFAULT_MAX_PHOTO_BYTES
@@ -199,7 +201,12 @@ class BatchProcessor:
     @classmethod
     async def open(cls, settings: BatchSettings) -> BatchProcessor:
         """Load the registry once: latest schema of every type, and every camera's type."""
-        db = Database(parse_db_url(settings.db_url), pool_size=1, max_overflow=1)
+        db = Database(
+            parse_db_url(settings.db_url),
+            lock_timeout=settings.lock_timeout,
+            pool_size=1,
+            max_overflow=1,
+        )
         try:
             async with db.uow() as uow:
                 rows = await uow.schemas.latest_versions()

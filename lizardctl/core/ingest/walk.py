@@ -112,6 +112,13 @@ def _matches(patterns: Sequence[str], relative: str, name: str) -> bool:
     return any(fnmatchcase(relative, p) or fnmatchcase(name, p) for p in patterns)
 
 
+def _shot_matches(patterns: Sequence[str], folder: str, names: Sequence[str]) -> bool:
+    """Whether a pattern matches one of a shot's names (stem, photo, metadata file), alone
+    or relative to the root (``folder`` is the folder's relative path, ``.`` for the root)."""
+    prefix = "" if folder == "." else folder + os.sep
+    return any(_matches(patterns, prefix + name, name) for name in names)
+
+
 def _kind(name: str) -> str | None:
     """``photo``, ``metadata`` or None, by suffix (os.path: pathlib costs ~6 us a name here)."""
     suffix = os.path.splitext(name)[1].lower()  # noqa: PTH122 - hot path
@@ -167,6 +174,7 @@ class Walker:
             with os.scandir(directory) as entries:
                 for entry in entries:
                     self._add(listing, root, entry)
+            self._select_shots(listing)
         except OSError as exc:
             # Half a folder must not be paired: the files not listed yet would turn their
             # partners into false orphans. The folder is reported; a re-run takes it whole.
@@ -174,16 +182,32 @@ class Walker:
             listing.problems.append(f"{directory}: cannot list folder: {exc.strerror or exc}")
         return listing
 
+    def _select_shots(self, listing: Listing) -> None:
+        """``--include``/``--exclude`` keep or drop whole shots, never single files: a
+        pattern matching the photo (``*.jpg``), the metadata file or the stem takes both,
+        so a photo never loses its metadata to a pattern and turns into an orphan."""
+        include, exclude = self.options.include, self.options.exclude
+        if not include and not exclude:
+            return
+        for stem, entries in list(listing.stems.items()):
+            names = [stem, *(entry.name for entry in entries)]
+            if (exclude and _shot_matches(exclude, listing.relative, names)) or (
+                include and not _shot_matches(include, listing.relative, names)
+            ):
+                del listing.stems[stem]
+                listing.ignored += len(entries)
+
     def _add(self, listing: Listing, root: Path, entry: os.DirEntry[str]) -> None:
         """File one directory entry; a failure on one entry never costs the rest of the folder."""
         options = self.options
-        relative = os.path.relpath(entry.path, root) if options.include or options.exclude else ""
         try:
             is_dir = entry.is_dir()
         except OSError:
             is_dir = False
         if is_dir:
-            if options.exclude and _matches(options.exclude, relative, entry.name):
+            if options.exclude and _matches(
+                options.exclude, os.path.relpath(entry.path, root), entry.name
+            ):
                 return
             try:
                 info = entry.stat()
@@ -201,11 +225,7 @@ class Walker:
             listing.subdirs.append((entry.path, (info.st_dev, info.st_ino), is_link))
             return
         kind = _kind(entry.name)
-        if (
-            kind is None
-            or (options.exclude and _matches(options.exclude, relative, entry.name))
-            or (options.include and not _matches(options.include, relative, entry.name))
-        ):
+        if kind is None:
             listing.ignored += 1
             return
         stem = os.path.splitext(entry.name)[0]  # noqa: PTH122 - hot path

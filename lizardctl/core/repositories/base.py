@@ -7,11 +7,13 @@ Rather than trust that by convention, they are handed this view, which has no
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Result, ScalarResult
+from sqlalchemy import Executable, Result, ScalarResult, select
 from sqlalchemy.ext.asyncio import AsyncResult, AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 T = TypeVar("T")
 
@@ -62,3 +64,11 @@ class Repository:
 
     def __init__(self, session: SessionView) -> None:
         self.session = session
+
+    async def _ids_between(
+        self, column: InstrumentedAttribute[uuid.UUID], low: uuid.UUID, high: uuid.UUID, limit: int
+    ) -> list[uuid.UUID]:
+        """Ids from ``low`` to ``high``, in order: an id prefix's matches (``core.ids``),
+        found by a range scan of the primary key."""
+        query = select(column).where(column.between(low, high)).order_by(column).limit(limit)
+        return list(await self.session.scalars(query))

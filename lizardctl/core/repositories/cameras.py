@@ -15,6 +15,9 @@ class CameraRepository(Repository):
     async def get(self, camera_id: uuid.UUID) -> Camera | None:
         return await self.session.get(Camera, camera_id)
 
+    async def ids_between(self, low: uuid.UUID, high: uuid.UUID, limit: int) -> list[uuid.UUID]:
+        return await self._ids_between(Camera.id, low, high, limit)
+
     async def list(self, camera_type: str | None = None) -> Sequence[Camera]:
         query = select(Camera).order_by(Camera.camera_type, Camera.id)
         if camera_type is not None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, Table, func, insert, select, update
 
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
+from lizardctl.core.ids import IdText
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
@@ -55,6 +56,9 @@ class RunRepository(Repository):
 
     async def get(self, run_id: uuid.UUID) -> IngestRun | None:
         return await self.session.get(IngestRun, run_id)
+
+    async def ids_between(self, low: uuid.UUID, high: uuid.UUID, limit: int) -> list[uuid.UUID]:
+        return await self._ids_between(IngestRun.id, low, high, limit)
 
     async def last(self) -> IngestRun | None:
         query = select(IngestRun).order_by(IngestRun.started_at.desc()).limit(1)
@@ -187,6 +191,9 @@ class CaseRepository(Repository):
     async def get(self, case_id: uuid.UUID) -> Case | None:
         return await self.session.get(Case, case_id)
 
+    async def ids_between(self, low: uuid.UUID, high: uuid.UUID, limit: int) -> list[uuid.UUID]:
+        return await self._ids_between(Case.id, low, high, limit)
+
     async def list(
         self, filters: CaseFilters | None = None, *, limit: int = 100, offset: int = 0
     ) -> Sequence[Case]:
@@ -202,11 +209,12 @@ class CaseRepository(Repository):
 class CaseFilters:
     """What ``cases list`` narrows to; None is no filter."""
 
-    camera_id: uuid.UUID | None = None
+    camera_id: IdText | None = None
     plate: str | None = None
     since: datetime | None = None
     status: str | None = None
-    run_id: uuid.UUID | None = None
+    run_id: IdText | None = None
+    """Ids as typed (a unique prefix, too) until ``CaseService.list`` resolves them."""
 
 
 def _cases_where(query: Select[Any], filters: CaseFilters) -> Select[Any]:

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Table, Text, cast, func, insert, select
+from sqlalchemy import String, Table, Text, cast, delete, func, insert, select
 
 from lizardctl.core.db.models import CameraType, Case, SchemaVersion
 from lizardctl.core.repositories.base import Repository
@@ -87,6 +87,15 @@ class SchemaRepository(Repository):
         result = await self.session.stream(query.execution_options(yield_per=REPLAY_BATCH))
         async for batch in result.partitions(REPLAY_BATCH):
             yield batch
+
+    async def cases_using(self, version_id: int) -> int:
+        """How many cases a schema version validated."""
+        query = select(func.count()).select_from(Case).where(Case.schema_version_id == version_id)
+        return int(await self.session.scalar(query) or 0)
+
+    async def delete_version(self, version_id: int) -> None:
+        """Remove a version; the cases' foreign key (RESTRICT) refuses it while one uses it."""
+        await self.session.execute(delete(SchemaVersion).where(SchemaVersion.id == version_id))
 
     async def add_version(
         self, name: str, version: int, digest: str, content: str, file_format: str

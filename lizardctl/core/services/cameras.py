@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lizardctl.core.db.models import Camera
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.files import CAMERAS_CSV_BYTES, read_user_file
+from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.spreadsheets import field_problems
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
@@ -123,8 +124,10 @@ class CameraService:
         async with self.uow_factory() as uow:
             return [CameraView.of(c) for c in await uow.cameras.list(camera_type)]
 
-    async def show(self, camera_id: uuid.UUID) -> CameraView:
+    async def show(self, camera_id: IdText) -> CameraView:
+        """One camera, by id or a unique prefix of one."""
         async with self.uow_factory() as uow:
+            camera_id = await resolve_id(camera_id, "camera", uow.cameras.ids_between)
             return await self._view(uow, camera_id)
 
     @staticmethod

@@ -409,6 +409,7 @@ class IngestService:
         settings = BatchSettings(
             db_url=self.db.url.render_as_string(hide_password=False),
             store_root=str(store.root),
+            lock_timeout=self.db.lock_timeout,
             run_id=run_id,
             now=utcnow(),
             max_pixels=options.max_pixels,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from lizardctl.core.db.models import Case, IngestRun, Rejection
 from lizardctl.core.errors import NotFoundError
+from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.paging import Page
 from lizardctl.core.repositories.ingest import CaseFilters, Committed
@@ -340,9 +341,11 @@ class ReportService:
     def __init__(self, uow_factory: UowFactory) -> None:
         self.uow_factory = uow_factory
 
-    async def run(self, run_id: uuid.UUID | None = None) -> RunView:
-        """One run by id, or the latest one."""
+    async def run(self, run_id: IdText | None = None) -> RunView:
+        """One run by id (or a unique prefix of one), or the latest one."""
         async with self.uow_factory() as uow:
+            if run_id is not None:
+                run_id = await resolve_id(run_id, "ingest run", uow.runs.ids_between)
             run = await (uow.runs.get(run_id) if run_id is not None else uow.runs.last())
             if run is None:
                 raise NotFoundError(f"no ingest run {run_id}" if run_id else "no ingest run yet")
@@ -380,7 +383,7 @@ class ReportService:
     async def rejections(
         self,
         *,
-        run_id: uuid.UUID | None,
+        run_id: IdText | None,
         every_run: bool = False,
         reason: str | None,
         limit: int,
@@ -391,6 +394,7 @@ class ReportService:
         async with self.uow_factory() as uow:
             run = None
             if run_id is not None:
+                run_id = await resolve_id(run_id, "ingest run", uow.runs.ids_between)
                 run = await uow.runs.get(run_id)
                 if run is None:
                     raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
@@ -424,8 +428,14 @@ class CaseService:
         """A page of cases and how many match in all; an unknown ``run_id`` is exit 2."""
         filters = filters or CaseFilters()
         async with self.uow_factory() as uow:
-            if filters.run_id is not None and await uow.runs.get(filters.run_id) is None:
-                raise NotFoundError(f"no ingest run {filters.run_id} (a --dry-run records none)")
+            if filters.run_id is not None:
+                run_id = await resolve_id(filters.run_id, "ingest run", uow.runs.ids_between)
+                if await uow.runs.get(run_id) is None:
+                    raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
+                filters = replace(filters, run_id=run_id)
+            if filters.camera_id is not None:
+                camera_id = await resolve_id(filters.camera_id, "camera", uow.cameras.ids_between)
+                filters = replace(filters, camera_id=camera_id)
             rows = await uow.cases.list(filters, limit=limit, offset=offset)
             awaiting = await self._awaiting(uow, rows)
             return Page(
@@ -434,9 +444,11 @@ class CaseService:
                 offset,
             )
 
-    async def show(self, case_id: uuid.UUID) -> CaseView:
-        """The case with its votes and every status transition it went through."""
+    async def show(self, case_id: IdText) -> CaseView:
+        """The case (by id or a unique prefix of one) with its votes and every status
+        transition it went through."""
         async with self.uow_factory() as uow:
+            case_id = await resolve_id(case_id, "case", uow.cases.ids_between)
             case = await uow.cases.get(case_id)
             if case is None:
                 raise NotFoundError(f"no case {case_id}")

@@ -60,6 +60,7 @@ from lizardctl.core.db.models import (
     utcnow,
 )
 from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import quoted
 from lizardctl.core.repositories.reviews import REVIEWABLE
@@ -435,12 +436,13 @@ class ReviewService:
             CaseView.of(case, self.store, awaiting="review"),
         )
 
-    async def vote(
-        self, name: str, verdict: Verdict, case_id: uuid.UUID | None = None
-    ) -> VoteResult:
-        """Record the vote on the held case; the K-th vote at a level settles the case."""
+    async def vote(self, name: str, verdict: Verdict, case_id: IdText | None = None) -> VoteResult:
+        """Record the vote on the held case; the K-th vote at a level settles the case.
+        ``case_id`` (or a unique prefix of it), when given, must be the held case."""
         now = self.now()
         async with self.uow_factory() as uow:
+            if case_id is not None:
+                case_id = await resolve_id(case_id, "case", uow.cases.ids_between)
             reviewer = await _reviewer(uow, name, lock=True)
             lease = await uow.assignments.held(reviewer.id, now)
             if lease is None or (case_id is not None and lease.case_id != case_id):
@@ -528,7 +530,7 @@ class ReviewService:
         return TransitionView.of(transition)
 
     async def decide(
-        self, case_id: uuid.UUID, verdict: Verdict, by: str, note: str | None = None
+        self, case_id: IdText, verdict: Verdict, by: str, note: str | None = None
     ) -> DecisionResult:
         """A supervisor decides a case split at the highest staffed level.
 
@@ -545,6 +547,7 @@ class ReviewService:
                 )
             if not supervisor.active:
                 raise UsageError(f"supervisor {by!r} is inactive")
+            case_id = await resolve_id(case_id, "case", uow.cases.ids_between)
             case = await uow.assignments.lock_case(case_id)
             if case is None:
                 raise NotFoundError(f"no case {case_id}")

@@ -431,6 +431,29 @@ class SchemaService:
             raise NotFoundError(f"no camera type {name!r}")
         return views
 
+    async def withdraw(self, name: str, version: int) -> VersionView:
+        """Remove a version no case uses (a mistaken ``schema add``): ingest then validates
+        new shots against the newest version left. A version that validated cases is
+        their record and stays; the database's foreign key settles a race with an ingest."""
+        check_type_name(name)
+        async with self.uow_factory() as uow:
+            row = await _version_row(uow, name, version)
+            used = await uow.schemas.cases_using(row.id)
+            if used:
+                raise UsageError(
+                    f"{name} version {version} validated {used} case(s): it cannot be "
+                    "withdrawn (register a corrected version with `lizardctl schema add`)"
+                )
+            view = VersionView.of(row)
+            try:
+                await uow.schemas.delete_version(row.id)
+                await uow.commit()
+            except IntegrityError as exc:
+                raise UsageError(
+                    f"{name} version {version} was just used by an ingest; not withdrawn"
+                ) from exc
+        return view
+
     async def detector(self) -> TypeDetector:
         """Every type's latest version, compiled: what new shots are checked against."""
         async with self.uow_factory() as uow:
