@@ -105,12 +105,12 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
         ("camera", "list"): [],
         ("camera", "show"): [camera_id],
         ("camera", "import"): [dump.cameras_csv],
-        ("schema", "add"): ["camerus1", "--file", schema_file],  # the same: nothing to do
+        ("schema", "withdraw"): ["camerus1", "--version", "2"],
+        ("schema", "add"): ["camerus1", "--file", schema_file],  # the latest again: nothing to do
         ("schema", "list"): [],
         ("schema", "show"): ["camerus1"],
         ("schema", "versions"): ["camerus1"],
         ("schema", "check"): [sample],
-        ("schema", "withdraw"): ["camerus1", "--version", "2"],
         ("report",): [],
         ("report", "reviews"): [],
         ("report", "fines"): [],
