@@ -255,20 +255,18 @@ def ingest(
     ] = False,
     max_photo_bytes: Annotated[
         int,
-        typer.Option(
+        count_option(
             "--max-photo-bytes",
-            min=1,
-            max=1 << 40,
             help="Larger photos are rejected as too-large, unread.",
+            high=1 << 40,
         ),
     ] = DEFAULT_MAX_PHOTO_BYTES,
     max_metadata_bytes: Annotated[
         int,
-        typer.Option(
+        count_option(
             "--max-metadata-bytes",
-            min=1,
-            max=1 << 40,
             help="Larger metadata files are rejected as too-large, unread.",
+            high=1 << 40,
         ),
     ] = DEFAULT_MAX_METADATA_BYTES,
     shard: Annotated[
