@@ -40,7 +40,7 @@ from lizardctl.core.errors import LizardError
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-    from lizardctl.core.ingest.batch import BatchResult
+    from lizardctl.core.ingest.outcome import BatchResult
     from lizardctl.core.services.ingest import IngestSummary
 
 
@@ -51,7 +51,7 @@ class _Bar:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from lizardctl.core.ingest.batch import BatchResult
+        from lizardctl.core.ingest.outcome import BatchResult
 
         self.done = BatchResult()
         self.progress = Progress(
@@ -311,7 +311,6 @@ def ingest(
     encoded, or a photo-conflict rejection when its plate, camera, violation or time differ.
     Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
-    from lizardctl.core.ingest.pool import start_workers
     from lizardctl.core.services.ingest import IngestOptions, IngestService
 
     st = state(ctx)
@@ -336,20 +335,16 @@ def ingest(
 
     with metrics_file_written(metrics_file, dry_run) as end:
         # Before the event loop: the workers are forked now, with this process's imports.
-        executor = start_workers(workers) if workers else None
+        with IngestService.forked_workers(workers) as forked:
 
-        async def work(db: Database) -> IngestSummary:
-            service = IngestService(db)
-            if bar is None:
-                return await service.ingest(options, executor=executor, outcome=end)
-            with bar.progress:
-                return await service.ingest(options, bar, executor, outcome=end)
+            async def work(db: Database) -> IngestSummary:
+                service = IngestService(db, forked)
+                if bar is None:
+                    return await service.ingest(options, outcome=end)
+                with bar.progress:
+                    return await service.ingest(options, bar, outcome=end)
 
-        try:
             summary = run(ctx, work)
-        finally:
-            if executor is not None:
-                executor.shutdown(cancel_futures=True)
         for warning in (*summary.warnings, future_warning(summary)):
             if warning is not None:
                 info(ctx, f"warning: {warning}")

@@ -107,7 +107,6 @@ def verify(
     --prune meets a live ingest run.
     Example: lizardctl verify --read-data"""
     from lizardctl.core.services.verify import VerifyOptions, VerifyService
-    from lizardctl.core.store import PhotoStore
 
     as_json = wants_json(ctx, json_)
     options = VerifyOptions(
@@ -133,7 +132,7 @@ def verify(
         )
 
     async def work(db: Database) -> VerifyReport:
-        service = VerifyService(db.uow, PhotoStore(store_root(db, store)))
+        service = VerifyService(db.uow, store_root(db, store))
         if bar is None:
             return await service.verify(options)
         task = bar.add_task("verify", total=None)

@@ -25,7 +25,7 @@ from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
 from lizardctl.core.db.models import Case, IngestRun, Prune
 from lizardctl.core.dumpgen import generate_dump
-from lizardctl.core.services.ingest_jobs import IngestJob
+from lizardctl.core.ingest.jobs import JobMembership
 from tests.e2e.conftest import Cli
 
 HOST = socket.gethostname()
@@ -138,14 +138,14 @@ def test_ingest_that_registered_as_a_prune_started_refuses_and_is_recorded_faile
     cli: Cli, db_url: str, dump: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race: the prune's row appears after ingest's first look, before its run commits."""
-    join = IngestJob.join
+    join = JobMembership.join
 
-    async def prune_starts_then_join(self: IngestJob) -> uuid.UUID:
+    async def prune_starts_then_join(self: JobMembership) -> uuid.UUID:
         async with self.db.engine.begin() as connection:
             await connection.execute(insert(Prune).values(**live_prune_row()))
         return await join(self)
 
-    monkeypatch.setattr(IngestJob, "join", prune_starts_then_join)
+    monkeypatch.setattr(JobMembership, "join", prune_starts_then_join)
     out = cli("ingest", dump, "--settle", "0", "--workers", "0", "--store", tmp_path / "s")
     assert out.code == 3, out.output
     assert "verify --prune is deleting unused photos" in out.stderr

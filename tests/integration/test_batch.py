@@ -34,7 +34,9 @@ from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection, SchemaVersion
-from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
+from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
+from lizardctl.core.ingest.jobs import Unit
+from lizardctl.core.ingest.outcome import BatchResult
 from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS

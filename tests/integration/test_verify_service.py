@@ -152,7 +152,7 @@ async def test_every_damage_is_found_across_page_boundaries(
             target = hash_only if damage == "corrupt" else expected
             target.add((kinds[damage], case_id, digest))
 
-    service = VerifyService(db.uow, store, page=3)
+    service = VerifyService(db.uow, store.root, page=3)
     quick = await service.verify(VerifyOptions())
     assert found(quick) == expected
     assert quick.cases == len(photos)
@@ -169,7 +169,7 @@ async def test_a_case_committed_during_the_pass_makes_its_photo_used(
     store = PhotoStore(tmp_path / "store")
     digests = sorted(put(store, f"photo {n}".encode()) for n in range(8))
     await add_cases(db, [(d, 7) for d in digests[1:]])
-    service = VerifyService(db.uow, store, page=2)
+    service = VerifyService(db.uow, store.root, page=2)
     fetch = service._page
 
     async def page_then_ingest(after: PageKey | None) -> Sequence[Any]:
@@ -191,7 +191,7 @@ async def test_a_schema_version_that_no_longer_compiles_is_one_problem(db: Datab
                 camera_type="camerus1", version=99, digest="0" * 64, content="{", file_format="json"
             )
         )
-    report = await VerifyService(db.uow, PhotoStore(Path("/nonexistent"))).verify(VerifyOptions())
+    report = await VerifyService(db.uow, Path("/nonexistent")).verify(VerifyOptions())
     assert [(p.kind, p.case_id) for p in report.listed] == [("bad-schema", None)]
     assert "camerus1 v99 no longer compiles" in report.listed[0].message
 
@@ -205,7 +205,7 @@ async def test_prune_removes_old_unused_photos_and_keeps_young_ones(
     old, young = put(store, b"old orphan"), put(store, b"young orphan")
     long_ago = time.time() - 2 * HOUR
     os.utime(store.path_for(old), (long_ago, long_ago))
-    report = await VerifyService(db.uow, store).verify(VerifyOptions(prune=True))
+    report = await VerifyService(db.uow, store.root).verify(VerifyOptions(prune=True))
     assert {(p.photo, p.pruned) for p in report.listed} == {(old, True), (young, False)}
     assert (report.pruned, report.kept_recent, report.ok) == (1, 1, False)
     assert sorted(store.iter_hashes()) == sorted([used, young])

@@ -16,10 +16,9 @@ import stat
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_PHOTO_BYTES
 from lizardctl.core.config import parse_db_url
@@ -27,15 +26,15 @@ from lizardctl.core.database import Database, environment_error
 from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict
+from lizardctl.core.ingest.jobs import Unit
+from lizardctl.core.ingest.outcome import BatchResult
 from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.ingest.records import NewCase, NewPhoto, Provenance, RejectedShot, new_ids
 from lizardctl.core.ingest.walk import ShotFiles, inside, refusal
 from lizardctl.core.schema.detect import TypeDetector
-from lizardctl.core.services.schemas import compile_row
+from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
 from lizardctl.core.store import PhotoStore
-
-Unit = tuple[str, int]
-"""A claimed folder part: (folder key, part number)."""
 
 FileId = tuple[int, int, int, int]
 """A file as read: (st_dev, st_ino, st_size, st_mtime_ns) from the fstat of its open fd."""
@@ -74,26 +73,6 @@ class BatchSettings:
 
 
 @dataclass(slots=True)
-class BatchResult:
-    """Counts of one batch (or, summed, of a run)."""
-
-    shots: int = 0
-    bytes: int = 0
-    outcomes: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    by_type: Counter[str] = field(default_factory=Counter)
-    problems: list[str] = field(default_factory=list)
-
-    def add(self, other: BatchResult) -> None:
-        self.shots += other.shots
-        self.bytes += other.bytes
-        self.outcomes.update(other.outcomes)
-        self.reasons.update(other.reasons)
-        self.by_type.update(other.by_type)
-        self.problems.extend(other.problems)
-
-
-@dataclass(slots=True)
 class _Read:
     shot: ShotFiles
     photo: bytes
@@ -121,15 +100,6 @@ class _Candidate:
     @property
     def photo(self) -> str:
         return self.item.key[0]
-
-
-def _assign_ids(rows: Iterable[dict[str, Any]]) -> None:
-    """Random (version 4) case ids from one urandom call per batch: a call per id cost
-    ~30 us each here, more than validating the shot."""
-    rows = list(rows)
-    entropy = os.urandom(16 * len(rows))
-    for index, row in enumerate(rows):
-        row["id"] = uuid.UUID(bytes=entropy[16 * index : 16 * index + 16], version=4)
 
 
 def _read_file(path: str, limit: int) -> tuple[bytes, FileId]:
@@ -241,30 +211,28 @@ class BatchProcessor:
 
     async def _process(self, shots: list[ShotFiles], units: Sequence[Unit]) -> BatchResult:
         result = BatchResult(shots=len(shots))
-        rejections: list[dict[str, Any]] = []
+        rejections: list[RejectedShot] = []
 
         def reject(shot: ShotFiles, reason: Reason, message: str) -> None:
             result.outcomes["rejected"] += 1
             result.reasons[reason.value] += 1
             rejections.append(
-                {
-                    "run_id": self.settings.run_id,
-                    "photo_path": _storable(shot.photo),
-                    "metadata_path": _storable(shot.metadata),
-                    "reason": reason.value,
-                    "message": _storable(_capped(message)),
-                    "created_at": self.settings.now,
-                }
+                RejectedShot(
+                    self.settings.run_id,
+                    _storable(shot.photo),
+                    _storable(shot.metadata),
+                    reason.value,
+                    _storable(_capped(message)),
+                    self.settings.now,
+                )
             )
 
         # One case per photo: the first accepted shot of each photo is its candidate case;
         # the others, and candidates whose photo turns out to have a case already, are
         # judged against the stored case (duplicate or photo-conflict) once it is known.
-        cases: dict[str, dict[str, Any]] = {}
-        case_types: dict[str, str] = {}
+        cases: dict[str, Accepted] = {}
         candidates: dict[str, _Candidate] = {}
         others: list[_Candidate] = []
-        photos: dict[str, dict[str, Any]] = {}
         committed: list[ShotFiles] = []  # shots whose case is in the database once we commit
         read_ids: dict[ShotFiles, tuple[FileId, FileId]] = {}
         # One round per READ_BUDGET bytes: its photos go to the store before the next round
@@ -293,19 +261,9 @@ class BatchProcessor:
                 if candidate.photo in cases:
                     others.append(candidate)
                     continue
-                cases[candidate.photo] = self._case_row(item, verdict)
-                case_types[candidate.photo] = verdict.case.schema_name
+                cases[candidate.photo] = verdict
                 candidates[candidate.photo] = candidate
-                info = verdict.photo
-                photos[info.sha256] = {
-                    "sha256": info.sha256,
-                    "size": info.size,
-                    "format": info.format,
-                    "width": info.width,
-                    "height": info.height,
-                    "created_at": self.settings.now,
-                }
-                blobs[info.sha256] = item.photo
+                blobs[verdict.photo.sha256] = item.photo
             if blobs and not self.settings.dry_run:
                 stored = list(blobs.items())
                 await asyncio.to_thread(self.store.put_many, stored)
@@ -315,7 +273,7 @@ class BatchProcessor:
         def settle(inserted: set[str], stored: dict[str, list[StoredCase]]) -> None:
             """Count the inserted cases; judge every other candidate by its photo's case."""
             result.outcomes["ingested"] += len(inserted)
-            result.by_type.update(case_types[photo] for photo in inserted)
+            result.by_type.update(cases[photo].case.schema_name for photo in inserted)
             committed.extend(candidates[photo].item.shot for photo in inserted)
             contested = [c for photo, c in candidates.items() if photo not in inserted]
             for candidate in contested + others:
@@ -326,14 +284,20 @@ class BatchProcessor:
                 else:
                     reject(candidate.item.shot, Reason.PHOTO_CONFLICT, conflict)
 
-        _assign_ids(cases.values())
+        order = sorted(cases)
+        new_cases = [
+            self._new_case(case_id, candidates[photo].item, cases[photo])
+            for case_id, photo in zip(new_ids(len(order)), order, strict=True)
+        ]
         if self.settings.dry_run:
             async with self.db.uow() as uow:
                 stored = await uow.shots.cases_of_photos(candidates)
-            new = {photo for photo in candidates if photo not in stored}
-            for photo in new:
-                stored[photo] = [StoredCase(cases[photo]["id"], candidates[photo].identity, True)]
-            settle(new, stored)
+            new = {
+                c.source.photo_sha256: c for c in new_cases if c.source.photo_sha256 not in stored
+            }
+            for photo, case in new.items():
+                stored[photo] = [StoredCase(case.id, candidates[photo].identity, True)]
+            settle(set(new), stored)
             return result
 
         # Rows go in in photo order, so concurrent runs take their row locks in one global
@@ -345,8 +309,10 @@ class BatchProcessor:
                 job_id, units, self.settings.worker
             ):
                 return BatchResult(outcomes=Counter(elsewhere=len(shots)))
-            await uow.shots.add_photos([photos[sha256] for sha256 in sorted(photos)])
-            inserted = await uow.shots.add_cases([cases[photo] for photo in sorted(cases)])
+            await uow.shots.add_photos(
+                [NewPhoto(cases[photo].photo, self.settings.now) for photo in order]
+            )
+            inserted = await uow.shots.add_cases(new_cases)
             unsettled = {c.photo for c in others} | (candidates.keys() - inserted)
             settle(inserted, await uow.shots.cases_of_photos(unsettled))
             await uow.shots.add_rejections(rejections)
@@ -396,27 +362,16 @@ class BatchProcessor:
         if readable:
             yield readable
 
-    def _case_row(self, item: _Read, verdict: Accepted) -> dict[str, Any]:
+    def _new_case(self, case_id: uuid.UUID, item: _Read, verdict: Accepted) -> NewCase:
         case = verdict.case
-        return {
-            "photo_sha256": item.key[0],
-            "metadata_sha256": item.key[1],
-            "photo_key": item.key[0],
-            "camera_id": case.camera_id,
-            "schema_version_id": self.schema_ids[f"{case.schema_name}:{case.schema_version}"],
-            "run_id": self.settings.run_id,
-            "plate": case.plate,
-            "violation_id": case.violation_id,
-            "violation_value": case.violation_value,
-            "skill": case.skill,
-            "occurred_at": case.occurred_at,
-            "raw": verdict.raw,
-            "source_photo": _storable(item.shot.photo),
-            "source_metadata": _storable(item.shot.metadata),
-            "status": "open",
-            "required_skill": case.skill,
-            "created_at": self.settings.now,
-        }
+        source = Provenance(
+            self.settings.run_id,
+            _storable(item.shot.photo),
+            _storable(item.shot.metadata),
+            *item.key,
+        )
+        schema_id = self.schema_ids[f"{case.schema_name}:{case.schema_version}"]
+        return NewCase(case_id, case, verdict.raw, schema_id, source, self.settings.now)
 
 
 def _delete_sources(

@@ -26,7 +26,9 @@ from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from multiprocessing.util import Finalize
 
-from lizardctl.core.ingest.batch import BatchProcessor, BatchResult, BatchSettings, Unit
+from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
+from lizardctl.core.ingest.jobs import Unit
+from lizardctl.core.ingest.outcome import BatchResult
 from lizardctl.core.ingest.walk import ShotFiles
 from lizardctl.core.liveness import belong_to
 
@@ -63,9 +65,10 @@ def _started() -> None:
 def start_workers(workers: int) -> ProcessPoolExecutor:
     """Start ``workers`` worker processes now.
 
-    Called by the ingest command before the event loop, its threads and the database
-    connections exist, so the workers can be forked from a process that has imported
-    everything already; the service calls it otherwise, and gets a forkserver.
+    Called through ``IngestService.forked_workers`` before the event loop, its threads
+    and the database connections exist, so the workers can be forked from a process that
+    has imported everything already; the dispatcher calls it otherwise, and gets a
+    forkserver.
     """
     context = _context()
     forking = context.get_start_method() == "fork"
@@ -80,7 +83,7 @@ def start_workers(workers: int) -> ProcessPoolExecutor:
     # Forked with the stop signals blocked, so that a signal to the group cannot kill a
     # worker before its initializer has ignored them. (Not around a forkserver's start:
     # it would keep them blocked for every pool it serves. A forkserver dies of a SIGTERM
-    # to the group, and its workers with it: the command forks, the service only falls
+    # to the group, and its workers with it: the command forks, the dispatcher only falls
     # back to one when forking is unsafe.)
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS if forking else ())
     try:

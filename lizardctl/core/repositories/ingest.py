@@ -10,9 +10,11 @@ from typing import Any
 
 from sqlalchemy import Select, Table, func, insert, select, update
 
+from lizardctl.core.choices import CaseStatus
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
 from lizardctl.core.ids import IdText
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
+from lizardctl.core.ingest.records import NewCase, NewPhoto, RejectedShot
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
 
@@ -120,21 +122,33 @@ class ShotRepository(Repository):
             found.update(key for key in ((r[0], r[1]) for r in rows) if key in wanted)
         return found
 
-    async def add_photos(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
+    async def add_photos(self, photos: Sequence[NewPhoto]) -> None:
+        if photos:
+            rows = [
+                {
+                    "sha256": p.info.sha256,
+                    "size": p.info.size,
+                    "format": p.info.format,
+                    "width": p.info.width,
+                    "height": p.info.height,
+                    "created_at": p.created_at,
+                }
+                for p in photos
+            ]
             await self.session.execute(
-                insert_ignoring_conflicts(self.session.dialect, _PHOTOS), list(rows)
+                insert_ignoring_conflicts(self.session.dialect, _PHOTOS), rows
             )
 
-    async def add_cases(self, rows: Sequence[dict[str, Any]]) -> set[str]:
-        """Insert cases, skipping those whose photo already has one (another run may have got
-        in first); returns the photo hashes whose case was inserted."""
-        if not rows:
+    async def add_cases(self, cases: Sequence[NewCase]) -> set[str]:
+        """Insert new cases (open, needing the skill the shot asks), skipping those whose
+        photo already has one (another run may have got in first); returns the photo
+        hashes whose case was inserted."""
+        if not cases:
             return set()
         statement = insert_ignoring_conflicts(self.session.dialect, _CASES).returning(
             _CASES.c.photo_sha256
         )
-        result = await self.session.execute(statement, list(rows))
+        result = await self.session.execute(statement, [_case_row(c) for c in cases])
         return {row[0] for row in result}
 
     async def cases_of_photos(self, photos: Iterable[str]) -> dict[str, list[StoredCase]]:
@@ -160,9 +174,44 @@ class ShotRepository(Repository):
                 found.setdefault(row.photo_sha256, []).append(stored)
         return found
 
-    async def add_rejections(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(_REJECTIONS), list(rows))
+    async def add_rejections(self, rejections: Sequence[RejectedShot]) -> None:
+        if rejections:
+            rows = [
+                {
+                    "run_id": r.run_id,
+                    "photo_path": r.photo_path,
+                    "metadata_path": r.metadata_path,
+                    "reason": r.reason,
+                    "message": r.message,
+                    "created_at": r.created_at,
+                }
+                for r in rejections
+            ]
+            await self.session.execute(insert(_REJECTIONS), rows)
+
+
+def _case_row(new: NewCase) -> dict[str, Any]:
+    case, source = new.case, new.source
+    return {
+        "id": new.id,
+        "photo_sha256": source.photo_sha256,
+        "metadata_sha256": source.metadata_sha256,
+        "photo_key": source.photo_sha256,
+        "camera_id": case.camera_id,
+        "schema_version_id": new.schema_id,
+        "run_id": source.run_id,
+        "plate": case.plate,
+        "violation_id": case.violation_id,
+        "violation_value": case.violation_value,
+        "skill": case.skill,
+        "occurred_at": case.occurred_at,
+        "raw": new.raw,
+        "source_photo": source.photo_path,
+        "source_metadata": source.metadata_path,
+        "status": CaseStatus.OPEN.value,
+        "required_skill": case.skill,
+        "created_at": new.created_at,
+    }
 
 
 class RejectionRepository(Repository):

@@ -40,6 +40,7 @@ from lizardctl.core.schema.compiler import CompiledSchema, compile_schema
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.errors import ShotInvalid
 from lizardctl.core.schema.format import SchemaDocument, content_digest, parse_schema
+from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.shot import CameraMismatch, check_camera
 from lizardctl.core.uow import UnitOfWork, UowFactory
 
@@ -480,13 +481,6 @@ class SchemaService:
                 )
             camera_types = await uow.cameras.types_by_id()
         return [_check_one(path, schema, camera_types, now) for path in paths]
-
-
-def compile_row(row: SchemaVersion) -> CompiledSchema:
-    doc = parse_schema(
-        row.content, suffix=f".{row.file_format}", source=f"{row.camera_type} v{row.version}"
-    )
-    return compile_schema(row.camera_type, row.version, doc)
 
 
 async def _version_row(uow: UnitOfWork, name: str, version: int | None) -> SchemaVersion:

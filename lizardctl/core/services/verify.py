@@ -25,6 +25,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from lizardctl.core import rehash
@@ -32,8 +33,8 @@ from lizardctl.core.choices import DEFAULT_MIN_AGE_S
 from lizardctl.core.errors import LizardError, UsageError
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
+from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.services.prune_guard import PruneGuard
-from lizardctl.core.services.schemas import compile_row
 from lizardctl.core.store import PhotoStore, StoreEntry
 from lizardctl.core.uow import UowFactory
 
@@ -373,9 +374,9 @@ class _Pass:
 
 
 class VerifyService:
-    def __init__(self, uow_factory: UowFactory, store: PhotoStore, *, page: int = PAGE) -> None:
+    def __init__(self, uow_factory: UowFactory, store_root: Path, *, page: int = PAGE) -> None:
         self.uow_factory = uow_factory
-        self.store = store
+        self.store = PhotoStore(store_root)
         self.page = page
 
     async def verify(

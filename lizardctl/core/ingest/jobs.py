@@ -21,10 +21,12 @@ from pathlib import Path
 
 from lizardctl.core.database import Database
 from lizardctl.core.db.models import utcnow
-from lizardctl.core.ingest.batch import Unit
 from lizardctl.core.ingest.walk import Listing
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.repositories.claims import FolderPlan, OpenPart
+
+Unit = tuple[str, int]
+"""A claimed folder part: (folder key, part number)."""
 
 NEVER_CLAIMED = datetime(2000, 1, 1, tzinfo=UTC)
 """The lease of a part nobody has claimed yet: long lapsed, so anyone may take it."""
@@ -51,7 +53,7 @@ def folder_key(directory: str) -> str:
     return hashlib.sha256(os.fsencode(directory)).hexdigest()
 
 
-class IngestJob:
+class JobMembership:
     """One process's membership of a job: joining, claiming parts, heartbeats, hand-back."""
 
     def __init__(self, db: Database, key: str, worker: str, lease: float, batch_size: int) -> None:
