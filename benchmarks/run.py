@@ -75,6 +75,8 @@ class Row:
     """CPU of the busiest descendant process (sampled)."""
     error: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    rated: bool = True
+    """Whether its shots/s compare with the baseline's (not for a one-shot run)."""
 
     @property
     def shots_per_s(self) -> float:
@@ -297,7 +299,10 @@ def startup(work: Path, env: dict[str, str]) -> Row:
     except CommandFailed as exc:
         return Row(name, one.shots, one.bytes, error=str(exc))
     command = ingest_command(base, root)
-    return run_row(name, command, one, work, env, ok_codes=(0, 1), sample_s=STARTUP_SAMPLE_S)
+    row = Row(name, one.shots, one.bytes, rated=False)
+    return run_row(
+        name, command, one, work, env, ok_codes=(0, 1), row=row, sample_s=STARTUP_SAMPLE_S
+    )
 
 
 def sqlite_utils(dump: Dump, work: Path) -> Row:
@@ -525,7 +530,7 @@ def table(rows: list[Row]) -> str:
         if row.error:
             lines.append(f"| {row.name} | {row.shots} | failed: {row.error} |{' |' * 8}")
             continue
-        ratio = f"{row.shots_per_s / baseline_rate:.2f}x" if baseline_rate else "-"
+        ratio = f"{row.shots_per_s / baseline_rate:.2f}x" if baseline_rate and row.rated else "-"
         worker = f"{row.max_worker_cpu_seconds:.2f}" if row.max_worker_cpu_seconds else "-"
         lines.append(
             f"| {row.name} | {row.shots} | {row.seconds:.2f} | {row.cpu_seconds:.2f} "
