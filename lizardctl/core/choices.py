@@ -10,25 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Verdict(StrEnum):
-    VIOLATION = "violation"
-    NO_VIOLATION = "no-violation"
-
-
-class CaseStatus(StrEnum):
-    OPEN = "open"
-    ESCALATED = "escalated"
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-
-
-class DecidedStatus(StrEnum):
-    """The statuses an export can ask for: only decided cases are exported."""
-
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-
-
 class ExportFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"

@@ -16,10 +16,10 @@ from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.paging import Page
 from lizardctl.core.repositories.ingest import CaseFilters, Committed
-from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
 from lizardctl.core.uow import UnitOfWork, UowFactory
+from lizardctl.core.vocabulary import REVIEWABLE, RunStatus
 
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
 RUN_ONLY_KEYS = ("vanished", "kept_changed", "claimed_elsewhere", "ignored_files")
@@ -27,11 +27,11 @@ RUN_ONLY_KEYS = ("vanished", "kept_changed", "claimed_elsewhere", "ignored_files
 them (0 for runs stored before a count existed)."""
 
 
-def run_status(run: IngestRun) -> str:
+def run_status(run: IngestRun) -> RunStatus:
     """A run still marked running whose process is gone from this host was killed."""
-    if run.status == "running" and not worker_alive(f"{run.host}:{run.pid}"):
-        return "abandoned"
-    return run.status
+    if run.status == RunStatus.RUNNING and not worker_alive(f"{run.host}:{run.pid}"):
+        return RunStatus.ABANDONED
+    return RunStatus(run.status)
 
 
 def run_counts(run: IngestRun, committed: Mapping[uuid.UUID, Committed]) -> dict[str, Any]:

@@ -51,7 +51,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL, CaseStatus, Verdict
+from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL
 from lizardctl.core.db.models import (
     Assignment,
     Case,
@@ -63,21 +63,17 @@ from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import quoted
-from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.services.reports import CaseView
 from lizardctl.core.store import PhotoStore
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
+from lizardctl.core.vocabulary import DECIDED, OUTCOME_OF, REVIEWABLE, CaseStatus, Verdict
 
 Clock = Callable[[], datetime]
 CLAIM_PATIENCE_S = 5.0
 """How long ``review next`` waits for other assigners holding the only free cases."""
 CLAIM_FIRST_PAUSE_S, CLAIM_MAX_PAUSE_S = 0.002, 0.05
-
-
-DECIDED = (CaseStatus.CONFIRMED, CaseStatus.DISMISSED)
-OUTCOME_OF = {Verdict.VIOLATION: CaseStatus.CONFIRMED, Verdict.NO_VIOLATION: CaseStatus.DISMISSED}
 
 
 def consensus(verdicts: Sequence[str]) -> CaseStatus:
