@@ -27,7 +27,8 @@ from lizardctl.core.dumpgen import (
     GeneratedShot,
     generate_dump,
 )
-from lizardctl.core.services.cameras import parse_cameras_csv
+from lizardctl.core.services.cameras import CAMERAS, parse_camera
+from lizardctl.core.spreadsheets import open_sheet
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PLATE = re.compile(r"[0-9][A-Z]{3}[0-9]{2}[0-9]{2,3}")
@@ -162,14 +163,14 @@ def test_a_third_of_metadata_is_binary(tmp_path: Path) -> None:
 
 
 def test_cameras_csv_parses_with_types_evenly_spread(dump: DumpManifest) -> None:
-    cameras, errors = parse_cameras_csv(dump.cameras_csv.read_bytes())
-    assert errors == []
-    assert Counter(camera.camera_type for _, camera in cameras) == {
+    with open_sheet(dump.cameras_csv, CAMERAS.columns, CAMERAS.required) as rows:
+        cameras = [parse_camera(row.values) for row in rows]
+    assert Counter(camera.camera_type for camera in cameras) == {
         "camerus1": 2,
         "camerus2": 2,
         "camerus3": 2,
     }
-    assert [camera.id for _, camera in cameras] == [camera.id for camera in dump.cameras]
+    assert [camera.id for camera in cameras] == [camera.id for camera in dump.cameras]
 
 
 def test_good_shots_are_valid_past_shots_of_registered_cameras(dump: DumpManifest) -> None:
