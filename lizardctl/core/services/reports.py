@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lizardctl.core.db.models import Case, IngestRun, Rejection
-from lizardctl.core.errors import NotFoundError
+from lizardctl.core.errors import NoSuchRun, NotFoundError
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.paging import Page
@@ -397,7 +397,7 @@ class ReportService:
                 run_id = await resolve_id(run_id, "ingest run", uow.runs.ids_between)
                 run = await uow.runs.get(run_id)
                 if run is None:
-                    raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
+                    raise NoSuchRun(run_id)
             elif not every_run:
                 run = await uow.runs.last()
                 if run is None:
@@ -431,7 +431,7 @@ class CaseService:
             if filters.run_id is not None:
                 run_id = await resolve_id(filters.run_id, "ingest run", uow.runs.ids_between)
                 if await uow.runs.get(run_id) is None:
-                    raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
+                    raise NoSuchRun(run_id)
                 filters = replace(filters, run_id=run_id)
             if filters.camera_id is not None:
                 camera_id = await resolve_id(filters.camera_id, "camera", uow.cameras.ids_between)
