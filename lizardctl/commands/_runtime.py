@@ -32,6 +32,7 @@ from lizardctl.core.config import (
 from lizardctl.core.errors import (
     BadPlate,
     DatabaseMissing,
+    EmptyDatabaseUrl,
     LizardError,
     NoLease,
     NoSuchRun,
@@ -114,6 +115,8 @@ def in_cli_terms(exc: LizardError) -> str:
                 "upgrade` (or any command that writes, such as ingest), or point --db at an "
                 "existing one"
             )
+        case EmptyDatabaseUrl():
+            return "--db is empty: give a database URL or a SQLite file path"
         case StatementRefused():
             return (
                 f"internal error: the database refused a statement ({exc.described}); run "

@@ -114,3 +114,10 @@ class StatementRefused(InternalError):
             f"internal error: the database refused a statement ({described}); "
             "statement parameters are never shown"
         )
+
+
+class EmptyDatabaseUrl(UsageError):
+    """The database was given as an empty string."""
+
+    def __init__(self) -> None:
+        super().__init__("the database URL is empty: give a URL or a SQLite file path")

@@ -10,6 +10,7 @@ from lizardctl.commands._runtime import in_cli_terms
 from lizardctl.core.errors import (
     BadPlate,
     DatabaseMissing,
+    EmptyDatabaseUrl,
     LizardError,
     NoLease,
     NoSuchRun,
@@ -37,6 +38,7 @@ CASES: list[tuple[LizardError, str]] = [
     ),
     (NotASupervisor("ann"), "ann is not a supervisor: `lizardctl reviewer set ann --supervisor`"),
     (BadPlate("nonsense", "not a canonical plate"), "--plate 'nonsense': not a canonical plate"),
+    (EmptyDatabaseUrl(), "--db is empty: give a database URL or a SQLite file path"),
     (NoSuchRun(RUN), f"no ingest run {RUN} (a --dry-run records none)"),
     (
         StoreMissing("/srv/photos"),
