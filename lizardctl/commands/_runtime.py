@@ -31,10 +31,13 @@ from lizardctl.core.config import (
 )
 from lizardctl.core.errors import (
     BadPlate,
+    DatabaseMissing,
+    EmptyDatabaseUrl,
     LizardError,
     NoLease,
     NoSuchRun,
     NotASupervisor,
+    StatementRefused,
     StoreMissing,
 )
 from lizardctl.core.output import json_text, printable
@@ -106,6 +109,19 @@ def in_cli_terms(exc: LizardError) -> str:
             return f"no ingest run {exc.run_id} (a --dry-run records none)"
         case StoreMissing():
             return f"photo store {exc.root} does not exist: give --store or LIZARD_STORE"
+        case DatabaseMissing():
+            return (
+                f"database file {exc.path} does not exist: create it with `lizardctl db "
+                "upgrade` (or any command that writes, such as ingest), or point --db at an "
+                "existing one"
+            )
+        case EmptyDatabaseUrl():
+            return "--db is empty: give a database URL or a SQLite file path"
+        case StatementRefused():
+            return (
+                f"internal error: the database refused a statement ({exc.described}); run "
+                "with --verbose for the traceback (statement parameters are never shown)"
+            )
     return str(exc)
 
 

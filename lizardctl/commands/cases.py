@@ -32,7 +32,7 @@ from lizardctl.core.vocabulary import CaseStatus, Verdict
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
     from lizardctl.core.paging import Page
-    from lizardctl.core.services.reports import CaseView
+    from lizardctl.core.services.cases import CaseView
     from lizardctl.core.services.reviews import DecisionResult
 
 app = typer.Typer(
@@ -63,7 +63,8 @@ def list_(
     who acts next on an undecided case: reviewers, or a supervisor for a split vote at the
     highest staffed level. The title says how many match in all; --offset pages on.
     Example: lizardctl cases list --status escalated --limit 50 --offset 50"""
-    from lizardctl.core.services.reports import CaseFilters, CaseService
+    from lizardctl.core.repositories.ingest import CaseFilters
+    from lizardctl.core.services.cases import CaseService
 
     filters = CaseFilters(
         camera_id=camera,
@@ -125,7 +126,7 @@ def show(
     """Show one case: canonical fields, the photo's path in the store, its votes, its status
     transitions and its raw metadata.
     Example: lizardctl cases show 3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11"""
-    from lizardctl.core.services.reports import CaseService
+    from lizardctl.core.services.cases import CaseService
 
     async def work(db: Database) -> CaseView:
         return await CaseService(db.uow, store_root(db, store)).show(case_id)

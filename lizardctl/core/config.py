@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import EmptyDatabaseUrl, UsageError
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -51,7 +51,7 @@ def parse_db_url(raw: str) -> URL:
     from sqlalchemy.exc import ArgumentError
 
     if not raw.strip():
-        raise UsageError("--db is empty: give a database URL or a SQLite file path")
+        raise EmptyDatabaseUrl
     try:
         url = _make_url(raw)
     except ArgumentError as exc:

@@ -13,7 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lizardctl.core.config import is_sqlite, mask_url, scrub_secrets, sqlite_path
 from lizardctl.core.db import migrate
 from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S, create_engine, session_factory
-from lizardctl.core.errors import EnvironmentFailure, InternalError
+from lizardctl.core.errors import (
+    DatabaseMissing,
+    EnvironmentFailure,
+    InternalError,
+    StatementRefused,
+)
 from lizardctl.core.uow import UnitOfWork
 
 UPGRADE_HINT = "run `lizardctl db upgrade`"
@@ -64,20 +69,14 @@ def statement_error(exc: BaseException) -> InternalError | None:
     exc.hide_parameters = True  # the engine's setting, made sure of whoever built it
     exc.__cause__ = exc.__context__ = None
     exc.__suppress_context__ = True
-    return InternalError(
-        f"internal error: the database refused a statement ({described}); "
-        "run with --verbose for the traceback (statement parameters are never shown)"
-    )
+    return StatementRefused(described)
 
 
 def require_existing_database(url: URL) -> None:
     """Refuse (exit 3) a SQLite file that does not exist, for commands that only read."""
     path = sqlite_path(url)
     if path is not None and not path.exists():
-        raise EnvironmentFailure(
-            f"database file {path} does not exist: create it with `lizardctl db upgrade` "
-            "(or any command that writes, such as ingest), or point --db at an existing one"
-        )
+        raise DatabaseMissing(path)
 
 
 class Database:

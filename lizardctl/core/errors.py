@@ -94,3 +94,30 @@ class StoreMissing(UsageError):
     def __init__(self, root: object) -> None:
         self.root = root
         super().__init__(f"photo store {root} does not exist")
+
+
+class DatabaseMissing(EnvironmentFailure):
+    """A command that only reads was pointed at a SQLite file that is not there."""
+
+    def __init__(self, path: object) -> None:
+        self.path = path
+        super().__init__(f"database file {path} does not exist")
+
+
+class StatementRefused(InternalError):
+    """The database refused a statement: named by error class and SQLSTATE, never by the
+    driver's text or the statement's values, which may quote a row's personal data."""
+
+    def __init__(self, described: str) -> None:
+        self.described = described
+        super().__init__(
+            f"internal error: the database refused a statement ({described}); "
+            "statement parameters are never shown"
+        )
+
+
+class EmptyDatabaseUrl(UsageError):
+    """The database was given as an empty string."""
+
+    def __init__(self) -> None:
+        super().__init__("the database URL is empty: give a URL or a SQLite file path")

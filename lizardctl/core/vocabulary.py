@@ -79,6 +79,13 @@ class Reason(StrEnum):
     PHOTO_CONFLICT = "photo-conflict"
 
 
+class SchemaFormat(StrEnum):
+    """The syntax a schema file is written in, kept with each registered version."""
+
+    JSON = "json"
+    TOML = "toml"
+
+
 def one_of(column: str, words: Iterable[StrEnum]) -> str:
     """The SQL of a CHECK constraint keeping ``column`` to ``words`` (their values are
     plain lower-case words and dashes, so quoting them needs no escaping)."""

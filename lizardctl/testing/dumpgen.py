@@ -52,6 +52,7 @@ from lizardctl.core.schema.format import (
     Source,
     load_schema_file,
 )
+from lizardctl.core.vocabulary import Reason
 
 __all__ = [
     "BAD_SHOT_KINDS",
@@ -75,17 +76,17 @@ INGESTED = "ingested"
 DUPLICATE = "duplicate"
 
 BAD_SHOT_KINDS: tuple[tuple[str, str], ...] = (
-    ("orphan-photo", "orphan"),
-    ("orphan-metadata", "orphan"),
-    ("broken-json", "bad-metadata"),
-    ("corrupt-bin", "bad-metadata"),
-    ("unknown-type", "unknown-type"),
-    ("month-13", "invalid"),
-    ("unknown-camera", "unknown-camera"),
-    ("type-mismatch", "type-mismatch"),
-    ("future", "future-timestamp"),
-    ("truncated-jpeg", "bad-photo"),
-    ("text-as-jpeg", "bad-photo"),
+    ("orphan-photo", Reason.ORPHAN),
+    ("orphan-metadata", Reason.ORPHAN),
+    ("broken-json", Reason.BAD_METADATA),
+    ("corrupt-bin", Reason.BAD_METADATA),
+    ("unknown-type", Reason.UNKNOWN_TYPE),
+    ("month-13", Reason.INVALID),
+    ("unknown-camera", Reason.UNKNOWN_CAMERA),
+    ("type-mismatch", Reason.TYPE_MISMATCH),
+    ("future", Reason.FUTURE_TIMESTAMP),
+    ("truncated-jpeg", Reason.BAD_PHOTO),
+    ("text-as-jpeg", Reason.BAD_PHOTO),
     ("resent", DUPLICATE),
 )
 """Each bad shot's stem suffix and the outcome an ingest must give it; one of each per set."""

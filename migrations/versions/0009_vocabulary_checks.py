@@ -1,9 +1,10 @@
 """The database refuses words outside lizardctl's vocabularies (``lizardctl.core.vocabulary``).
 
 CHECK constraints on ``cases.status``, ``case_transitions.from_status``/``to_status``,
-``ingest_runs.status`` and ``rejections.reason``; ``assignments.verdict`` has had one since
-0002. The words are written out here, not imported: a migration describes the schema as it
-was at this revision, whatever the enums become later (a new word needs a new migration).
+``ingest_runs.status``, ``rejections.reason`` and ``schema_versions.file_format``;
+``assignments.verdict`` has had one since 0002. The words are written out here, not
+imported: a migration describes the schema as it was at this revision, whatever the enums
+become later (a new word needs a new migration).
 
 A database holding a row outside them stops the upgrade with the database's own error
 naming the constraint; find such rows with e.g.
@@ -46,7 +47,10 @@ REASONS = (
     "photo-conflict",
 )
 
+SCHEMA_FORMATS = ("json", "toml")
+
 CHECKS: dict[str, list[tuple[str, str, tuple[str, ...]]]] = {
+    "schema_versions": [("file_format_known", "file_format", SCHEMA_FORMATS)],
     "cases": [("status_known", "status", CASE_STATUSES)],
     "case_transitions": [
         ("from_status_known", "from_status", CASE_STATUSES),

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from lizardctl.core.database import Database
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import BadPlate, UsageError
 from lizardctl.core.repositories import catalog as catalog_repository
 from lizardctl.core.services.catalog import OwnerService, ViolationService
 from lizardctl.core.services.fines import (
@@ -160,8 +160,9 @@ async def test_since_and_plate_filters(db: Database) -> None:
         ("1ABC2377", "Red light"),
     ]
     assert [(t.plates, t.fine) for t in totals] == [(("1ABC2377",), "1500.50")]
-    with pytest.raises(UsageError, match="--plate"):
+    with pytest.raises(BadPlate, match="not a canonical plate") as info:
         await _collect(db, plate="nonsense")
+    assert info.value.plate == "nonsense"
 
 
 async def test_streams_in_batches(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -141,6 +141,7 @@ def _case(photo: str, n: int, created_minutes: int) -> dict[str, Any]:
     }
 
 
+SCHEMA_VERSION = {"camera_type": "camerus1", "version": 1, "digest": "d", "content": "{}"}
 # Three cases of one photo, made before 0006 (the earliest is the second inserted), one alone.
 OLD_CASES = [_case(SHARED, 1, 2), _case(SHARED, 2, 0), _case(SHARED, 3, 1), _case(ALONE, 4, 0)]
 
@@ -150,7 +151,7 @@ async def _seed_0005(connection: AsyncConnection) -> None:
     await connection.execute(insert(CameraType.__table__), [{"name": "camerus1"}])
     await connection.execute(
         insert(SchemaVersion.__table__),
-        [{"id": 1, "camera_type": "camerus1", "version": 1, "digest": "d", "content": "{}"}],
+        [{"id": 1, **SCHEMA_VERSION}],
     )
     await connection.execute(
         insert(Camera.__table__),
@@ -280,6 +281,7 @@ BAD_WORDS = [
     (Rejection, "reason", {"run_id": RUN, "reason": "invalid-metadata", "message": "m"}),
     (CaseTransition, "to_status", {**TRANSITION, "to_status": "closed"}),
     (CaseTransition, "from_status", {**TRANSITION, "from_status": "new"}),
+    (SchemaVersion, "file_format", {**SCHEMA_VERSION, "version": 2, "file_format": "yml"}),
 ]
 """One row per vocabulary with a word outside it (a typo, an old name)."""
 

@@ -25,7 +25,7 @@ from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Assignment
 from lizardctl.core.errors import NoLease, NotFoundError, UsageError
 from lizardctl.core.repositories.ingest import CaseFilters
-from lizardctl.core.services.reports import CaseService
+from lizardctl.core.services.cases import CaseService
 from lizardctl.core.services.reviews import ReviewerService, ReviewService, Verdict
 from lizardctl.core.services.schemas import register_builtins
 

@@ -9,22 +9,36 @@ import pytest
 from lizardctl.commands._runtime import in_cli_terms
 from lizardctl.core.errors import (
     BadPlate,
+    DatabaseMissing,
+    EmptyDatabaseUrl,
     LizardError,
     NoLease,
     NoSuchRun,
     NotASupervisor,
     NothingToChange,
+    StatementRefused,
     StoreMissing,
 )
 
 RUN = uuid.UUID(int=7)
 CASES: list[tuple[LizardError, str]] = [
     (
+        DatabaseMissing("/srv/night.db"),
+        "database file /srv/night.db does not exist: create it with `lizardctl db upgrade` (or "
+        "any command that writes, such as ingest), or point --db at an existing one",
+    ),
+    (
+        StatementRefused("DataError, SQLSTATE 22P02"),
+        "internal error: the database refused a statement (DataError, SQLSTATE 22P02); run with "
+        "--verbose for the traceback (statement parameters are never shown)",
+    ),
+    (
         NoLease("ann", "ann holds no case"),
         "ann holds no case: run `lizardctl review next --reviewer ann`",
     ),
     (NotASupervisor("ann"), "ann is not a supervisor: `lizardctl reviewer set ann --supervisor`"),
     (BadPlate("nonsense", "not a canonical plate"), "--plate 'nonsense': not a canonical plate"),
+    (EmptyDatabaseUrl(), "--db is empty: give a database URL or a SQLite file path"),
     (NoSuchRun(RUN), f"no ingest run {RUN} (a --dry-run records none)"),
     (
         StoreMissing("/srv/photos"),

@@ -35,6 +35,7 @@ from lizardctl.core.vocabulary import (
     CaseStatus,
     Reason,
     RunStatus,
+    SchemaFormat,
     Verdict,
     one_of,
 )
@@ -96,6 +97,7 @@ class SchemaVersion(Base):
     __table_args__ = (
         UniqueConstraint("camera_type", "version"),
         UniqueConstraint("camera_type", "digest"),
+        CheckConstraint(one_of("file_format", SchemaFormat), name="file_format_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -103,7 +105,7 @@ class SchemaVersion(Base):
     version: Mapped[int] = mapped_column(Integer)
     digest: Mapped[str] = mapped_column(String(64))
     content: Mapped[str] = mapped_column(Text)
-    file_format: Mapped[str] = mapped_column(String(8), default="json")
+    file_format: Mapped[str] = mapped_column(String(8), default=SchemaFormat.JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from lizardctl.core.choices import FinesFormat
 from lizardctl.core.db.models import utcnow
-from lizardctl.core.errors import BadPlate
+from lizardctl.core.errors import BadPlate, UsageError
 from lizardctl.core.files import atomic_output
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import SpreadsheetWriter, json_text
@@ -268,7 +268,7 @@ class FinesService:
     ) -> FinesSummary:
         """Write one CSV or JSON Lines row per confirmed case to ``out``."""
         if fmt is FinesFormat.TABLE:
-            raise ValueError("write() streams csv or jsonl; a table is rendered from a summary")
+            raise UsageError("the table form is for the terminal: an export is csv or jsonl")
         writer = SpreadsheetWriter(out)
         if fmt is FinesFormat.CSV:
             writer.writerow(CSV_COLUMNS)

@@ -1,25 +1,22 @@
-"""What ingest runs did, what they rejected, and the cases they made."""
+"""What ingest runs did and what they rejected: run summaries, period reports, rejections."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
-from lizardctl.core.db.models import Case, IngestRun, Rejection
+from lizardctl.core.db.models import IngestRun, Rejection
 from lizardctl.core.errors import NoSuchRun, NotFoundError
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.paging import Page
-from lizardctl.core.repositories.ingest import CaseFilters, Committed
-from lizardctl.core.services.history import TransitionView, VoteView
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.repositories.ingest import Committed
 from lizardctl.core.uow import UnitOfWork, UowFactory
-from lizardctl.core.vocabulary import REVIEWABLE, RunStatus
+from lizardctl.core.vocabulary import RunStatus
 
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
 RUN_ONLY_KEYS = ("vanished", "kept_changed", "claimed_elsewhere", "ignored_files")
@@ -257,86 +254,6 @@ class RejectionListing:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class CaseView:
-    id: uuid.UUID
-    plate: str
-    camera_id: uuid.UUID
-    violation_id: uuid.UUID
-    violation_value: str
-    skill: int
-    occurred_at: datetime
-    status: str
-    photo_sha256: str
-    source_photo: str
-    source_metadata: str
-    raw: dict[str, Any]
-    level: int
-    decided_at: datetime | None
-    photo_path: str | None = None
-    awaiting: str | None = None
-    """``review`` or ``supervisor`` for an undecided case: who must act on it next."""
-    votes: tuple[VoteView, ...] = ()
-    transitions: tuple[TransitionView, ...] = ()
-
-    @classmethod
-    def of(
-        cls,
-        case: Case,
-        store: PhotoStore | None = None,
-        *,
-        awaiting: str | None = None,
-        votes: tuple[VoteView, ...] = (),
-        transitions: tuple[TransitionView, ...] = (),
-    ) -> CaseView:
-        return cls(
-            case.id,
-            case.plate,
-            case.camera_id,
-            case.violation_id,
-            case.violation_value,
-            case.skill,
-            case.occurred_at,
-            case.status,
-            case.photo_sha256,
-            case.source_photo,
-            case.source_metadata,
-            case.raw,
-            case.required_skill,
-            case.decided_at,
-            str(store.path_for(case.photo_sha256)) if store is not None else None,
-            awaiting,
-            votes,
-            transitions,
-        )
-
-    def to_dict(self, *, detail: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": str(self.id),
-            "plate": self.plate,
-            "camera_id": str(self.camera_id),
-            "violation_id": str(self.violation_id),
-            "violation_value": self.violation_value,
-            "skill": self.skill,
-            "occurred_at": self.occurred_at.isoformat(),
-            "status": self.status,
-            "level": self.level,
-            "awaiting": self.awaiting,
-            "decided_at": self.decided_at.isoformat() if self.decided_at else None,
-        }
-        if detail:
-            data |= {
-                "photo_sha256": self.photo_sha256,
-                "photo_path": self.photo_path,
-                "source_photo": self.source_photo,
-                "source_metadata": self.source_metadata,
-                "raw": self.raw,
-                "votes": [v.to_dict() for v in self.votes],
-                "transitions": [t.to_dict() for t in self.transitions],
-            }
-        return data
-
-
 class ReportService:
     def __init__(self, uow_factory: UowFactory) -> None:
         self.uow_factory = uow_factory
@@ -415,67 +332,3 @@ class ReportService:
 
 async def _committed(uow: UnitOfWork, runs: Sequence[IngestRun]) -> dict[uuid.UUID, Committed]:
     return await uow.runs.committed({r.id for r in runs if r.finished_at is None})
-
-
-class CaseService:
-    def __init__(self, uow_factory: UowFactory, store_root: Path) -> None:
-        self.uow_factory = uow_factory
-        self.store = PhotoStore(store_root)
-
-    async def list(
-        self, filters: CaseFilters | None = None, *, limit: int = 100, offset: int = 0
-    ) -> Page[CaseView]:
-        """A page of cases and how many match in all; an unknown ``run_id`` is exit 2."""
-        filters = filters or CaseFilters()
-        async with self.uow_factory() as uow:
-            if filters.run_id is not None:
-                run_id = await resolve_id(filters.run_id, "ingest run", uow.runs.ids_between)
-                if await uow.runs.get(run_id) is None:
-                    raise NoSuchRun(run_id)
-                filters = replace(filters, run_id=run_id)
-            if filters.camera_id is not None:
-                camera_id = await resolve_id(filters.camera_id, "camera", uow.cameras.ids_between)
-                filters = replace(filters, camera_id=camera_id)
-            rows = await uow.cases.list(filters, limit=limit, offset=offset)
-            awaiting = await self._awaiting(uow, rows)
-            return Page(
-                [CaseView.of(row, awaiting=awaiting.get(row.id)) for row in rows],
-                await uow.cases.count(filters),
-                offset,
-            )
-
-    async def show(self, case_id: IdText) -> CaseView:
-        """The case (by id or a unique prefix of one) with its votes and every status
-        transition it went through."""
-        async with self.uow_factory() as uow:
-            case_id = await resolve_id(case_id, "case", uow.cases.ids_between)
-            case = await uow.cases.get(case_id)
-            if case is None:
-                raise NotFoundError(f"no case {case_id}")
-            votes = tuple(VoteView(*row) for row in await uow.assignments.votes(case_id))
-            transitions = await uow.transitions.of_case(case_id)
-            return CaseView.of(
-                case,
-                self.store,
-                awaiting=(await self._awaiting(uow, [case])).get(case.id),
-                votes=votes,
-                transitions=tuple(TransitionView.of(t) for t in transitions),
-            )
-
-    @staticmethod
-    async def _awaiting(uow: UnitOfWork, cases: Sequence[Case]) -> dict[uuid.UUID, str]:
-        """Undecided cases with K votes at a level no active reviewer is above wait for a
-        supervisor (split at the highest staffed level); the others wait for reviewers,
-        including split ones that the next ``review next`` above them moves up."""
-        undecided = [c for c in cases if c.status in REVIEWABLE]
-        if not undecided:
-            return {}
-        votes = await uow.assignments.votes_at_level([c.id for c in undecided])
-        needed = (await uow.review_settings.current()).votes_per_level
-        top = await uow.reviewers.highest_level()
-        return {
-            c.id: "supervisor"
-            if votes.get(c.id, 0) >= needed and (top is None or top <= c.required_skill)
-            else "review"
-            for c in undecided
-        }

@@ -69,8 +69,8 @@ from lizardctl.core.errors import (
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import quoted
+from lizardctl.core.services.cases import CaseView
 from lizardctl.core.services.history import TransitionView
-from lizardctl.core.services.reports import CaseView
 from lizardctl.core.store import PhotoStore
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error

@@ -42,10 +42,10 @@ from lizardctl.core.schema.format import SchemaDocument, content_digest, parse_s
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.shot import CameraMismatch, check_camera
 from lizardctl.core.uow import UnitOfWork, UowFactory
-from lizardctl.core.vocabulary import Reason
+from lizardctl.core.vocabulary import Reason, SchemaFormat
 
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
-SCHEMA_SUFFIXES = (".json", ".toml")
+SCHEMA_SUFFIXES = tuple(f".{f}" for f in SchemaFormat)
 
 AddStatus = Literal["registered", "unchanged", "matches-older", "would-register"]
 
