@@ -267,16 +267,18 @@ class PgSchemas:
             await connection.execute("SELECT setval($1::regclass, $2, $3)", name, value, called)
 
     def close(self) -> None:
-        """Drop the template and the spares: every schema this object made that no test
-        holds."""
-        if not self._owned:
+        """Drop every schema this object made: the template, the spares, and any schema
+        :meth:`fill` gave out that was never released (its test failed before)."""
+        names = sorted(self._owned | self._lent)
+        if not names:
             return
 
         async def work(connection: asyncpg.Connection) -> None:
-            for name in sorted(self._owned):
+            for name in names:
                 await connection.execute(f"DROP SCHEMA IF EXISTS {_ident(name)} CASCADE")
 
         self._run(work)
         self._owned.clear()
+        self._lent.clear()
         self._spares.clear()
         self._snapshot = None
