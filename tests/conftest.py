@@ -2,7 +2,8 @@
 
 PostgreSQL tests run against ``LIZARD_TEST_PG_URL`` (default: the CI server), each in a
 schema of its own that is dropped afterwards. Without a server they skip, unless
-``CI=true``, where a missing server is a failure.
+``CI=true``, where a missing server is a failure. ``migrated_db_url`` gives a test an
+upgraded database copied from a per-process template instead of migrating it again.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
+
+from tests.db_templates import PgSchemas, SqliteTemplate
 
 PG_URL = os.environ.get("LIZARD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -51,8 +55,22 @@ def pg_problem() -> str | None:
     return _PG_PROBLEM  # type: ignore[return-value]
 
 
+@pytest.fixture(scope="session")
+def pg_schemas() -> Iterator[PgSchemas]:
+    """This process's upgraded PostgreSQL template and spare schemas (made on first use)."""
+    schemas = PgSchemas(PG_URL)
+    yield schemas
+    schemas.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> SqliteTemplate:
+    """This process's upgraded SQLite template file (made on first use)."""
+    return SqliteTemplate(tmp_path_factory.mktemp("sqlite-template"))
+
+
 @pytest.fixture
-def pg_url() -> Iterator[str]:
+def pg_url(pg_schemas: PgSchemas) -> Iterator[str]:
     """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
     problem = pg_problem()
     if problem is not None:
@@ -62,9 +80,9 @@ def pg_url() -> Iterator[str]:
     schema = f"lizard_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_execute(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{PG_URL}?search_path={schema}"
+        yield pg_schemas.url(schema)
     finally:
-        asyncio.run(_pg_execute(f'DROP SCHEMA "{schema}" CASCADE'))
+        pg_schemas.release(schema)
 
 
 @pytest.fixture
@@ -78,3 +96,20 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path / 'lizard.db'}"
     return request.getfixturevalue("pg_url")  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def migrated_db_url(
+    db_url: str, request: pytest.FixtureRequest, sqlite_template: SqliteTemplate
+) -> str:
+    """``db_url`` as ``lizardctl db upgrade`` leaves it: at head, with the built-in camera
+    types. A copy of this process's template rather than a migration per test
+    (``tests/db_templates.py`` says why); the same URL, so a test may ask for both."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        assert url.database is not None
+        sqlite_template.copy_to(Path(url.database))
+    else:
+        pg_schemas: PgSchemas = request.getfixturevalue("pg_schemas")
+        pg_schemas.fill(str(url.query["search_path"]))
+    return db_url

@@ -46,15 +46,15 @@ def invoke(args: list[str], env: dict[str, str] | None = None) -> Outcome:
 
 
 @pytest.fixture
-def cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    """``cli("camera", "list")`` against this test's database, from inside tmp_path."""
+def cli(migrated_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """``cli("camera", "list")`` against this test's database (``db_url``, upgraded as by
+    ``lizardctl db upgrade``), from inside tmp_path."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LIZARD_DB_URL", raising=False)
     monkeypatch.delenv("LIZARD_STORE", raising=False)
 
-    def run(*args: str | Path, db: str | None = db_url) -> Outcome:
+    def run(*args: str | Path, db: str | None = migrated_db_url) -> Outcome:
         prefix = ["--db", db] if db else []
         return invoke(prefix + [str(a) for a in args])
 
-    assert run("db", "upgrade").code == 0
     return run

@@ -12,10 +12,10 @@ from tests.integration.test_reviews_service import Clock, open_db
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
     """Migrated, with the built-in types, one camera and one photo (``open_db``); a test
     module that needs another start defines its own ``db``."""
-    database = await open_db(db_url)
+    database = await open_db(migrated_db_url)
     try:
         yield database
     finally:

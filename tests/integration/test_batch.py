@@ -169,8 +169,8 @@ async def make_world(url: str, tmp_path: Path) -> AsyncIterator[World]:
 
 
 @pytest.fixture
-async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    async with make_world(db_url, tmp_path) as built:
+async def world(migrated_db_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async with make_world(migrated_db_url, tmp_path) as built:
         yield built
 
 

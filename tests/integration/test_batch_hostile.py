@@ -38,8 +38,8 @@ NOT_READ = "not read (only regular files are)"
 
 
 @pytest.fixture
-async def world(db_url: str, tmp_path: Path) -> AsyncIterator[World]:
-    async with make_world(db_url, tmp_path) as built:
+async def world(migrated_db_url: str, tmp_path: Path) -> AsyncIterator[World]:
+    async with make_world(migrated_db_url, tmp_path) as built:
         yield built
 
 

@@ -80,12 +80,12 @@ async def add_case(
 
 
 @pytest.fixture
-async def db(db_url: str, tmp_path: Path) -> AsyncIterator[Database]:
+async def db(migrated_db_url: str, tmp_path: Path) -> AsyncIterator[Database]:
     """The catalog (speeding 500, red light 1000.50), three owners of whom Ann owns two
     plates, and cases: Ann 2 confirmed on 1ABC2377 + 1 on 2ABC2377, Bob 1, a plate with
     no owner 1, a confirmed case of an uncatalogued violation, plus a dismissed and an
     open case that owe nothing."""
-    database = await open_db(db_url)
+    database = await open_db(migrated_db_url)
     (tmp_path / "v.csv").write_text(
         f"id,name,fine\n{SPEEDING},Speeding,500\n{RED_LIGHT},Red light,1000.50\n"
     )

@@ -26,9 +26,9 @@ K = 3
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
     """One pooled connection per caller, so all 20 really run at once."""
-    database = await open_db(db_url, pool_size=CALLERS, max_overflow=0)
+    database = await open_db(migrated_db_url, pool_size=CALLERS, max_overflow=0)
     try:
         yield database
     finally:

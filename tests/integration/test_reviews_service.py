@@ -351,8 +351,8 @@ async def test_lowering_k_settles_cases_that_have_enough_votes(
     assert shown.transitions[0].cause.startswith("votes per level lowered to 2; split vote")
 
 
-async def test_concurrent_votes_settle_a_case_once(db_url: str, clock: Clock) -> None:
-    db = await open_db(db_url, pool_size=5)
+async def test_concurrent_votes_settle_a_case_once(migrated_db_url: str, clock: Clock) -> None:
+    db = await open_db(migrated_db_url, pool_size=5)
     try:
         (case_id,) = await add_cases(db, 1)
         await add_reviewers(db, 1, "a", "b", "c")

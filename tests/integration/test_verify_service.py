@@ -22,11 +22,9 @@ from sqlalchemy import insert, select
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
-from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Camera, Case, Photo, SchemaVersion
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import verify as verify_module
-from lizardctl.core.services.schemas import register_builtins
 from lizardctl.core.services.verify import VerifyOptions, VerifyReport, VerifyService
 from lizardctl.core.store import PhotoStore
 
@@ -38,10 +36,8 @@ Found = set[tuple[str, uuid.UUID | None, str | None]]
 
 
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(parse_db_url(db_url))
-    await migrate.upgrade(database.engine)
-    await register_builtins(database)
+async def db(migrated_db_url: str) -> AsyncIterator[Database]:
+    database = Database(parse_db_url(migrated_db_url))
     async with database.engine.begin() as connection:
         await connection.execute(
             insert(Camera).values(id=CAMERA, camera_type="camerus1", latitude=0, longitude=0)
