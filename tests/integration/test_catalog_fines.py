@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
 from lizardctl.core.database import Database
+from lizardctl.core.db.models import Case
 from lizardctl.core.errors import BadPlate, UsageError
 from lizardctl.core.repositories import catalog as catalog_repository
 from lizardctl.core.services.catalog import OwnerService, ViolationService
@@ -51,7 +53,8 @@ async def add_case(
     async with db.uow() as uow:
         schema_id = (await uow.schemas.versions("camerus1"))[0].id
         listed = await uow.violations.get(violation) if status == "confirmed" else None
-        await uow.shots.add_cases(
+        await uow.shots.session.execute(
+            insert(Case),
             [
                 {
                     "id": case_id,
@@ -73,7 +76,7 @@ async def add_case(
                     "decided_at": decided_at if status in ("confirmed", "dismissed") else None,
                     "fine_minor": listed.fine_minor if listed is not None else None,
                 }
-            ]
+            ],
         )
         await uow.commit()
     return case_id

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
-from lizardctl.core.db.models import Assignment
+from lizardctl.core.db.models import Assignment, Case, Photo
 from lizardctl.core.errors import NoLease, NotFoundError, UsageError
 from lizardctl.core.repositories.ingest import CaseFilters
 from lizardctl.core.services.cases import CaseService
@@ -58,8 +58,8 @@ async def open_db(db_url: str, **engine_options: Any) -> Database:
         await uow.cameras.insert_many(
             [{"id": CAMERA, "camera_type": "camerus1", "latitude": 0.0, "longitude": 0.0}]
         )
-        await uow.shots.add_photos(
-            [{"sha256": PHOTO, "size": 1, "format": "jpeg", "width": 1, "height": 1}]
+        await uow.shots.session.execute(
+            insert(Photo), [{"sha256": PHOTO, "size": 1, "format": "jpeg", "width": 1, "height": 1}]
         )
         await uow.commit()
     return db
@@ -91,7 +91,7 @@ async def add_cases(db: Database, *skills: int, first: int = 0) -> list[uuid.UUI
             }
             for n, skill in enumerate(skills, start=first)
         ]
-        await uow.shots.add_cases(rows)
+        await uow.shots.session.execute(insert(Case), rows)
         await uow.commit()
     return [row["id"] for row in rows]
 

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import insert
 
 from lizardctl.core.database import Database
+from lizardctl.core.db.models import Case
 from lizardctl.core.repositories import schemas as schema_repository
 from lizardctl.core.schema import builtin_schema_files
 from lizardctl.core.services import schemas as schema_service
@@ -61,7 +63,7 @@ async def store_shots(
             }
             for n, raw in enumerate(raws)
         ]
-        await uow.shots.add_cases(rows)
+        await uow.shots.session.execute(insert(Case), rows)
         await uow.commit()
     return [row["id"] for row in rows]
 
