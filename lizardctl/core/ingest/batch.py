@@ -250,7 +250,7 @@ class BatchProcessor:
                 verdict = examine(
                     item.photo,
                     item.metadata,
-                    Path(item.shot.metadata or "").suffix,
+                    os.path.splitext(item.shot.metadata or "")[1],  # noqa: PTH122 - hot path
                     self.context,
                     photo_sha256=item.key[0],
                 )
