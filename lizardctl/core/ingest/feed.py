@@ -1,4 +1,4 @@
-"""Walk, then claim: list the folders, claim their parts, hand the ones we hold to pairing.
+"""Walk, then claim: list the folders, claim their parts, hand the ones we hold to batching.
 
 Without a job (dry run) every part is ours. With one, parts go to whoever claims them
 first (``jobs.py``); at the end, ``sweep`` takes over parts whose worker died and waits
