@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from lizardctl.core.dumpgen import BAD_SHOT_KINDS, DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import BAD_SHOT_KINDS, DumpManifest, generate_dump
 
 EXPECTED_FILE = "expected.json"
 

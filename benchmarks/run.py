@@ -8,14 +8,23 @@ Rows (each a separate child process, timed wall-clock from spawn to exit):
 - ``lizardctl pg`` / ``... re-run``: the same against PostgreSQL (``--pg URL``), in a fresh
   schema dropped afterwards;
 - ``sqlite-utils``: ``sqlite-utils insert-files`` of the same photos (path, sha256, size and
-  content), when ``sqlite-utils`` is on PATH: a well-known tool doing comparable I/O.
+  content), when ``sqlite-utils`` is on PATH: a well-known tool doing comparable I/O;
+- ``startup``: ``lizardctl ingest`` of a one-shot dump of its own, with the default worker
+  count: the largest CPU time of one worker process there is what starting a worker costs
+  (fork, database connection, schema compilation) plus one shot.
+
+Per row: CPU of the whole process tree per shot, and the main process's share of it. The
+tree's CPU is the child's rusage (exact: it includes every descendant it reaped); each
+process's own CPU is sampled from ``/proc/PID/stat`` with the memory, so a process's figure
+misses at most its last sampling period.
 
 Every file of the dump is read once before the first row, so all rows run on a warm page
 cache. Before each lizardctl pair the database is migrated and the cameras imported,
 untimed. A summary that disagrees with the generator's ``expected.json`` is reported under
 the table: fast but wrong is wrong.
 
-Usage: python benchmarks/run.py [--shots 20000] [--dump DIR] [--pg URL] [--only ROW] [--json]
+Usage: python benchmarks/run.py [--shots 20000] [--dump DIR] [--store DIR] [--pg URL]
+                                [--only ROW] [--json]
 """
 
 from __future__ import annotations
@@ -42,9 +51,11 @@ from lizardctl.core.photos import PHOTO_SUFFIXES
 
 HERE = Path(__file__).resolve().parent
 LIZARDCTL = [sys.executable, "-m", "lizardctl"]
-ROWS = ("baseline", "sqlite", "pg", "sqlite-utils")
+ROWS = ("baseline", "sqlite", "pg", "sqlite-utils", "startup")
 SAMPLE_S = 0.05  # RSS sampling period: coarse enough to cost the measured run ~nothing
+STARTUP_SAMPLE_S = 0.005  # the start-up row lasts a second: sample it finely
 MB = 1_000_000
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -58,12 +69,26 @@ class Row:
     cpu_seconds: float = 0.0
     peak_rss_mb: float = 0.0
     max_process_rss_mb: float = 0.0
+    main_cpu_seconds: float = 0.0
+    """CPU of the process started, without its descendants (sampled)."""
+    max_worker_cpu_seconds: float = 0.0
+    """CPU of the busiest descendant process (sampled)."""
     error: str = ""
     summary: dict[str, Any] = field(default_factory=dict)
+    rated: bool = True
+    """Whether its shots/s compare with the baseline's (not for a one-shot run)."""
 
     @property
     def shots_per_s(self) -> float:
         return self.shots / self.seconds if self.seconds and not self.error else 0.0
+
+    @property
+    def cpu_us_per_shot(self) -> float:
+        return self.cpu_seconds / self.shots * 1e6 if self.shots and not self.error else 0.0
+
+    @property
+    def main_share(self) -> float:
+        return self.main_cpu_seconds / self.cpu_seconds if self.cpu_seconds else 0.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +121,16 @@ def main() -> None:
             "shots": dump.shots,
             "bytes": dump.bytes,
             "generator_s": generator_s,
-            "rows": [asdict(row) | {"shots_per_s": row.shots_per_s} for row in rows],
+            "rows": [
+                asdict(row)
+                | {
+                    "shots_per_s": row.shots_per_s,
+                    "cpu_us_per_shot": row.cpu_us_per_shot,
+                    "main_share": row.main_share,
+                }
+                for row in rows
+            ],
+            "rerun_ratios": rerun_ratios(rows),
             "problems": problems,
         }
         print(json.dumps(payload, indent=2))
@@ -113,6 +147,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--shots", type=int, default=20_000, help="dump size (default 20000)")
     parser.add_argument("--cameras", type=int, default=100, help="cameras (default 100)")
     parser.add_argument("--dump", type=Path, help="reuse a gen_dump.py --out folder")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        metavar="DIR",
+        help="put each lizardctl pair's photo store in a fresh folder under DIR (e.g. on "
+        "/dev/shm, so the disk does not count), removed afterwards; default: the work folder",
+    )
     parser.add_argument("--pg", metavar="URL", help="also measure PostgreSQL at this URL")
     parser.add_argument("--only", action="append", choices=ROWS, help="rows to run (repeatable)")
     parser.add_argument("--workdir", type=Path, help="where dump, databases and stores go (kept)")
@@ -170,11 +211,14 @@ def measure_all(args: argparse.Namespace, dump: Dump, work: Path) -> list[Row]:
         rows.append(baseline(dump, work))
     if "sqlite" in only:
         url = f"sqlite+aiosqlite:///{work / 'lizard.db'}"
-        rows += lizardctl_pair("lizardctl sqlite", url, dump, work, {})
+        with store_env(args.store, None, keep=args.keep) as env:
+            rows += lizardctl_pair("lizardctl sqlite", url, dump, work, env)
     if "pg" in only and args.pg:
-        with pg_schema(args.pg) as url:
-            store = {"LIZARD_STORE": str(work / "store-pg")}
-            rows += lizardctl_pair("lizardctl pg", url, dump, work, store)
+        with (
+            pg_schema(args.pg) as url,
+            store_env(args.store, work / "store-pg", keep=args.keep) as env,
+        ):
+            rows += lizardctl_pair("lizardctl pg", url, dump, work, env)
     if "sqlite-utils" in only:
         if shutil.which("sqlite-utils"):
             rows.append(sqlite_utils(dump, work))
@@ -182,6 +226,9 @@ def measure_all(args: argparse.Namespace, dump: Dump, work: Path) -> list[Row]:
             rows.append(Row("sqlite-utils insert-files", 0, 0, error="sqlite-utils not on PATH"))
         else:
             say("sqlite-utils not on PATH: no peer row (pip install sqlite-utils)")
+    if "startup" in only:
+        with store_env(args.store, None, keep=args.keep) as env:
+            rows.append(startup(work, env))
     for row in rows:
         say(f"{row.name}: {row.error or f'{row.seconds:.2f} s'}")
     return rows
@@ -193,23 +240,69 @@ def baseline(dump: Dump, work: Path) -> Row:
     return run_row("baseline", command, dump, work)
 
 
+@contextmanager
+def store_env(parent: Path | None, default: Path | None, *, keep: bool) -> Iterator[dict[str, str]]:
+    """``LIZARD_STORE`` for one lizardctl pair: a fresh folder under ``parent`` (removed
+    afterwards unless ``keep``), else ``default``, else nothing (the store beside the db)."""
+    if parent is None:
+        yield {} if default is None else {"LIZARD_STORE": str(default)}
+        return
+    parent.mkdir(parents=True, exist_ok=True)
+    store = Path(tempfile.mkdtemp(prefix="lizard-bench-store-", dir=parent))
+    try:
+        yield {"LIZARD_STORE": str(store)}
+    finally:
+        if keep:
+            say(f"kept {store}")
+        else:
+            shutil.rmtree(store, ignore_errors=True)
+
+
+def prepare(base: list[str], dump_root: Path, work: Path, env: dict[str, str]) -> None:
+    """Migrate and import the cameras, untimed; CommandFailed if either cannot."""
+    probe = run_quiet([*base, "ingest", "--help"], work, env)
+    if probe.returncode != 0:
+        raise CommandFailed("lizardctl has no working `ingest` command yet")
+    for step in (["db", "upgrade"], ["camera", "import", str(dump_root / "cameras.csv")]):
+        done = run_quiet([*base, *step], work, env)
+        if done.returncode != 0:
+            raise CommandFailed(f"{' '.join(step[:2])} failed: {tail(done.stderr)}")
+
+
+def ingest_command(base: list[str], dump_root: Path) -> list[str]:
+    return [*base, "ingest", str(dump_root / "dump"), "--json", "--settle", "0", "--quiet"]
+
+
 def lizardctl_pair(name: str, url: str, dump: Dump, work: Path, env: dict[str, str]) -> list[Row]:
     """Migrate and import the cameras (untimed), then ingest twice: first run, then re-run."""
     base = [*LIZARDCTL, "--db", url]
     try:
-        probe = run_quiet([*base, "ingest", "--help"], work, env)
-        if probe.returncode != 0:
-            raise CommandFailed("lizardctl has no working `ingest` command yet")
-        for step in (["db", "upgrade"], ["camera", "import", str(dump.root / "cameras.csv")]):
-            done = run_quiet([*base, *step], work, env)
-            if done.returncode != 0:
-                raise CommandFailed(f"{' '.join(step[:2])} failed: {tail(done.stderr)}")
+        prepare(base, dump.root, work, env)
     except CommandFailed as exc:
         return [Row(name, dump.shots, dump.bytes, error=str(exc))]
-    ingest = [*base, "ingest", str(dump.root / "dump"), "--json", "--settle", "0", "--quiet"]
+    ingest = ingest_command(base, dump.root)
     first = run_row(name, ingest, dump, work, env, ok_codes=(0, 1))
     again = run_row(f"{name} re-run", ingest, dump, work, env, ok_codes=(0, 1))
     return [first, again]
+
+
+def startup(work: Path, env: dict[str, str]) -> Row:
+    """Ingest a one-shot dump into a fresh SQLite file: its busiest worker's CPU is what
+    starting a worker costs (fork, connection, schema compilation), plus that one shot."""
+    root = work / "one-shot"
+    generate(root, shots=1, cameras=1, bad_percent=0)
+    one = scan(root)
+    name = "startup (1 shot)"
+    base = [*LIZARDCTL, "--db", f"sqlite+aiosqlite:///{work / 'startup.db'}"]
+    try:
+        prepare(base, root, work, env)
+    except CommandFailed as exc:
+        return Row(name, one.shots, one.bytes, error=str(exc))
+    command = ingest_command(base, root)
+    row = Row(name, one.shots, one.bytes, rated=False)
+    return run_row(
+        name, command, one, work, env, ok_codes=(0, 1), row=row, sample_s=STARTUP_SAMPLE_S
+    )
 
 
 def sqlite_utils(dump: Dump, work: Path) -> Row:
@@ -234,15 +327,17 @@ def run_row(
     *,
     ok_codes: tuple[int, ...] = (0,),
     row: Row | None = None,
+    sample_s: float = SAMPLE_S,
 ) -> Row:
     row = row or Row(name, dump.shots, dump.bytes)
     try:
-        run = measure(command, work, env or {})
+        run = measure(command, work, env or {}, sample_s=sample_s)
     except OSError as exc:
         row.error = f"cannot run {command[0]}: {exc}"
         return row
     row.seconds, row.cpu_seconds = run.seconds, run.cpu_seconds
     row.peak_rss_mb, row.max_process_rss_mb = run.tree_bytes / MB, run.process_bytes / MB
+    row.main_cpu_seconds, row.max_worker_cpu_seconds = run.main_cpu_seconds, run.max_child_cpu
     if run.code not in ok_codes:
         row.error = f"exit {run.code}: {tail(run.stderr)}"
     elif run.stdout.strip().startswith("{"):
@@ -264,10 +359,17 @@ class Measured:
     pages shared between processes (a forkserver's preloaded modules) count once."""
     process_bytes: int
     """Peak RSS of the largest single process: its kernel high-water mark (VmHWM)."""
+    main_cpu_seconds: float
+    """User plus system time of the command's own process, as last sampled."""
+    max_child_cpu: float
+    """The same of its busiest descendant, as last sampled."""
 
 
-def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measured:
-    """Run ``command`` to its end, timing it and following its memory every ``SAMPLE_S``.
+def measure(
+    command: list[str], cwd: Path, env: dict[str, str], *, sample_s: float = SAMPLE_S
+) -> Measured:
+    """Run ``command`` to its end, timing it and following its memory and each process's
+    CPU every ``sample_s``.
 
     Not ``ru_maxrss``: Linux carries a process's pre-``exec`` high-water mark into it, so
     every child would inherit this runner's own RSS as a floor. VmHWM is reset by ``exec``.
@@ -276,14 +378,15 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measured:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, env=os.environ | env, stdout=out, stderr=err)
         tree_peak = process_peak = 0
+        cpu: dict[int, float] = {}
         try:
             while True:
                 pid, status, usage = os.wait4(process.pid, os.WNOHANG)
                 if pid:
                     break
-                total, largest = tree_memory(process.pid)
+                total, largest = tree_sample(process.pid, cpu)
                 tree_peak, process_peak = max(tree_peak, total), max(process_peak, largest)
-                time.sleep(SAMPLE_S)
+                time.sleep(sample_s)
         except BaseException:
             process.kill()
             process.wait()
@@ -301,26 +404,34 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> Measured:
         cpu_seconds=usage.ru_utime + usage.ru_stime,
         tree_bytes=tree_peak,
         process_bytes=process_peak,
+        main_cpu_seconds=cpu.get(process.pid, 0.0),
+        max_child_cpu=max((s for p, s in cpu.items() if p != process.pid), default=0.0),
     )
 
 
-def tree_memory(root: int) -> tuple[int, int]:
-    """Summed current PSS of ``root`` and its descendants, and their largest VmHWM (Linux).
+def tree_sample(root: int, cpu: dict[int, float]) -> tuple[int, int]:
+    """Summed current PSS of ``root`` and its descendants, and their largest VmHWM (Linux);
+    each one's own CPU seconds so far (utime + stime, children not included) go to ``cpu``.
 
     PSS, not RSS: workers forked from one server share its pages, and summing RSS would
     count those once per worker.
     """
     parents: dict[int, int] = {}
+    times: dict[int, float] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             stat = read_proc(entry.name, "stat")
             if stat:  # else it exited while we looked
-                parents[int(entry.name)] = int(stat.rsplit(b")", 1)[1].split()[1])
+                fields = stat.rsplit(b")", 1)[1].split()
+                parents[int(entry.name)] = int(fields[1])
+                times[int(entry.name)] = (int(fields[11]) + int(fields[12])) * TICK_S
     total = largest = 0
     todo = [root]
     while todo:
         pid = todo.pop()
         todo += [child for child, parent in parents.items() if parent == pid]
+        if pid in times:
+            cpu[pid] = max(cpu.get(pid, 0.0), times[pid])
         fields = dict(line.split(b":", 1) for line in read_proc(str(pid), "status").splitlines())
         rollup = dict(
             line.split(b":", 1)
@@ -398,23 +509,39 @@ def check(rows: list[Row], expected: dict[str, int] | None) -> list[str]:
     return problems
 
 
+def rerun_ratios(rows: list[Row]) -> dict[str, float]:
+    """First run's seconds over its re-run's, per lizardctl pair that both succeeded."""
+    by_name = {row.name: row for row in rows if not row.error}
+    return {
+        name: row.seconds / rerun.seconds
+        for name, row in by_name.items()
+        if (rerun := by_name.get(f"{name} re-run")) is not None and rerun.seconds
+    }
+
+
 def table(rows: list[Row]) -> str:
     baseline_rate = next((r.shots_per_s for r in rows if r.name == "baseline"), 0.0)
     lines = [
-        "| run | shots | seconds | CPU s | shots/s | MB/s | peak MB (tree PSS / largest RSS) "
-        "| vs baseline |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|",
+        "| run | shots | seconds | CPU s | CPU µs/shot | main % of CPU | busiest worker CPU s "
+        "| shots/s | MB/s | peak MB (tree PSS / largest RSS) | vs baseline |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         if row.error:
-            lines.append(f"| {row.name} | {row.shots} | failed: {row.error} | | | | | |")
+            lines.append(f"| {row.name} | {row.shots} | failed: {row.error} |{' |' * 8}")
             continue
-        ratio = f"{row.shots_per_s / baseline_rate:.2f}x" if baseline_rate else "-"
+        ratio = f"{row.shots_per_s / baseline_rate:.2f}x" if baseline_rate and row.rated else "-"
+        worker = f"{row.max_worker_cpu_seconds:.2f}" if row.max_worker_cpu_seconds else "-"
         lines.append(
             f"| {row.name} | {row.shots} | {row.seconds:.2f} | {row.cpu_seconds:.2f} "
+            f"| {row.cpu_us_per_shot:,.0f} | {row.main_share:.0%} | {worker} "
             f"| {row.shots_per_s:,.0f} | {row.bytes / MB / row.seconds:,.0f} "
             f"| {row.peak_rss_mb:.0f} / {row.max_process_rss_mb:.0f} | {ratio} |"
         )
+    ratios = rerun_ratios(rows)
+    if ratios:
+        lines.append("")
+    lines += [f"{name}: first run / re-run = {ratio:.1f}x" for name, ratio in ratios.items()]
     return "\n".join(lines)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 
 from lizardctl.core.config import default_db_url, parse_db_url
 from lizardctl.core.db.engine import create_engine
+from lizardctl.core.db.migrate import migrating
 from lizardctl.core.db.models import Base
 
 config = context.config
@@ -36,9 +37,8 @@ async def _run_from_url() -> None:
     url = parse_db_url(os.environ.get("LIZARD_DB_URL") or default_db_url())
     engine = create_engine(url)
     try:
-        async with engine.connect() as connection:
+        async with migrating(engine) as connection:
             await connection.run_sync(_run)
-            await connection.commit()
     finally:
         await engine.dispose()
 

@@ -14,7 +14,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from lizardctl.core.dumpgen import DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DumpManifest, generate_dump
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

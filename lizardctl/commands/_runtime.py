@@ -29,7 +29,14 @@ from lizardctl.core.config import (
     parse_db_url,
     scrub_secrets,
 )
-from lizardctl.core.errors import LizardError
+from lizardctl.core.errors import (
+    BadPlate,
+    LizardError,
+    NoLease,
+    NoSuchRun,
+    NotASupervisor,
+    StoreMissing,
+)
 from lizardctl.core.output import json_text, printable
 
 if TYPE_CHECKING:
@@ -83,6 +90,25 @@ def fail(message: str, code: int, details: Sequence[str] = ()) -> NoReturn:
     raise typer.Exit(code)
 
 
+def in_cli_terms(exc: LizardError) -> str:
+    """A core error as the command line words it: core names facts, not options, so the
+    options and commands that fix it are named here."""
+    match exc:
+        case NoLease():
+            return f"{exc.why}: run `lizardctl review next --reviewer {exc.reviewer}`"
+        case NotASupervisor():
+            return (
+                f"{exc.name} is not a supervisor: `lizardctl reviewer set {exc.name} --supervisor`"
+            )
+        case BadPlate():
+            return f"--plate {exc.plate!r}: {exc.problem}"
+        case NoSuchRun():
+            return f"no ingest run {exc.run_id} (a --dry-run records none)"
+        case StoreMissing():
+            return f"photo store {exc.root} does not exist: give --store or LIZARD_STORE"
+    return str(exc)
+
+
 def say(ctx: typer.Context, message: str) -> None:
     """A command's result for people on stdout, silenced by --quiet."""
     if not state(ctx).quiet:
@@ -101,14 +127,16 @@ def run(
     *,
     check_schema: bool = True,
     read_only: bool = False,
+    wording: Callable[[LizardError], str | None] | None = None,
 ) -> T:
     """Open the database inside one event loop, run ``work``, dispose, map errors to exits.
 
     ``read_only`` commands never create a SQLite file: run from the wrong folder, a report
     must say the database is not there, not print the emptiness of a new one.
 
-    This is the seam where the tool's errors become one stderr line and an exit code;
-    anything unexpected keeps its traceback only under ``--verbose``.
+    This is the seam where the tool's errors become one stderr line and an exit code,
+    worded by ``wording`` (the command's own) or ``in_cli_terms``; anything unexpected
+    keeps its traceback only under ``--verbose``.
     """
     import asyncio
 
@@ -148,7 +176,8 @@ def run(
         if st.verbose:
             traceback.print_exc()
         details = [scrub_secrets(line, raw_url) for line in exc.details]
-        fail(scrub_secrets(str(exc), raw_url), exc.exit_code, details)
+        message = (wording and wording(exc)) or in_cli_terms(exc)
+        fail(scrub_secrets(message, raw_url), exc.exit_code, details)
     except KeyboardInterrupt:
         fail("interrupted", 130)
     except Exception as exc:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lizardctl.commands._imports import CameraSheetArg, say_import
 from lizardctl.commands._runtime import (
     Column,
     FormatOpt,
@@ -17,7 +16,6 @@ from lizardctl.commands._runtime import (
     print_fields,
     print_table,
     run,
-    say,
     table_format,
     wants_json,
 )
@@ -25,7 +23,8 @@ from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-    from lizardctl.core.services.cameras import CameraView, ImportReport
+    from lizardctl.core.services.cameras import CameraView
+    from lizardctl.core.services.imports import ImportReport
 
 app = typer.Typer(help="Register and list cameras.", no_args_is_help=True)
 
@@ -112,36 +111,15 @@ def show(
 
 
 @app.command("import")
-def import_(
-    ctx: typer.Context,
-    file: Annotated[
-        Path,
-        typer.Argument(
-            help="CSV with columns id,type,latitude,longitude,description: a regular file "
-            "of at most 16 MB."
-        ),
-    ],
-    json_: JsonOpt = False,
-) -> None:
-    """Import cameras from a CSV in one transaction; bad rows are listed with their line
-    numbers and nothing is imported.  Re-importing the same file changes nothing.
+def import_(ctx: typer.Context, file: CameraSheetArg, json_: JsonOpt = False) -> None:
+    """Import cameras (columns id,type,latitude,longitude,description) in one transaction:
+    new ids are added, changed coordinates or descriptions updated and listed; a camera
+    may not change type; bad rows are listed with their line numbers and nothing is
+    imported. Re-importing the same file changes nothing.
     Example: lizardctl camera import cameras.csv"""
     from lizardctl.core.services.cameras import CameraService
 
     async def work(db: Database) -> ImportReport:
-        return await CameraService(db.uow).import_csv(file)
+        return await CameraService(db.uow).import_file(file)
 
-    report = run(ctx, work)
-    if wants_json(ctx, json_):
-        emit_json(asdict(report))
-    elif report.changed:
-        say(
-            ctx,
-            f"{report.file}: {report.added} added, {report.updated} updated, "
-            f"{report.unchanged} unchanged",
-        )
-    else:
-        say(
-            ctx,
-            f"{report.file}: nothing to do, all {report.unchanged} camera(s) already registered",
-        )
+    say_import(ctx, run(ctx, work), wants_json(ctx, json_))

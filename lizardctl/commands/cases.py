@@ -26,7 +26,8 @@ from lizardctl.commands._runtime import (
     table_format,
     wants_json,
 )
-from lizardctl.core.choices import CaseStatus, TableFormat, Verdict
+from lizardctl.core.choices import TableFormat
+from lizardctl.core.vocabulary import CaseStatus, Verdict
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database

@@ -18,7 +18,8 @@ from lizardctl.commands._runtime import (
     silence_stdout,
     wants_json,
 )
-from lizardctl.core.choices import DecidedStatus, ExportFormat
+from lizardctl.core.choices import ExportFormat
+from lizardctl.core.vocabulary import DecidedStatus
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lizardctl.commands._imports import SheetArg, say_import
 from lizardctl.commands._runtime import (
     Column,
     FormatOpt,
@@ -21,19 +22,19 @@ from lizardctl.commands._runtime import (
     table_format,
     wants_json,
 )
-from lizardctl.commands.violation import FileArg, say_import
 from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
     from lizardctl.core.paging import Page
-    from lizardctl.core.services.catalog import ImportReport, OwnerDetail, OwnerView
+    from lizardctl.core.services.catalog import OwnerDetail, OwnerView
+    from lizardctl.core.services.imports import ImportReport
 
 app = typer.Typer(help="Import, list and show car owners.", no_args_is_help=True)
 
 
 @app.command("import")
-def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
+def import_(ctx: typer.Context, file: SheetArg, json_: JsonOpt = False) -> None:
     """Import car owners (columns plate,name,phone,email,telegram; plate canonical, e.g.
     1ABC2377; at least one contact) in one transaction: new plates are added, changed ones
     updated; bad rows are listed with their line numbers and nothing is imported.
@@ -43,7 +44,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> ImportReport:
         return await OwnerService(db.uow).import_file(file)
 
-    say_import(ctx, run(ctx, work), "owner", wants_json(ctx, json_))
+    say_import(ctx, run(ctx, work), wants_json(ctx, json_))
 
 
 @app.command("list")

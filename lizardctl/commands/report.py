@@ -26,7 +26,7 @@ from lizardctl.commands._runtime import (
     wants_json,
 )
 from lizardctl.core.choices import TableFormat
-from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.vocabulary import Reason
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database

@@ -17,7 +17,8 @@ from lizardctl.commands._runtime import (
     store_root,
     wants_json,
 )
-from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL, Verdict
+from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL
+from lizardctl.core.vocabulary import Verdict
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database

@@ -18,6 +18,7 @@ from lizardctl.commands._runtime import (
     wants_json,
 )
 from lizardctl.core.choices import TableFormat
+from lizardctl.core.errors import LizardError, NothingToChange
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
@@ -130,4 +131,12 @@ def set_(
             name, skill=skill, active=active, supervisor=supervisor
         )
 
-    _say_reviewer(ctx, "updated", run(ctx, work), wants_json(ctx, json_))
+    _say_reviewer(ctx, "updated", run(ctx, work, wording=_set_wording), wants_json(ctx, json_))
+
+
+def _set_wording(exc: LizardError) -> str | None:
+    if isinstance(exc, NothingToChange):
+        return (
+            "nothing to change: give --skill, --active, --inactive, --supervisor or --no-supervisor"
+        )
+    return None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from lizardctl.commands._imports import SheetArg, say_import
 from lizardctl.commands._runtime import (
     Column,
     FormatOpt,
@@ -16,7 +16,6 @@ from lizardctl.commands._runtime import (
     print_fields,
     print_table,
     run,
-    say,
     table_format,
     wants_json,
 )
@@ -24,44 +23,14 @@ from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
     from lizardctl.core.database import Database
-    from lizardctl.core.services.catalog import ImportReport, ViolationDetail, ViolationView
+    from lizardctl.core.services.catalog import ViolationDetail, ViolationView
+    from lizardctl.core.services.imports import ImportReport
 
 app = typer.Typer(help="Import, list and show the violation catalog.", no_args_is_help=True)
 
-FileArg = Annotated[
-    Path,
-    typer.Argument(
-        help="CSV or XLSX (with the xlsx extra) whose first row names the columns. Fields "
-        "with control characters or over 1,000 characters are bad rows; an XLSX over the "
-        "limits in the README (256 MiB unpacked, 1,000,000 rows, ...) is refused; so is "
-        "anything but a regular file (FIFO, device, folder), and a CSV over 1 GB."
-    ),
-]
-
-
-def say_import(ctx: typer.Context, report: ImportReport, noun: str, as_json: bool) -> None:
-    """The import summary both catalogs share: counts, then what changed, row by row."""
-    if as_json:
-        emit_json(report.to_dict())
-        return
-    if not report.changed:
-        say(ctx, f"{report.file}: nothing to do, all {report.unchanged} {noun}(s) already stored")
-    else:
-        say(
-            ctx,
-            f"{report.file}: {report.added} added, {report.updated} updated, "
-            f"{report.unchanged} unchanged",
-        )
-        for line in report.updates:
-            say(ctx, f"  updated {line}")
-        if report.updated > len(report.updates):
-            say(ctx, f"  ... and {report.updated - len(report.updates)} more update(s)")
-    if report.priced:
-        say(ctx, f"  {report.priced} confirmed case(s) without a fine got this fine, frozen")
-
 
 @app.command("import")
-def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
+def import_(ctx: typer.Context, file: SheetArg, json_: JsonOpt = False) -> None:
     """Import the violation catalog (columns id,name,fine; fine like 1500 or 1500.50) in one
     transaction: new ids are added, changed names or fines updated and listed; bad rows are
     listed with their line numbers and nothing is imported. Re-importing changes nothing.
@@ -73,7 +42,7 @@ def import_(ctx: typer.Context, file: FileArg, json_: JsonOpt = False) -> None:
     async def work(db: Database) -> ImportReport:
         return await ViolationService(db.uow).import_file(file)
 
-    say_import(ctx, run(ctx, work), "violation", wants_json(ctx, json_))
+    say_import(ctx, run(ctx, work), wants_json(ctx, json_))
 
 
 @app.command("list")

@@ -10,25 +10,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Verdict(StrEnum):
-    VIOLATION = "violation"
-    NO_VIOLATION = "no-violation"
-
-
-class CaseStatus(StrEnum):
-    OPEN = "open"
-    ESCALATED = "escalated"
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-
-
-class DecidedStatus(StrEnum):
-    """The statuses an export can ask for: only decided cases are exported."""
-
-    CONFIRMED = "confirmed"
-    DISMISSED = "dismissed"
-
-
 class ExportFormat(StrEnum):
     CSV = "csv"
     JSONL = "jsonl"
@@ -44,6 +25,8 @@ MAX_VOTES_PER_LEVEL = 100
 MAX_LEASE_MINUTES = 7 * 24 * 60
 DEFAULT_MIN_AGE_S = 3600.0
 """``verify``: temporary and unused store files younger than this are left alone."""
+DEFAULT_SETTLE_S = 60.0
+"""``ingest --settle``: files younger than this may still be being written."""
 DEFAULT_CLAIM_LEASE = 300.0
 """``ingest``: seconds a worker may hold a claim before others take the part over: far
 above a batch."""

@@ -39,3 +39,58 @@ class InternalError(LizardError):
     """A bug: something the code should have prevented. Its message is safe to print."""
 
     exit_code = 70
+
+
+# Errors whose facts the command line words in its own terms (``commands._runtime.WORDING``):
+# their own message says what is wrong without naming an option, as a library caller sees it.
+
+
+class NothingToChange(UsageError):
+    """An update was asked for with nothing to change; ``fields`` are what could be."""
+
+    def __init__(self, subject: str, fields: tuple[str, ...]) -> None:
+        self.subject = subject
+        self.fields = fields
+        super().__init__(f"nothing to change: give {subject} a new {', '.join(fields)}")
+
+
+class NotASupervisor(UsageError):
+    """Only a supervisor decides a case; ``name`` is not one."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"{name} is not a supervisor")
+
+
+class NoLease(UsageError):
+    """A reviewer voted without holding the case: ``why`` says what happened to it."""
+
+    def __init__(self, reviewer: str, why: str) -> None:
+        self.reviewer = reviewer
+        self.why = why
+        super().__init__(f"{why}: take a new case first")
+
+
+class BadPlate(UsageError):
+    """A plate given to filter by is not a canonical plate."""
+
+    def __init__(self, plate: str, problem: str) -> None:
+        self.plate = plate
+        self.problem = problem
+        super().__init__(f"plate {plate!r}: {problem}")
+
+
+class NoSuchRun(NotFoundError):
+    """No ingest run has this id (a dry run records none)."""
+
+    def __init__(self, run_id: object) -> None:
+        self.run_id = run_id
+        super().__init__(f"no ingest run {run_id} (a dry run records none)")
+
+
+class StoreMissing(UsageError):
+    """The photo store a command needs is not where it was looked for."""
+
+    def __init__(self, root: object) -> None:
+        self.root = root
+        super().__init__(f"photo store {root} does not exist")

@@ -19,8 +19,8 @@ _MB = 1_000_000
 SCHEMA_FILE_BYTES = _MB
 """``schema add --file``: a schema file; the built-in ones are under 3 KB."""
 CAMERAS_CSV_BYTES = 16 * _MB
-"""``camera import``: the file is checked whole in one transaction, so it is read whole:
-~100,000 cameras, a few times more than any fleet."""
+"""``camera import`` of CSV: ~100,000 cameras, a few times more than any fleet; a bigger
+file is the wrong file."""
 SHEET_CSV_BYTES = 1_000 * _MB
 """``owner/violation import`` of CSV: streamed row by row, so only a bound on the time;
 ~10 million owners."""

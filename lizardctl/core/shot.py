@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from typing import Literal
 
 from lizardctl.core.errors import UsageError
 from lizardctl.core.schema.canonical import CanonicalCase
+from lizardctl.core.vocabulary import Reason
 
 
 class CameraMismatch(UsageError):
     """The shot's camera is not registered, or is registered as another type."""
 
-    def __init__(self, reason: Literal["unknown-camera", "type-mismatch"], message: str) -> None:
+    def __init__(self, reason: Reason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
@@ -22,10 +22,10 @@ def check_camera(case: CanonicalCase, camera_types: Mapping[uuid.UUID, str]) -> 
     """A camerus2-shaped shot from a camera registered as camerus1 is not a camerus2 shot."""
     registered = camera_types.get(case.camera_id)
     if registered is None:
-        raise CameraMismatch("unknown-camera", f"camera {case.camera_id} is not registered")
+        raise CameraMismatch(Reason.UNKNOWN_CAMERA, f"camera {case.camera_id} is not registered")
     if registered != case.schema_name:
         raise CameraMismatch(
-            "type-mismatch",
+            Reason.TYPE_MISMATCH,
             f"metadata has the {case.schema_name} layout but camera {case.camera_id} "
             f"is registered as {registered}",
         )

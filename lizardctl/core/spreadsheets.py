@@ -109,11 +109,13 @@ def open_sheet(
     columns: Sequence[str],
     required: Collection[str],
     limits: XlsxLimits = XLSX_LIMITS,
+    csv_bytes: int = SHEET_CSV_BYTES,
 ) -> Iterator[Iterator[SheetRow]]:
     """Open a CSV or XLSX file (by suffix) and yield its data rows after checking the header.
 
     Column names are matched case-insensitively; missing required or unknown columns are
-    one usage error naming them all. Missing optional columns read as empty text.
+    one usage error naming them all. Missing optional columns read as empty text. A CSV
+    over ``csv_bytes`` is refused.
     """
     suffix = path.suffix.lower()
     if suffix == ".xls":
@@ -122,7 +124,7 @@ def open_sheet(
         with _xlsx_rows(path, columns, required, limits) as rows:
             yield rows
         return
-    with open_user_text(path, SHEET_CSV_BYTES) as handle:
+    with open_user_text(path, csv_bytes) as handle:
         yield _csv_rows(path, handle, columns, required)
 
 

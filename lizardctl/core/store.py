@@ -26,6 +26,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import hashlib
+import itertools
 import os
 import re
 import secrets
@@ -45,6 +46,9 @@ _TEMP_PREFIX = ".tmp-"
 _FSYNC_THREADS = 8  # halves the serial cost on our VM; more threads gain nothing
 _READ_BUFFER = 1 << 20
 _read_buffers = threading.local()
+_temporary_numbers = itertools.count()
+"""Temporary names are ``.tmp-PID-N``: unique within the process without asking for
+entropy per photo; ``O_EXCL`` settles the rest (a file left by a dead namesake process)."""
 
 
 class StoreError(EnvironmentFailure):
@@ -139,39 +143,44 @@ class PhotoStore:
 
         Two processes storing the same photo at once each rename a complete copy over the
         other: one correct file remains, and both may count it as newly written.
+
+        Every call names files relative to one descriptor of the root, with plain strings:
+        building ``Path`` objects cost more than the system calls on a fast file system.
         """
-        batch: dict[Path, bytes] = {}
-        dirty: set[Path] = set()
+        named: dict[str, bytes] = {}  # "ab/cd/abcd…" -> bytes, the first of each digest
         for sha256, data in items:
-            path = self.path_for(sha256)
-            dirty.add(path.parent)
-            if path not in batch and not self._exists(path):
-                batch[path] = data
-        if not dirty:
+            if not _DIGEST.fullmatch(sha256):
+                raise UsageError(f"not a lower-case sha256 hex digest: {sha256!r}")
+            named.setdefault(f"{sha256[:2]}/{sha256[2:4]}/{sha256}", data)
+        if not named:
             return 0
-        staged: list[tuple[Path, Path]] = []
+        dirty = {name[:5] for name in named}  # to flush: relative to the root, or absolute
+        batch: dict[str, bytes] = {}
+        staged: list[tuple[str, str]] = []
         renamed = 0
         root_fd: int | None = None
         try:
-            if self._syncfs is not None:
-                root_fd = self._open_root(dirty)
-            for path, data in batch.items():
-                staged.append((_write_temporary(path.parent, data, dirty), path))
+            root_fd = self._open_root(dirty)
+            batch = {name: data for name, data in named.items() if not self._exists(name, root_fd)}
+            prefix = f"{_TEMP_PREFIX}{os.getpid()}-"
+            for name, data in batch.items():
+                leaf = name[:5]
+                staged.append((_write_temporary(root_fd, leaf, prefix, data, dirty), name))
             if staged:
                 self._make_durable([temporary for temporary, _ in staged], root_fd)
-            for temporary, path in staged:
-                temporary.replace(path)
+            for temporary, name in staged:
+                os.replace(temporary, name, src_dir_fd=root_fd, dst_dir_fd=root_fd)
                 renamed += 1
             self._make_durable(dirty, root_fd)
         except OSError as exc:
             raise self._error("cannot write", exc) from exc
         finally:
             if root_fd is not None:
+                for temporary, _ in staged[renamed:]:
+                    with suppress(OSError):
+                        os.unlink(temporary, dir_fd=root_fd)
                 with suppress(OSError):
                     os.close(root_fd)
-            for temporary, _ in staged[renamed:]:
-                with suppress(OSError):
-                    temporary.unlink()
         return len(batch)
 
     def iter_hashes(self) -> Iterator[str]:
@@ -250,18 +259,22 @@ class PhotoStore:
         except OSError as exc:
             raise self._error("cannot remove", exc) from exc
 
-    def _open_root(self, dirty: set[Path]) -> int:
-        """Open the root for syncfs before writing: it reports writeback errors since the open."""
+    def _open_root(self, dirty: set[str]) -> int:
+        """Open the root, creating it if need be; opened before writing, it is what syncfs
+        reports writeback errors since, and every name of a batch is relative to it."""
         flags = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        root = os.fspath(self.root)
         try:
-            return os.open(self.root, flags)
+            return os.open(root, flags)
         except FileNotFoundError:
-            _make_directories(self.root, dirty)
-            return os.open(self.root, flags)
+            # Absolute: in ``dirty``, a relative name is relative to the root.
+            _make_directories(os.fspath(self.root.absolute()), dirty, None)
+            return os.open(root, flags)
 
-    def _make_durable(self, paths: Collection[Path], root_fd: int | None) -> None:
-        """Flush ``paths``: one syncfs of the whole file system, or an fsync each."""
-        if root_fd is not None and self._syncfs is not None:
+    def _make_durable(self, paths: Collection[str], root_fd: int) -> None:
+        """Flush ``paths`` (relative to ``root_fd``, or absolute): one syncfs of the whole
+        file system, or an fsync each."""
+        if self._syncfs is not None:
             try:
                 self._syncfs(root_fd)
                 return
@@ -271,15 +284,15 @@ class PhotoStore:
                 self._syncfs = None  # refused here (a sandbox, an emulator): for good
         if self._fsync_threads <= 1 or len(paths) <= 1:
             for path in paths:
-                _fsync(path)
+                _fsync(path, root_fd)
             return
         with ThreadPoolExecutor(min(self._fsync_threads, len(paths))) as pool:
-            for _ in pool.map(_fsync, paths):  # re-raises the first failure
+            for _ in pool.map(_fsync, paths, itertools.repeat(root_fd)):  # re-raises the first
                 pass
 
-    def _exists(self, path: Path) -> bool:
+    def _exists(self, name: str, root_fd: int) -> bool:
         try:
-            path.stat()
+            os.stat(name, dir_fd=root_fd)
         except FileNotFoundError:
             return False
         except OSError as exc:
@@ -331,20 +344,25 @@ class PhotoStore:
         return StoreError(f"photo store {self.root}: {action}{where}: {exc.strerror or exc}")
 
 
-def _write_temporary(directory: Path, data: bytes, dirty: set[Path]) -> Path:
-    """Write ``data`` to a fresh temporary file in ``directory`` and return its path.
+def _write_temporary(root_fd: int, leaf: str, prefix: str, data: bytes, dirty: set[str]) -> str:
+    """Write ``data`` to a fresh temporary file in ``leaf`` and return its name (both
+    relative to ``root_fd``).
 
     Not synced: the caller flushes the whole batch at once. Missing directories are created
     only when the open fails, so the common case costs no extra system call. On failure the
     temporary file is removed before the error propagates.
     """
-    temporary = directory / f"{_TEMP_PREFIX}{secrets.token_hex(8)}"
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-    try:
-        fd = os.open(temporary, flags, 0o644)
-    except FileNotFoundError:
-        _make_directories(directory, dirty)
-        fd = os.open(temporary, flags, 0o644)
+    while True:
+        temporary = f"{leaf}/{prefix}{next(_temporary_numbers)}"
+        try:
+            fd = os.open(temporary, flags, 0o644, dir_fd=root_fd)
+        except FileNotFoundError:
+            _make_directories(leaf, dirty, root_fd)
+            continue
+        except FileExistsError:  # left by a dead process that had our pid
+            continue
+        break
     try:
         try:
             view = memoryview(data)
@@ -354,27 +372,30 @@ def _write_temporary(directory: Path, data: bytes, dirty: set[Path]) -> Path:
             os.close(fd)
     except BaseException:
         with suppress(OSError):
-            temporary.unlink()
+            os.unlink(temporary, dir_fd=root_fd)
         raise
     return temporary
 
 
-def _make_directories(directory: Path, dirty: set[Path]) -> None:
-    """Create ``directory`` and missing ancestors, marking each parent for an fsync."""
+def _make_directories(directory: str, dirty: set[str], dir_fd: int | None) -> None:
+    """Create ``directory`` (relative to ``dir_fd``, or absolute) and missing ancestors,
+    marking each parent for an fsync ("." is ``dir_fd`` itself)."""
+    parent = os.path.dirname(directory) or "."  # noqa: PTH120 - str paths on purpose
     try:
-        directory.mkdir()
+        os.mkdir(directory, dir_fd=dir_fd)
     except FileNotFoundError:
-        _make_directories(directory.parent, dirty)
-        directory.mkdir(exist_ok=True)
+        _make_directories(parent, dirty, dir_fd)
+        with suppress(FileExistsError):
+            os.mkdir(directory, dir_fd=dir_fd)
     except FileExistsError:
         # Created concurrently; its entry may not be durable yet either.
         pass
-    dirty.add(directory.parent)
+    dirty.add(parent)
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: str | Path, dir_fd: int | None = None) -> None:
     """Make a file's data, or a directory's entries, durable (POSIX needs a descriptor)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     try:
         os.fsync(fd)
     finally:

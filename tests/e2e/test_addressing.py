@@ -18,7 +18,7 @@ import typer
 
 from lizardctl.__main__ import hoist_global_options
 from lizardctl.commands._runtime import parse_since
-from lizardctl.core.dumpgen import DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DumpManifest, generate_dump
 from tests.e2e.conftest import Cli, Outcome, invoke
 
 SETTLED = ("--workers", "0", "--settle", "0")

@@ -97,7 +97,15 @@ def test_import_and_reimport(cli: Cli, tmp_path: Path) -> None:
     csv_file = _write(tmp_path, "cameras.csv", GOOD_CSV)
     first = cli("camera", "import", csv_file, "--json")
     assert first.code == 0, first.output
-    assert first.json() == {"file": str(csv_file), "added": 3, "updated": 0, "unchanged": 0}
+    assert first.json() == {
+        "file": str(csv_file),
+        "table": "camera",
+        "added": 3,
+        "updated": 0,
+        "unchanged": 0,
+        "updates": [],
+        "priced": 0,
+    }
     second = cli("camera", "import", csv_file)
     assert second.code == 0
     assert "nothing to do" in second.stdout
@@ -107,7 +115,9 @@ def test_import_and_reimport(cli: Cli, tmp_path: Path) -> None:
 
     moved = _write(tmp_path, "moved.csv", GOOD_CSV.replace("55.75,37.62", "55.76,37.63"))
     third = cli("camera", "import", moved, "--json")
-    assert third.json() == {"file": str(moved), "added": 0, "updated": 1, "unchanged": 2}
+    report = third.json()
+    assert (report["added"], report["updated"], report["unchanged"]) == (0, 1, 2)
+    assert report["updates"] == [f"{CAM1}: latitude 55.75 -> 55.76, longitude 37.62 -> 37.63"]
 
 
 def test_import_bad_rows_imports_nothing(cli: Cli, tmp_path: Path) -> None:
@@ -141,7 +151,7 @@ def test_import_bad_files(cli: Cli, tmp_path: Path) -> None:
     assert missing.stderr.strip() == f"Error: {tmp_path / 'nope.csv'}: no such file"
     header = cli("camera", "import", _write(tmp_path, "h.csv", "id,kind,lat\n"))
     assert header.code == 2
-    assert "bad CSV header" in header.stderr
+    assert "bad header: missing column(s) latitude, longitude, type" in header.stderr
     binary = tmp_path / "b.csv"
     binary.write_bytes(b"\xff\xfe\x00junk")
     assert cli("camera", "import", binary).code == 2

@@ -11,7 +11,7 @@ import typer.main
 
 from lizardctl.commands._runtime import humane_help
 from lizardctl.commands.app import app
-from lizardctl.core.ingest.reasons import Reason
+from lizardctl.core.vocabulary import Reason
 from tests.e2e.conftest import Cli, invoke
 from tests.e2e.test_cli_basics import COMMANDS
 

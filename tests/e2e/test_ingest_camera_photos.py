@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.dumpgen import DumpManifest
 from lizardctl.core.store import PhotoStore
+from lizardctl.testing.dumpgen import DumpManifest
 from tests.e2e.conftest import Cli
 from tests.e2e.test_ingest_cli import count, good, ingest_json, must
 from tests.e2e.test_ingest_hostile import clean, rejects  # noqa: F401 - fixture

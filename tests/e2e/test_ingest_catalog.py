@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lizardctl.core.dumpgen import generate_dump
+from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli
 
 

@@ -26,7 +26,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from lizardctl.core.codecs import decode_metadata
-from lizardctl.core.dumpgen import DUPLICATE, INGESTED, DumpManifest, GeneratedShot, generate_dump
+from lizardctl.testing.dumpgen import (
+    DUPLICATE,
+    INGESTED,
+    DumpManifest,
+    GeneratedShot,
+    generate_dump,
+)
 from tests.e2e.conftest import Cli, Outcome
 
 SUMMARY_KEYS = {

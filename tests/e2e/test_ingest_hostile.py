@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core.dumpgen import DumpManifest, GeneratedShot, generate_dump
 from lizardctl.core.store import PhotoStore
+from lizardctl.testing.dumpgen import DumpManifest, GeneratedShot, generate_dump
 from tests.e2e.conftest import Cli
 from tests.e2e.test_ingest_cli import SMALL_PHOTOS, count, good, ingest, ingest_json, must
 

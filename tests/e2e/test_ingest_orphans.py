@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.dumpgen import DumpManifest
+from lizardctl.testing.dumpgen import DumpManifest
 from tests.e2e.conftest import invoke
 from tests.e2e.test_ingest_cli import count, sql
 from tests.e2e.test_ingest_processes import WAIT_S, big  # noqa: F401 - fixture

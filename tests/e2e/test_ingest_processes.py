@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core.dumpgen import DUPLICATE, INGESTED, DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DUPLICATE, INGESTED, DumpManifest, generate_dump
 from tests.e2e.conftest import invoke
 from tests.e2e.test_ingest_cli import case_keys, check_store, count, expected_counts, shot_keys, sql
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from lizardctl.core.dumpgen import DumpManifest
+from lizardctl.testing.dumpgen import DumpManifest
 from tests.conftest import PG_URL
 from tests.e2e.conftest import invoke
 from tests.e2e.test_ingest_cli import count, expected_counts, sql
@@ -195,7 +195,7 @@ def lockable_pg(pg_url: str) -> Iterator[tuple[str, str]]:
 def test_postgres_outage_stops_the_run_with_exit_3_and_a_rerun_completes(
     lockable_pg: tuple[str, str], tmp_path: Path
 ) -> None:
-    from lizardctl.core.dumpgen import generate_dump
+    from lizardctl.testing.dumpgen import generate_dump
 
     url, role = lockable_pg
     manifest = generate_dump(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.dumpgen import generate_dump
+from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli
 
 CREW = ("ann", "bob", "cid")

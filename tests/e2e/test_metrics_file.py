@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.dumpgen import DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DumpManifest, generate_dump
 from tests.e2e.conftest import Cli, invoke
 from tests.e2e.test_ingest_cli import count
 from tests.e2e.test_ingest_workers import _pg, lockable_pg  # noqa: F401 - fixture

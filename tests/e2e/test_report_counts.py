@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core.dumpgen import DumpManifest
+from lizardctl.testing.dumpgen import DumpManifest
 from tests.e2e import test_ingest_hostile as hostile_tests
 from tests.e2e.conftest import Cli
 from tests.e2e.test_ingest_cli import good, ingest, ingest_json, must

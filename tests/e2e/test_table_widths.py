@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core.dumpgen import generate_dump
+from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli, Outcome, invoke
 
 WIDTHS = (80, 100, 120)

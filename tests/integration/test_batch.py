@@ -37,7 +37,6 @@ from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection, SchemaVe
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit
 from lizardctl.core.ingest.outcome import BatchResult
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions, pair
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.repositories.claims import FolderPlan
@@ -45,6 +44,7 @@ from lizardctl.core.repositories.ingest import ShotRepository
 from lizardctl.core.services.cameras import CameraService
 from lizardctl.core.services.schemas import register_builtins
 from lizardctl.core.store import PhotoStore
+from lizardctl.core.vocabulary import Reason
 from tests.unit.test_identity import encode_binary_padded
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "schemas"

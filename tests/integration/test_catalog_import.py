@@ -1,4 +1,4 @@
-"""Importing the violation catalog and the car owners, CSV and XLSX, on SQLite and PostgreSQL."""
+"""Importing cameras, the violation catalog and the car owners, CSV and XLSX, on both engines."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from lizardctl.core.database import Database
 from lizardctl.core.errors import NotFoundError, UsageError
-from lizardctl.core.services import catalog
+from lizardctl.core.services import imports
+from lizardctl.core.services.cameras import CameraService
 from lizardctl.core.services.catalog import OwnerService, ViolationService
 from lizardctl.core.spreadsheets import xlsx_available
 
@@ -103,8 +104,8 @@ async def test_bad_rows_import_nothing(db: Database, tmp_path: Path) -> None:
 async def test_a_bad_row_late_in_a_big_file_rolls_back_earlier_chunks(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(catalog, "IMPORT_CHUNK", 2)
-    monkeypatch.setattr(catalog, "MAX_LISTED", 2)
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)
+    monkeypatch.setattr(imports, "MAX_LISTED", 2)
     lines = [f"{uuid.UUID(int=n)},Type {n},{n}" for n in range(1, 8)]
     lines += ["x,y,z", "x,y,z", "x,y,z"]
     path = _write(tmp_path, "big.csv", "id,name,fine\n" + "\n".join(lines) + "\n")
@@ -197,3 +198,47 @@ async def test_xlsx_imports_like_csv(db: Database, tmp_path: Path) -> None:
     )
     assert (await OwnerService(db.uow).import_file(fixed)).added == 1
     assert (await OwnerService(db.uow).show("1ABC2377")).owner.phone == "79161234567"
+
+
+# --- cameras go through the same importer ------------------------------------------------------
+
+C1, C2 = uuid.UUID(int=0xC1), uuid.UUID(int=0xC2)
+CAMERAS_CSV = f"id,type,latitude,longitude,description\n{C1},camerus1,55.75,37.62,Tverskaya\n"
+
+
+async def test_camera_import_moves_a_camera_but_never_changes_its_type(
+    db: Database, tmp_path: Path
+) -> None:
+    service = CameraService(db.uow)
+    first = await service.import_file(_write(tmp_path, "cameras.csv", CAMERAS_CSV))
+    assert (first.table, first.added, first.updated) == ("camera", 1, 0)
+
+    moved = CAMERAS_CSV.replace("55.75", "55.76") + f"{C2},camerus2,1,2,\n"
+    second = await service.import_file(_write(tmp_path, "moved.csv", moved))
+    assert (second.added, second.updated, second.unchanged) == (1, 1, 0)
+    assert second.updates == [f"{C1}: latitude 55.75 -> 55.76"]
+
+    retyped = moved.replace("camerus2", "camerus3").replace("camerus1", "nosuch")
+    with pytest.raises(UsageError) as info:
+        await service.import_file(_write(tmp_path, "retyped.csv", retyped))
+    assert info.value.details == [
+        "line 2: type: unknown camera type 'nosuch'",
+        f"line 3: type: camera {C2} is registered as 'camerus2'; a camera cannot change type",
+    ]
+    assert (await service.show(str(C2))).camera_type == "camerus2"
+
+
+@needs_xlsx
+async def test_camera_import_reads_xlsx_with_row_numbers(db: Database, tmp_path: Path) -> None:
+    from tests.unit.test_catalog_parsing import write_xlsx
+
+    header = ["id", "type", "latitude", "longitude", "description"]
+    good = write_xlsx(tmp_path / "cameras.xlsx", [header, [str(C1), "camerus1", 55.75, 37.62, ""]])
+    report = await CameraService(db.uow).import_file(good)
+    assert (report.added, report.updated) == (1, 0)
+    assert (await CameraService(db.uow).show(str(C1))).latitude == 55.75
+
+    bad = write_xlsx(tmp_path / "bad.xlsx", [header, [str(C2), "camerus1", 95, 1, ""]])
+    with pytest.raises(UsageError) as info:
+        await CameraService(db.uow).import_file(bad)
+    assert [line.split(":")[0] for line in info.value.details] == ["row 2"]

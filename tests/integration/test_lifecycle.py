@@ -15,8 +15,9 @@ from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Reviewer
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.repositories.ingest import CaseFilters
-from lizardctl.core.services.catalog import ImportReport, OwnerService, ViolationService
+from lizardctl.core.services.catalog import OwnerService, ViolationService
 from lizardctl.core.services.fines import FineRow, FinesService
+from lizardctl.core.services.imports import ImportReport
 from lizardctl.core.services.reports import CaseService
 from lizardctl.core.services.reviews import ReviewerService, ReviewService, Verdict
 from tests.integration.test_reviews_service import (

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import column, func, insert, inspect, select, table, text
+from sqlalchemy import column, func, insert, inspect, select, table, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import TableClause
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
@@ -26,9 +27,13 @@ from lizardctl.core.db.models import (
     Camera,
     CameraType,
     Case,
+    CaseTransition,
+    IngestRun,
     Photo,
+    Rejection,
     SchemaVersion,
 )
+from lizardctl.core.vocabulary import CaseStatus
 
 TABLES = {
     "camera_types",
@@ -221,5 +226,99 @@ async def test_0006_keeps_every_case_of_a_shared_photo_and_keys_the_earliest(db_
             ids = set((await connection.execute(text("SELECT id FROM cases"))).scalars())
             assert len(ids) == len(OLD_CASES)
             assert await connection.scalar(text("SELECT count(*) FROM assignments")) == 1
+    finally:
+        await db.dispose()
+
+
+# --- 0009: vocabularies enforced by the database ----------------------------------------------
+
+
+TRANSITION = {
+    "case_id": OLD_CASES[0]["id"],
+    "at": T0,
+    "from_status": "open",
+    "to_status": "escalated",
+    "from_level": 1,
+    "to_level": 2,
+    "cause": "split",
+}
+RUN = uuid.UUID(int=7)
+RUN_0005 = {
+    "id": RUN,
+    "started_at": T0,
+    "status": "finished",
+    "paths": [],
+    "host": "h",
+    "pid": 1,
+    "dry_run": False,
+    "counts": {},
+    "bytes": 0,
+}
+
+
+def _older(name: str, model: type[Base], names: tuple[str, ...]) -> TableClause:
+    """Some columns of a table, typed as the model types them."""
+    return table(name, *(column(n, model.__table__.c[n].type) for n in names))
+
+
+async def _seed_reviewed_case(connection: AsyncConnection) -> None:
+    """0005's cases, one under review with a transition, and a run with a rejection."""
+    await _seed_0005(connection)
+    # ingest_runs and case_transitions as 0005 has them: the models have grown since.
+    await connection.execute(_older("ingest_runs", IngestRun, tuple(RUN_0005)).insert(), [RUN_0005])
+    await connection.execute(
+        insert(Rejection.__table__),
+        [{"run_id": RUN, "reason": "orphan", "message": "m", "created_at": T0}],
+    )
+    transitions = _older("case_transitions", CaseTransition, tuple(TRANSITION))
+    await connection.execute(insert(transitions), [TRANSITION])
+
+
+BAD_WORDS = [
+    (Case, "status", {**_case(ALONE, 9, 0), "id": uuid.UUID(int=900), "status": "opne"}),
+    (IngestRun, "status", {**RUN_0005, "id": uuid.UUID(int=901), "status": "done"}),
+    (Rejection, "reason", {"run_id": RUN, "reason": "invalid-metadata", "message": "m"}),
+    (CaseTransition, "to_status", {**TRANSITION, "to_status": "closed"}),
+    (CaseTransition, "from_status", {**TRANSITION, "from_status": "new"}),
+]
+"""One row per vocabulary with a word outside it (a typo, an old name)."""
+
+
+async def test_0009_keeps_the_rows_and_refuses_words_outside_the_vocabulary(db_url: str) -> None:
+    db = Database(parse_db_url(db_url))
+    try:
+        await migrate.upgrade(db.engine, "0005")
+        async with db.engine.begin() as connection:
+            await _seed_reviewed_case(connection)
+        await migrate.upgrade(db.engine, "0009")
+
+        # SQLite copies the tables to add the constraints: nothing cascades away.
+        async with db.engine.connect() as connection:
+            for name, rows in {"cases": 4, "assignments": 1, "case_transitions": 1}.items():
+                count = await connection.scalar(text(f"SELECT count(*) FROM {name}"))
+                assert count == rows, name
+        for model, column_name, row in BAD_WORDS:
+            with pytest.raises(IntegrityError, match=f"{column_name}_known|CHECK"):
+                async with db.engine.begin() as connection:
+                    await connection.execute(insert(model.__table__), [row])
+        # Every word of the enum is accepted, and once back at 0008 any other is again.
+        cases, alone = Case.__table__, Case.id == OLD_CASES[3]["id"]
+        async with db.engine.begin() as connection:
+            for status in CaseStatus:
+                await connection.execute(update(cases).where(alone).values(status=status))
+        await migrate.downgrade(db.engine, "0008")
+        async with db.engine.begin() as connection:
+            await connection.execute(update(cases).where(alone).values(status="opne"))
+            assert await connection.scalar(text("SELECT count(*) FROM assignments")) == 1
+    finally:
+        await db.dispose()
+
+
+async def test_migrating_sqlite_turns_foreign_keys_back_on(tmp_path: Path) -> None:
+    db = Database(parse_db_url(f"sqlite+aiosqlite:///{tmp_path}/fk.db"))
+    try:
+        await migrate.upgrade(db.engine)
+        async with db.engine.connect() as connection:
+            assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
     finally:
         await db.dispose()

@@ -11,8 +11,8 @@ import json
 import os
 from pathlib import Path
 
-from lizardctl.core.dumpgen import generate_dump
 from lizardctl.core.storable import storable, storable_json
+from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Outcome, invoke
 from tests.e2e.test_ingest_cli import SMALL_PHOTOS, sql
 

@@ -23,7 +23,7 @@ from lizardctl.core.config import parse_db_url
 from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
 from lizardctl.core.db.models import Assignment
-from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.errors import NoLease, NotFoundError, UsageError
 from lizardctl.core.repositories.ingest import CaseFilters
 from lizardctl.core.services.reports import CaseService
 from lizardctl.core.services.reviews import ReviewerService, ReviewService, Verdict
@@ -270,8 +270,9 @@ async def test_split_with_no_level_above_waits_for_a_supervisor(
 async def test_vote_needs_the_held_case(db: Database, reviews: ReviewService) -> None:
     first, _ = await add_cases(db, 1, 1)
     await add_reviewers(db, 1, "ann")
-    with pytest.raises(UsageError, match="ann holds no case: run `lizardctl review next"):
+    with pytest.raises(NoLease, match="ann holds no case") as info:
         await reviews.vote("ann", V)
+    assert info.value.reviewer == "ann"
     await reviews.next_case("ann")
     other = uuid.uuid4()
     with pytest.raises(UsageError, match=f"holds case {first}, not {other}"):

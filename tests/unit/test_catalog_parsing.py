@@ -14,11 +14,11 @@ from lizardctl.core.money import MAX_FINE_MINOR, format_amount, parse_amount
 from lizardctl.core.services.catalog import (
     OWNER_COLUMNS,
     VIOLATION_COLUMNS,
-    BadRow,
     canonical_plate,
     parse_owner,
     parse_violation,
 )
+from lizardctl.core.services.imports import BadRow
 from lizardctl.core.spreadsheets import SheetRow, open_sheet, xlsx_available
 
 VID = "de163a57-fd92-47a6-9b78-82bb0d41be71"

@@ -12,7 +12,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +20,18 @@ import pytest
 from PIL import Image
 
 from lizardctl.core.codecs import MetadataDecodeError, decode_metadata
-from lizardctl.core.dumpgen import (
+from lizardctl.core.schema.format import load_schema_file
+from lizardctl.core.services.cameras import CAMERAS, parse_camera
+from lizardctl.core.spreadsheets import open_sheet
+from lizardctl.testing.dumpgen import (
     BAD_SHOT_KINDS,
     FILE_AGE_S,
     DumpManifest,
     GeneratedShot,
+    SchemaLayout,
+    ShotFields,
     generate_dump,
 )
-from lizardctl.core.services.cameras import parse_cameras_csv
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 PLATE = re.compile(r"[0-9][A-Z]{3}[0-9]{2}[0-9]{2,3}")
@@ -162,14 +166,14 @@ def test_a_third_of_metadata_is_binary(tmp_path: Path) -> None:
 
 
 def test_cameras_csv_parses_with_types_evenly_spread(dump: DumpManifest) -> None:
-    cameras, errors = parse_cameras_csv(dump.cameras_csv.read_bytes())
-    assert errors == []
-    assert Counter(camera.camera_type for _, camera in cameras) == {
+    with open_sheet(dump.cameras_csv, CAMERAS.columns, CAMERAS.required) as rows:
+        cameras = [parse_camera(row.values) for row in rows]
+    assert Counter(camera.camera_type for camera in cameras) == {
         "camerus1": 2,
         "camerus2": 2,
         "camerus3": 2,
     }
-    assert [camera.id for _, camera in cameras] == [camera.id for camera in dump.cameras]
+    assert [camera.id for camera in cameras] == [camera.id for camera in dump.cameras]
 
 
 def test_good_shots_are_valid_past_shots_of_registered_cameras(dump: DumpManifest) -> None:
@@ -245,3 +249,22 @@ def test_the_committed_example_is_what_the_script_makes(tmp_path: Path) -> None:
     for name, data in fresh.items():
         if not name.endswith((".jpg", ".png")):
             assert committed[name] == data, f"examples/{name} is stale: run scripts/make_example.py"
+
+
+def test_any_schema_is_laid_out_from_its_file_not_from_code() -> None:
+    """A made-up type (plate pieces in another order, the value split in two, epoch
+    milliseconds) is laid out by reading its mapping backwards, and its own compiled
+    schema reads back exactly what was laid out."""
+    doc = load_schema_file(REPO / "tests" / "fixtures" / "schemas" / "camerus4.json")
+    layout = SchemaLayout("camerus4", doc)
+    when = datetime(2026, 10, 31, 23, 59, 58, tzinfo=timezone(timedelta(hours=3)))
+    for region, value in (("77", "62km/h"), ("199", "140km/h")):
+        fields = ShotFields(
+            "ABC", "123", region, str(uuid.UUID(int=1)), str(uuid.UUID(int=2)), value, 5, when, ""
+        )
+        metadata = layout.metadata(fields)
+        assert list(metadata) == ["reg", "meta", "offence", "review"]  # the file's order
+        case = layout.compiled.to_case(metadata, now=NOW)
+        assert (case.plate, case.violation_value, case.skill) == (f"1ABC23{region}", value, 5)
+        assert case.occurred_at == when
+        assert metadata["meta"]["ts_ms"] == int(when.timestamp()) * 1000

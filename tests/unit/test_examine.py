@@ -26,7 +26,6 @@ from PIL import Image
 
 from lizardctl.core.codecs import encode_binary
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.schema import (
     FUTURE_TOLERANCE,
@@ -37,6 +36,7 @@ from lizardctl.core.schema import (
     load_schema_file,
     parse_schema,
 )
+from lizardctl.core.vocabulary import Reason
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "schemas"
 EXAMPLES: dict[str, dict[str, Any]] = json.loads((FIXTURES / "design_examples.json").read_text())

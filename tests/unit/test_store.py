@@ -239,9 +239,9 @@ def test_put_many_renames_only_after_every_file_is_durable(
     events: list[str] = []
 
     def recording(name: str, real: Callable[..., None]) -> Callable[..., None]:
-        def record(*args: Any) -> None:
+        def record(*args: Any, **kwargs: Any) -> None:
             events.append(name)
-            real(*args)
+            real(*args, **kwargs)
 
         return record
 

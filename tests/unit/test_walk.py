@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lizardctl.core.ingest.outcome import Pending
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions, pair, part_of
+from lizardctl.core.vocabulary import Reason
 
 NOW = time.time()
 OLD = NOW - 3600

@@ -11,21 +11,23 @@ recognised with one plain query, so everyday commands never load it at all.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib.resources import as_file, files
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import EnvironmentFailure, UsageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
     from alembic.script import ScriptDirectory
     from sqlalchemy.engine import Connection
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
-HEAD = "0008"
+HEAD = "0009"
 """The newest revision in ``migrations/``; tests keep it equal to alembic's head."""
 
 _VERSION_TABLE = "alembic_version"
@@ -94,8 +96,56 @@ async def _on_connection(engine: AsyncEngine, action: str, revision: str) -> Non
         except CommandError as exc:
             raise UsageError(f"cannot {action} to {revision!r}: {exc}") from exc
 
-    async with engine.begin() as connection:
+    async with migrating(engine) as connection:
         await connection.run_sync(run)
+
+
+@asynccontextmanager
+async def migrating(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection in a transaction to run migrations on, committed when the block ends
+    without error; on SQLite with foreign keys off meanwhile, and checked before commit."""
+    async with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            await connection.run_sync(_sqlite_foreign_keys, on=False)
+        try:
+            async with connection.begin():
+                yield connection
+                if sqlite:
+                    await connection.run_sync(_check_foreign_keys)
+        finally:
+            if sqlite:
+                await connection.run_sync(_sqlite_foreign_keys, on=True)
+
+
+def _sqlite_foreign_keys(connection: Connection, *, on: bool) -> None:
+    """Switch SQLite's foreign keys, outside any transaction (inside one it is a no-op).
+
+    A migration that adds a constraint on SQLite copies the table and drops the old one;
+    with foreign keys on, dropping ``cases`` would delete every assignment and transition
+    that references it (``ON DELETE CASCADE``). This is SQLite's own recipe for altering a
+    table (https://sqlite.org/lang_altertable.html#otheralter). The driver's connection is
+    used directly: SQLAlchemy's would begin a transaction first.
+    """
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """With foreign keys off nothing stopped a migration from breaking one: refuse to
+    commit if it did."""
+    from sqlalchemy import text
+
+    broken = connection.execute(text("PRAGMA foreign_key_check")).all()
+    if broken:
+        tables = sorted({row[0] for row in broken})
+        raise EnvironmentFailure(
+            f"migration left {len(broken)} row(s) with a dangling foreign key in "
+            f"{', '.join(tables)}; nothing was changed"
+        )
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

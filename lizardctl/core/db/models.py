@@ -30,6 +30,15 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from lizardctl.core.vocabulary import (
+    RECORDED_RUN_STATUSES,
+    CaseStatus,
+    Reason,
+    RunStatus,
+    Verdict,
+    one_of,
+)
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -132,11 +141,14 @@ class IngestRun(Base):
     """One ``lizardctl ingest`` invocation and what came of it."""
 
     __tablename__ = "ingest_runs"
+    __table_args__ = (
+        CheckConstraint(one_of("status", RECORDED_RUN_STATUSES), name="status_known"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     started_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default=RunStatus.RUNNING)
     paths: Mapped[list[str]] = mapped_column(JSONType, default=list)
     host: Mapped[str] = mapped_column(String(255), default="")
     pid: Mapped[int] = mapped_column(Integer, default=0)
@@ -215,7 +227,7 @@ class IngestClaim(Base):
     done: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-UNPRICED = "status = 'confirmed' AND fine_minor IS NULL"
+UNPRICED = f"status = '{CaseStatus.CONFIRMED}' AND fine_minor IS NULL"
 """Confirmed cases without a frozen fine: few, and looked for at every catalog import."""
 
 
@@ -235,6 +247,7 @@ class Case(Base):
             postgresql_where=text(UNPRICED),
         ),
         CheckConstraint("skill >= 1 AND skill <= 100", name="skill_range"),
+        CheckConstraint(one_of("status", CaseStatus), name="status_known"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
@@ -260,7 +273,7 @@ class Case(Base):
     raw: Mapped[dict[str, Any]] = mapped_column()
     source_photo: Mapped[str] = mapped_column(Text)
     source_metadata: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN)
     required_skill: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     decided_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
@@ -274,6 +287,7 @@ class Rejection(Base):
     """A shot that did not become a case, with the reason code and a message a human can act on."""
 
     __tablename__ = "rejections"
+    __table_args__ = (CheckConstraint(one_of("reason", Reason), name="reason_known"),)
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     run_id: Mapped[uuid.UUID] = mapped_column(
@@ -325,7 +339,7 @@ class Assignment(Base):
     __tablename__ = "assignments"
     __table_args__ = (
         UniqueConstraint("case_id", "level", "reviewer_id"),
-        CheckConstraint("verdict IN ('violation', 'no-violation')", name="verdict_known"),
+        CheckConstraint(one_of("verdict", Verdict), name="verdict_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -345,6 +359,10 @@ class CaseTransition(Base):
     ``actor`` and ``note`` are set when a person (a supervisor) made the change."""
 
     __tablename__ = "case_transitions"
+    __table_args__ = (
+        CheckConstraint(one_of("from_status", CaseStatus), name="from_status_known"),
+        CheckConstraint(one_of("to_status", CaseStatus), name="to_status_known"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     case_id: Mapped[uuid.UUID] = mapped_column(

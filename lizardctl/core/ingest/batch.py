@@ -29,13 +29,13 @@ from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict
 from lizardctl.core.ingest.jobs import Unit
 from lizardctl.core.ingest.outcome import BatchResult, Pending
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.ingest.records import NewCase, NewPhoto, Provenance, RejectedShot, new_ids
 from lizardctl.core.ingest.walk import Part, ShotFiles, inside, pair, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
 from lizardctl.core.store import PhotoStore
+from lizardctl.core.vocabulary import Reason
 
 FileId = tuple[int, int, int, int]
 """A file as read: (st_dev, st_ino, st_size, st_mtime_ns) from the fstat of its open fd."""

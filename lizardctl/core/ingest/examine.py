@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from lizardctl.core.codecs import MetadataDecodeError, decode_metadata
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.photos import BadPhotoError, PhotoInfo, probe_photo
 from lizardctl.core.schema.canonical import CanonicalCase
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.errors import ShotInvalid
 from lizardctl.core.shot import CameraMismatch, check_camera
+from lizardctl.core.vocabulary import Reason
 
 
 @dataclass(frozen=True, slots=True)

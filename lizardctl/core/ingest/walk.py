@@ -33,8 +33,8 @@ from pathlib import Path
 
 from lizardctl.core.files import file_kind
 from lizardctl.core.ingest.outcome import Pending
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.photos import PHOTO_SUFFIXES
+from lizardctl.core.vocabulary import Reason
 
 METADATA_SUFFIXES = frozenset({".json", ".bin"})
 FUTURE_SLACK_S = 2.0

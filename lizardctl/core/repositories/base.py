@@ -11,7 +11,8 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Result, ScalarResult, select
+from sqlalchemy import Executable, Result, ScalarResult, Table, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncResult, AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -72,3 +73,35 @@ class Repository:
         found by a range scan of the primary key."""
         query = select(column).where(column.between(low, high)).order_by(column).limit(limit)
         return list(await self.session.scalars(query))
+
+
+class UpsertRepository(Repository):
+    """Bulk ``INSERT ... ON CONFLICT (key) DO UPDATE`` for the imported tables: concurrent
+    imports of the same file cannot collide on a new key, and the last one simply wins."""
+
+    table: Table
+    key: str
+    _CHUNK = 500
+    """Keys per ``IN (...)`` lookup: far below every engine's parameter limit."""
+
+    async def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        module = postgresql if self.session.dialect == "postgresql" else sqlite
+        insert = module.insert(self.table)
+        changing = [name for name in rows[0] if name not in (self.key, "created_at")]
+        statement = insert.on_conflict_do_update(
+            index_elements=[self.table.c[self.key]],
+            set_={name: insert.excluded[name] for name in changing},
+        )
+        await self.session.execute(statement, list(rows))
+
+    async def _by_keys(self, model: Any, keys: Iterable[Any]) -> dict[Any, Any]:
+        """The stored rows with these keys, by key."""
+        column = self.table.c[self.key]
+        wanted = list(keys)
+        found: dict[Any, Any] = {}
+        for start in range(0, len(wanted), self._CHUNK):
+            query = select(model).where(column.in_(wanted[start : start + self._CHUNK]))
+            found.update((getattr(row, self.key), row) for row in await self.session.scalars(query))
+        return found

@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, insert, select
 
 from lizardctl.core.db.models import Camera
-from lizardctl.core.repositories.base import Repository
+from lizardctl.core.repositories.base import UpsertRepository
 
 
-class CameraRepository(Repository):
+class CameraRepository(UpsertRepository):
+    table: Table = Camera.__table__  # type: ignore[assignment]
+    key = "id"
+
     async def get(self, camera_id: uuid.UUID) -> Camera | None:
         return await self.session.get(Camera, camera_id)
 
@@ -25,13 +28,7 @@ class CameraRepository(Repository):
         return (await self.session.scalars(query)).all()
 
     async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Camera]:
-        wanted = list(ids)
-        found: dict[uuid.UUID, Camera] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            rows = await self.session.scalars(select(Camera).where(Camera.id.in_(chunk)))
-            found.update((camera.id, camera) for camera in rows)
-        return found
+        return await self._by_keys(Camera, ids)
 
     async def types_by_id(self) -> dict[uuid.UUID, str]:
         """Every camera's type: the ingest pipeline checks shots against this map."""
@@ -47,8 +44,3 @@ class CameraRepository(Repository):
     async def insert_many(self, rows: Sequence[dict[str, object]]) -> None:
         if rows:
             await self.session.execute(insert(Camera), list(rows))
-
-    async def update_many(self, rows: Sequence[dict[str, object]]) -> None:
-        for row in rows:
-            values = {key: value for key, value in row.items() if key != "id"}
-            await self.session.execute(update(Camera).where(Camera.id == row["id"]).values(values))

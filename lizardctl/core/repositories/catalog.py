@@ -18,50 +18,20 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, Table, case, distinct, func, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from lizardctl.core.db.models import CarOwner, Case, ViolationType
-from lizardctl.core.repositories.base import Repository
+from lizardctl.core.repositories.base import Repository, UpsertRepository
+from lizardctl.core.vocabulary import CaseStatus
 
 _VIOLATIONS: Table = ViolationType.__table__  # type: ignore[assignment]
 _OWNERS: Table = CarOwner.__table__  # type: ignore[assignment]
-_CHUNK = 500
 STREAM_BATCH = 1000
 """Rows fetched per round trip while streaming fines: memory stays flat whatever the total."""
 
-CONFIRMED = "confirmed"
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
-class _UpsertRepository(Repository):
-    """Bulk ``INSERT ... ON CONFLICT (key) DO UPDATE``: concurrent imports of the same
-    file cannot collide on a new key, and the last one simply wins."""
-
-    table: Table
-    key: str
-
-    async def upsert(self, rows: Sequence[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        module = postgresql if self.session.dialect == "postgresql" else sqlite
-        insert = module.insert(self.table)
-        changing = [name for name in rows[0] if name not in (self.key, "created_at")]
-        statement = insert.on_conflict_do_update(
-            index_elements=[self.table.c[self.key]],
-            set_={name: insert.excluded[name] for name in changing},
-        )
-        await self.session.execute(statement, list(rows))
-
-    async def _by_keys(self, model: Any, column: Any, keys: Iterable[Any]) -> dict[Any, Any]:
-        wanted = list(keys)
-        found: dict[Any, Any] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            query = select(model).where(column.in_(wanted[start : start + _CHUNK]))
-            found.update((getattr(row, self.key), row) for row in await self.session.scalars(query))
-        return found
-
-
-class ViolationRepository(_UpsertRepository):
+class ViolationRepository(UpsertRepository):
     table = _VIOLATIONS
     key = "id"
 
@@ -78,7 +48,7 @@ class ViolationRepository(_UpsertRepository):
         return (await self.session.scalars(query)).all()
 
     async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ViolationType]:
-        return await self._by_keys(ViolationType, ViolationType.id, ids)
+        return await self._by_keys(ViolationType, ids)
 
     async def case_counts(self, violation_id: uuid.UUID) -> dict[str, int]:
         """Cases of this violation type by status."""
@@ -101,7 +71,9 @@ class ViolationRepository(_UpsertRepository):
         )
         result = await self.session.execute(
             update(Case)
-            .where(Case.status == CONFIRMED, Case.fine_minor.is_(None), listed.is_not(None))
+            .where(
+                Case.status == CaseStatus.CONFIRMED, Case.fine_minor.is_(None), listed.is_not(None)
+            )
             .values(fine_minor=listed)
             .execution_options(synchronize_session=False)
         )
@@ -111,12 +83,12 @@ class ViolationRepository(_UpsertRepository):
         """(confirmed cases of this type with a frozen fine, the sum of those fines)."""
         query = select(
             func.count(Case.fine_minor), func.coalesce(func.sum(Case.fine_minor), 0)
-        ).where(Case.violation_id == violation_id, Case.status == CONFIRMED)
+        ).where(Case.violation_id == violation_id, Case.status == CaseStatus.CONFIRMED)
         priced, total = (await self.session.execute(query)).one()
         return int(priced), int(total)
 
 
-class OwnerRepository(_UpsertRepository):
+class OwnerRepository(UpsertRepository):
     table = _OWNERS
     key = "plate"
 
@@ -131,7 +103,7 @@ class OwnerRepository(_UpsertRepository):
         return int(await self.session.scalar(select(func.count()).select_from(CarOwner)) or 0)
 
     async def by_plates(self, plates: Iterable[str]) -> dict[str, CarOwner]:
-        return await self._by_keys(CarOwner, CarOwner.plate, plates)
+        return await self._by_keys(CarOwner, plates)
 
     async def cases_of(self, plate: str, limit: int, offset: int = 0) -> Sequence[dict[str, Any]]:
         """The plate's newest cases with their status, the violation's name where
@@ -179,7 +151,7 @@ class FinesRepository(Repository):
 
     @staticmethod
     def _confirmed(query: _Query, since: datetime | None, plate: str | None) -> _Query:
-        query = query.where(Case.status == CONFIRMED)
+        query = query.where(Case.status == CaseStatus.CONFIRMED)
         if since is not None:
             query = query.where(Case.decided_at >= since)
         if plate is not None:

@@ -10,13 +10,13 @@ from typing import Any
 
 from sqlalchemy import Select, Table, func, insert, select, update
 
-from lizardctl.core.choices import CaseStatus
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection
 from lizardctl.core.ids import IdText
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
 from lizardctl.core.ingest.records import NewCase, NewPhoto, RejectedShot
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
+from lizardctl.core.vocabulary import CaseStatus
 
 ShotKey = tuple[str, str]
 # Bulk writes go to the tables, not the mapped classes: Core executemany skips the ORM's

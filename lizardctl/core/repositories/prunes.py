@@ -11,6 +11,7 @@ from sqlalchemy import delete, insert, select, update
 
 from lizardctl.core.db.models import IngestJob, IngestRun, Prune
 from lizardctl.core.repositories.base import Repository
+from lizardctl.core.vocabulary import RunStatus
 
 
 class RunningRun(NamedTuple):
@@ -62,7 +63,7 @@ class PruneRepository(Repository):
                 IngestJob.heartbeat_at,
             )
             .outerjoin(IngestJob, IngestJob.job_id == IngestRun.job_id)
-            .where(IngestRun.status == "running", IngestRun.dry_run.is_(False))
+            .where(IngestRun.status == RunStatus.RUNNING, IngestRun.dry_run.is_(False))
             .order_by(IngestRun.started_at)
         )
         return [RunningRun(*row) for row in await self.session.execute(query)]

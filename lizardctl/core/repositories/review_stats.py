@@ -14,12 +14,11 @@ from sqlalchemy import ColumnElement, and_, case, func, literal, select
 
 from lizardctl.core.db.models import Assignment, Case, CaseTransition, Reviewer
 from lizardctl.core.repositories.base import Repository
-from lizardctl.core.repositories.reviews import REVIEWABLE, votes_at_level
+from lizardctl.core.repositories.reviews import votes_at_level
+from lizardctl.core.vocabulary import DECIDED, OUTCOME_OF, REVIEWABLE, Verdict
 
 EXPORT_BATCH = 1000
 """Rows fetched per round trip while streaming: memory stays flat whatever the total."""
-
-DECIDED = ("confirmed", "dismissed")
 
 
 class ReviewStatsRepository(Repository):
@@ -155,12 +154,11 @@ class ReviewStatsRepository(Repository):
         """Per reviewer: votes since ``since``, how many on decided cases, and how many of
         those agree with the final decision."""
         agreed = case(
-            (and_(Assignment.verdict == "violation", Case.status == "confirmed"), 1),
-            (and_(Assignment.verdict == "no-violation", Case.status == "dismissed"), 1),
+            *((and_(Assignment.verdict == v, Case.status == OUTCOME_OF[v]), 1) for v in Verdict),
             else_=0,
         )
         on_decided = case((Case.status.in_(DECIDED), 1), else_=0)
-        violation = case((Assignment.verdict == "violation", 1), else_=0)
+        violation = case((Assignment.verdict == Verdict.VIOLATION, 1), else_=0)
         query = (
             select(
                 Reviewer.name,

@@ -18,9 +18,7 @@ from sqlalchemy import ColumnElement, func, or_, select, update
 from lizardctl.core.db.models import Assignment, Case, CaseTransition, Reviewer, ReviewSettings
 from lizardctl.core.errors import EnvironmentFailure
 from lizardctl.core.repositories.base import Repository
-
-REVIEWABLE = ("open", "escalated")
-"""Statuses of cases that still gather votes."""
+from lizardctl.core.vocabulary import REVIEWABLE, CaseStatus
 
 
 class ReviewerRepository(Repository):
@@ -237,7 +235,7 @@ class AssignmentRepository(Repository):
 
     async def move_up(self, case: Case, level: int) -> None:
         """Put an escalated case at ``level``, written at once for the queries that follow."""
-        case.status = "escalated"
+        case.status = CaseStatus.ESCALATED
         case.required_skill = level
         await self.session.flush()
 
@@ -248,7 +246,7 @@ class AssignmentRepository(Repository):
         query = (
             select(Case)
             .where(
-                Case.status == "escalated",
+                Case.status == CaseStatus.ESCALATED,
                 Case.required_skill < below,
                 votes_at_level() >= votes_per_level,
             )

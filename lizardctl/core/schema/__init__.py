@@ -8,7 +8,6 @@ from lizardctl.core.schema.errors import (
     AmbiguousType,
     SchemaFileError,
     ShotInvalid,
-    ShotReason,
     UnknownType,
 )
 from lizardctl.core.schema.format import (
@@ -31,7 +30,6 @@ __all__ = [
     "SchemaDocument",
     "SchemaFileError",
     "ShotInvalid",
-    "ShotReason",
     "TypeDetector",
     "UnknownType",
     "builtin_schema_files",

@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from lizardctl.core.schema.errors import ShotInvalid
+from lizardctl.core.vocabulary import Reason
 
 # Digit, three Latin capitals, two digits, 2-3 digit region. Cameras send Latin look-alikes
 # of the Cyrillic plate letters, so A-Z is the alphabet we accept.
@@ -48,7 +49,7 @@ def build_case(values: dict[str, Any], *, now: datetime | None = None) -> Canoni
     limit = (now or datetime.now(UTC)) + FUTURE_TOLERANCE
     if case.occurred_at > limit:
         raise ShotInvalid(
-            "future-timestamp",
+            Reason.FUTURE_TIMESTAMP,
             [
                 f"occurred_at: {case.occurred_at.isoformat()} is in the future"
                 f" (later than now + {FUTURE_TOLERANCE})"

@@ -33,6 +33,7 @@ from lizardctl.core.schema.format import (
     Source,
     content_digest,
 )
+from lizardctl.core.vocabulary import Reason
 
 Getter = Callable[[BaseModel], Any]
 
@@ -139,7 +140,7 @@ class CompiledSchema:
             except (ValueError, OverflowError) as exc:
                 errors.append(f"{field}: {exc}")
         if errors:
-            raise ShotInvalid("invalid", errors)
+            raise ShotInvalid(Reason.INVALID, errors)
         return build_case(values, now=now)
 
 

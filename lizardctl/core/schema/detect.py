@@ -19,6 +19,7 @@ from lizardctl.core.schema.canonical import CanonicalCase
 from lizardctl.core.schema.compiler import CompiledSchema
 from lizardctl.core.schema.errors import AmbiguousType, ShotInvalid, UnknownType
 from lizardctl.core.schema.format import FieldType
+from lizardctl.core.vocabulary import Reason
 
 _KIND_OF: dict[type, str] = {dict: "object", str: "str", int: "int", float: "float", bool: "bool"}
 _KINDS_FOR: dict[FieldType, frozenset[str]] = {
@@ -114,5 +115,5 @@ class TypeDetector:
         if len(failures) == 1:
             raise failures[0][1]
         raise ShotInvalid(
-            "invalid", [f"{_label(s)}: {error}" for s, exc in failures for error in exc.errors]
+            Reason.INVALID, [f"{_label(s)}: {error}" for s, exc in failures for error in exc.errors]
         )

@@ -7,14 +7,13 @@ of the offending key and says what was expected in a few words. Every error pick
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from lizardctl.core.errors import UsageError
-
-ShotReason = Literal["invalid", "future-timestamp", "unknown-type", "ambiguous-type"]
+from lizardctl.core.vocabulary import Reason
 
 
 class SchemaFileError(UsageError):
@@ -33,8 +32,8 @@ class SchemaFileError(UsageError):
 class ShotInvalid(UsageError):
     """One shot was rejected; ``reason`` is the code run summaries count by."""
 
-    def __init__(self, reason: ShotReason, errors: list[str]) -> None:
-        self.reason: ShotReason = reason
+    def __init__(self, reason: Reason, errors: list[str]) -> None:
+        self.reason = reason
         self.errors = errors
         super().__init__("; ".join(errors))
 
@@ -43,14 +42,14 @@ class ShotInvalid(UsageError):
 
     @classmethod
     def from_validation_error(cls, exc: ValidationError) -> ShotInvalid:
-        return cls("invalid", [describe_error(e) for e in exc.errors(include_url=False)])
+        return cls(Reason.INVALID, [describe_error(e) for e in exc.errors(include_url=False)])
 
 
 class UnknownType(ShotInvalid):
     """No registered camera type has this shot's shape."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("unknown-type", [message])
+        super().__init__(Reason.UNKNOWN_TYPE, [message])
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.errors[0],)
@@ -62,7 +61,8 @@ class AmbiguousType(ShotInvalid):
     def __init__(self, candidates: list[str]) -> None:
         self.candidates = candidates
         super().__init__(
-            "ambiguous-type", [f"shot is valid for several camera types: {', '.join(candidates)}"]
+            Reason.AMBIGUOUS_TYPE,
+            [f"shot is valid for several camera types: {', '.join(candidates)}"],
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

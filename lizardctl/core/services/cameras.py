@@ -1,9 +1,7 @@
-"""Registering cameras, one at a time or from the managers' CSV."""
+"""Registering cameras, one at a time or from the managers' spreadsheet."""
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import uuid
 from dataclasses import asdict, dataclass
@@ -15,14 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lizardctl.core.db.models import Camera
 from lizardctl.core.errors import NotFoundError, UsageError
-from lizardctl.core.files import CAMERAS_CSV_BYTES, read_user_file
+from lizardctl.core.files import CAMERAS_CSV_BYTES
 from lizardctl.core.ids import IdText, resolve_id
+from lizardctl.core.services.imports import (
+    BadRow,
+    ImportReport,
+    ImportTable,
+    RowRule,
+    import_table,
+)
 from lizardctl.core.spreadsheets import field_problems
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
 
-CSV_COLUMNS = ("id", "type", "latitude", "longitude", "description")
-REQUIRED_COLUMNS = frozenset({"id", "type", "latitude", "longitude"})
+CAMERA_COLUMNS = ("id", "type", "latitude", "longitude", "description")
 
 
 class CameraIn(BaseModel):
@@ -72,18 +76,6 @@ class CameraView:
         data["id"] = str(self.id)
         data["created_at"] = self.created_at.isoformat()
         return data
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    file: str
-    added: int
-    updated: int
-    unchanged: int
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated)
 
 
 class CameraService:
@@ -137,46 +129,10 @@ class CameraService:
             raise NotFoundError(f"no camera {camera_id}")
         return CameraView.of(camera)
 
-    async def import_csv(self, path: Path) -> ImportReport:
-        """Import a cameras CSV in one transaction: every row is good, or nothing is written.
-
-        Rows equal to what is stored are left alone, so re-importing a file is a no-op;
-        changed coordinates or descriptions are updated; a camera may not change type.
-        """
-        cameras, errors = parse_cameras_csv(read_user_file(path, CAMERAS_CSV_BYTES))
-        async with self.uow_factory() as uow:
-            known_types = set(await uow.schemas.type_names())
-            existing = await uow.cameras.by_ids(cam.id for _, cam in cameras)
-            added: list[dict[str, Any]] = []
-            updated: list[dict[str, Any]] = []
-            for line, cam in cameras:
-                if cam.camera_type not in known_types:
-                    errors.append(f"line {line}: type: unknown camera type {cam.camera_type!r}")
-                    continue
-                stored = existing.get(cam.id)
-                if stored is None:
-                    added.append(cam.row())
-                elif stored.camera_type != cam.camera_type:
-                    errors.append(
-                        f"line {line}: type: camera {cam.id} is registered as "
-                        f"{stored.camera_type!r}; a camera cannot change type"
-                    )
-                elif (stored.latitude, stored.longitude, stored.description) != (
-                    cam.latitude,
-                    cam.longitude,
-                    cam.description,
-                ):
-                    updated.append(cam.row())
-            if errors:
-                errors.sort(key=lambda e: int(e.split(":", 1)[0].removeprefix("line ")))
-                raise UsageError(
-                    f"{path}: {len(errors)} bad row(s), nothing imported", details=errors
-                )
-            await uow.cameras.insert_many(added)
-            await uow.cameras.update_many(updated)
-            await uow.commit()
-        unchanged = len(cameras) - len(added) - len(updated)
-        return ImportReport(str(path), len(added), len(updated), unchanged)
+    async def import_file(self, path: Path) -> ImportReport:
+        """Import cameras from a CSV or XLSX file in one transaction, as the catalogs are
+        imported; a camera may not change type."""
+        return await import_table(self.uow_factory, path, CAMERAS)
 
     @staticmethod
     async def _check_types(uow: UnitOfWork, types: set[str]) -> None:
@@ -188,54 +144,57 @@ class CameraService:
             )
 
 
-def parse_cameras_csv(data: bytes) -> tuple[list[tuple[int, CameraIn]], list[str]]:
-    """Parse and check every row; return the good ones with their line numbers and the errors."""
+def parse_camera(values: dict[str, str]) -> CameraIn:
+    """One row of a cameras sheet (``type`` is the camera type), or ``BadRow``."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"not UTF-8 text (byte {exc.start})") from exc
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [name.strip() for name in reader.fieldnames or []]
-    missing = REQUIRED_COLUMNS - set(header)
-    unknown = set(header) - set(CSV_COLUMNS)
-    if missing or unknown:
-        problems = []
-        if missing:
-            problems.append(f"missing column(s) {', '.join(sorted(missing))}")
-        if unknown:
-            problems.append(f"unknown column(s) {', '.join(sorted(unknown))}")
-        raise UsageError(
-            f"bad CSV header: {'; '.join(problems)} (expected {','.join(CSV_COLUMNS)})"
+        return CameraIn.model_validate(
+            {
+                "id": values["id"],
+                "camera_type": values["type"],
+                "latitude": values["latitude"],
+                "longitude": values["longitude"],
+                "description": values["description"],
+            }
         )
-    reader.fieldnames = header
-    cameras: list[tuple[int, CameraIn]] = []
-    errors: list[str] = []
-    first_line: dict[uuid.UUID, int] = {}
-    for record in reader:
-        line = reader.line_num
-        if None in record:
-            errors.append(f"line {line}: more fields than columns")
-            continue
-        problems = field_problems({name: (value or "").strip() for name, value in record.items()})
-        if problems:
-            errors.append(f"line {line}: {'; '.join(problems)}")
-            continue
-        try:
-            cam = CameraIn(
-                id=record.get("id") or "",
-                camera_type=record.get("type") or "",
-                latitude=record.get("latitude") or "",
-                longitude=record.get("longitude") or "",
-                description=record.get("description") or "",
+    except ValidationError as exc:
+        raise BadRow(describe_validation_error(exc, aliases={"camera_type": "type"})) from None
+
+
+async def _camera_rule(uow: UnitOfWork) -> RowRule:
+    known = set(await uow.schemas.type_names())
+
+    def rule(new: dict[str, Any], stored: Camera | None) -> str | None:
+        if new["camera_type"] not in known:
+            return f"type: unknown camera type {new['camera_type']!r}"
+        if stored is not None and stored.camera_type != new["camera_type"]:
+            return (
+                f"type: camera {stored.id} is registered as {stored.camera_type!r}; "
+                "a camera cannot change type"
             )
-        except ValidationError as exc:
-            errors.append(
-                f"line {line}: {describe_validation_error(exc, aliases={'camera_type': 'type'})}"
-            )
-            continue
-        if cam.id in first_line:
-            errors.append(f"line {line}: id: {cam.id} repeats line {first_line[cam.id]}")
-            continue
-        first_line[cam.id] = line
-        cameras.append((line, cam))
-    return cameras, errors
+        return None
+
+    return rule
+
+
+def _describe_camera(stored: Camera, new: dict[str, Any]) -> str | None:
+    changes = [
+        f"{name} {getattr(stored, name)!r} -> {new[name]!r}"
+        for name in ("latitude", "longitude", "description")
+        if getattr(stored, name) != new[name]
+    ]
+    return f"{stored.id}: {', '.join(changes)}" if changes else None
+
+
+CAMERAS = ImportTable(
+    name="camera",
+    columns=CAMERA_COLUMNS,
+    required=frozenset({"id", "type", "latitude", "longitude"}),
+    key="id",
+    parse=parse_camera,
+    stored=lambda uow, keys: uow.cameras.by_ids(keys),
+    upsert=lambda uow, rows: uow.cameras.upsert(rows),
+    describe=_describe_camera,
+    rule=_camera_rule,
+    stamps=("created_at",),
+    csv_bytes=CAMERAS_CSV_BYTES,
+)

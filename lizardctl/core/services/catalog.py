@@ -1,43 +1,34 @@
 """The managers' reference tables, imported from the spreadsheets they already keep: the
-violation catalog (id, name, fine) and the car owners (plate, name, contacts).
-
-An import is an upsert keyed by id or plate, in one transaction: every row is checked,
-bad rows are all reported with their line numbers and nothing is written; rows equal to
-what is stored are left alone, so re-importing a file is a no-op; rows not in the file
-are kept. Rows are read, checked and written a chunk at a time, so a file of a million
-owners needs memory for its keys, not for its rows.
+violation catalog (id, name, fine) and the car owners (plate, name, contacts). How an
+import goes is ``lizardctl.core.services.imports``; what is particular to these two
+tables is here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from lizardctl.core.db.models import CarOwner, ViolationType, utcnow
+from lizardctl.core.db.models import CarOwner, ViolationType
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.money import format_amount, parse_amount
 from lizardctl.core.paging import Page
-from lizardctl.core.repositories.catalog import CONFIRMED
 from lizardctl.core.schema.canonical import PLATE_PATTERN
-from lizardctl.core.spreadsheets import SheetRow, open_sheet
-from lizardctl.core.uow import UnitOfWork, UowFactory
+from lizardctl.core.services.imports import BadRow, ImportReport, ImportTable, import_table
+from lizardctl.core.uow import UowFactory
 from lizardctl.core.validation import describe_validation_error
+from lizardctl.core.vocabulary import CaseStatus
 
 VIOLATION_COLUMNS = ("id", "name", "fine")
 OWNER_COLUMNS = ("plate", "name", "phone", "email", "telegram")
 CONTACTS = ("phone", "email", "telegram")
-IMPORT_CHUNK = 1000
-MAX_LISTED = 50
-"""Bad rows and updates listed in full up to this many; the counts are always exact."""
 
 _PLATE = re.compile(PLATE_PATTERN)
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]*[0-9]$")
@@ -121,10 +112,6 @@ class OwnerIn(BaseModel):
         return cls.model_validate({name: values[name] for name in OWNER_COLUMNS})
 
 
-class BadRow(ValueError):
-    """One row's problems as ``column: message``; the importer adds where the row is."""
-
-
 def parse_violation(values: dict[str, str]) -> ViolationIn:
     try:
         return ViolationIn.parse(values)
@@ -140,51 +127,6 @@ def parse_owner(values: dict[str, str]) -> OwnerIn:
     if not any(getattr(owner, contact) for contact in CONTACTS):
         raise BadRow("phone, email, telegram: at least one contact is required")
     return owner
-
-
-@dataclass(frozen=True, slots=True)
-class ImportReport:
-    file: str
-    table: str
-    added: int
-    updated: int
-    unchanged: int
-    updates: list[str] = field(default_factory=list)
-    """What changed in the first ``MAX_LISTED`` updated rows, one line each."""
-    priced: int = 0
-    """Confirmed cases without a fine that got one: their violation is catalogued now."""
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.updated)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "table": self.table,
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "updates": self.updates,
-            "priced": self.priced,
-        }
-
-
-@dataclass(frozen=True)
-class _Table:
-    """What differs between importing violations and owners."""
-
-    name: str
-    columns: tuple[str, ...]
-    required: frozenset[str]
-    key: str
-    parse: Callable[[dict[str, str]], BaseModel]
-    stored: Callable[[UnitOfWork, list[Any]], Awaitable[dict[Any, Any]]]
-    upsert: Callable[[UnitOfWork, Sequence[dict[str, Any]]], Awaitable[None]]
-    describe: Callable[[Any, dict[str, Any]], str | None]
-    """The change from a stored row to a new one, or None when they are equal."""
-    after: Callable[[UnitOfWork], Awaitable[int]] | None = None
-    """Run in the import's transaction once every row is written; its count is ``priced``."""
 
 
 def _describe_violation(stored: ViolationType, new: dict[str, Any]) -> str | None:
@@ -205,7 +147,7 @@ def _describe_owner(stored: CarOwner, new: dict[str, Any]) -> str | None:
     return f"{stored.plate}: {', '.join(changed)} changed" if changed else None
 
 
-VIOLATIONS = _Table(
+VIOLATIONS = ImportTable(
     name="violation",
     columns=VIOLATION_COLUMNS,
     required=frozenset(VIOLATION_COLUMNS),
@@ -216,7 +158,7 @@ VIOLATIONS = _Table(
     describe=_describe_violation,
     after=lambda uow: uow.violations.price_unpriced(),
 )
-OWNERS = _Table(
+OWNERS = ImportTable(
     name="owner",
     columns=OWNER_COLUMNS,
     required=frozenset({"plate", "name"}),
@@ -226,97 +168,6 @@ OWNERS = _Table(
     upsert=lambda uow, rows: uow.owners.upsert(rows),
     describe=_describe_owner,
 )
-
-
-def _take(rows: Iterator[SheetRow], count: int) -> list[SheetRow]:
-    return list(itertools.islice(rows, count))
-
-
-@dataclass
-class _Tally:
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    updates: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    bad: int = 0
-
-    def error(self, line: str) -> None:
-        self.bad += 1
-        if len(self.errors) < MAX_LISTED:
-            self.errors.append(line)
-
-
-async def import_table(uow_factory: UowFactory, path: Path, table: _Table) -> ImportReport:
-    """Check every row of ``path`` and upsert the new and changed ones in one transaction;
-    any bad row, and the transaction is rolled back with every bad row reported."""
-    tally = _Tally()
-    seen: dict[Any, str] = {}
-    now = utcnow()
-    with open_sheet(path, table.columns, table.required) as rows:
-        async with uow_factory() as uow:
-            # Reading runs in a thread: parsing a big sheet must not block the loop.
-            while chunk := await asyncio.to_thread(_take, rows, IMPORT_CHUNK):
-                good = _check_chunk(chunk, table, seen, tally)
-                if tally.bad:
-                    continue  # keep checking to report every bad row, but write nothing
-                await _write_chunk(uow, table, good, tally, now)
-            if tally.bad:
-                details = list(tally.errors)
-                if tally.bad > len(details):
-                    details.append(f"... and {tally.bad - len(details)} more bad row(s)")
-                raise UsageError(
-                    f"{path}: {tally.bad} bad row(s), nothing imported", details=details
-                )
-            priced = await table.after(uow) if table.after is not None else 0
-            await uow.commit()
-    return ImportReport(
-        str(path), table.name, tally.added, tally.updated, tally.unchanged, tally.updates, priced
-    )
-
-
-def _check_chunk(
-    chunk: list[SheetRow], table: _Table, seen: dict[Any, str], tally: _Tally
-) -> list[dict[str, Any]]:
-    good = []
-    for row in chunk:
-        if row.problem is not None:
-            tally.error(f"{row.where}: {row.problem}")
-            continue
-        try:
-            item = table.parse(row.values).model_dump()
-        except BadRow as exc:
-            tally.error(f"{row.where}: {exc}")
-            continue
-        key = item[table.key]
-        if key in seen:
-            tally.error(f"{row.where}: {table.key}: {key} repeats {seen[key]}")
-            continue
-        seen[key] = row.where
-        good.append(item)
-    return good
-
-
-async def _write_chunk(
-    uow: UnitOfWork, table: _Table, items: list[dict[str, Any]], tally: _Tally, now: datetime
-) -> None:
-    stored = await table.stored(uow, [item[table.key] for item in items])
-    writes = []
-    for item in items:
-        old = stored.get(item[table.key])
-        if old is None:
-            tally.added += 1
-        else:
-            change = table.describe(old, item)
-            if change is None:
-                tally.unchanged += 1
-                continue
-            tally.updated += 1
-            if len(tally.updates) < MAX_LISTED:
-                tally.updates.append(change)
-        # created_at only lands on new rows: the upsert never overwrites it.
-        writes.append({**item, "created_at": now, "updated_at": now})
-    await table.upsert(uow, writes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +209,7 @@ class ViolationDetail:
 
     @property
     def confirmed(self) -> int:
-        return self.cases_by_status.get(CONFIRMED, 0)
+        return self.cases_by_status.get(CaseStatus.CONFIRMED, 0)
 
     def to_dict(self) -> dict[str, Any]:
         return {

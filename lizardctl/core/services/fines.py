@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from lizardctl.core.choices import FinesFormat
 from lizardctl.core.db.models import utcnow
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import BadPlate
 from lizardctl.core.files import atomic_output
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import SpreadsheetWriter, json_text
@@ -227,7 +227,7 @@ def _plate(plate: str | None) -> str | None:
     try:
         return canonical_plate(plate)
     except ValueError as exc:
-        raise UsageError(f"--plate {plate!r}: {exc}") from None
+        raise BadPlate(plate, str(exc)) from None
 
 
 class FinesService:
@@ -268,7 +268,7 @@ class FinesService:
     ) -> FinesSummary:
         """Write one CSV or JSON Lines row per confirmed case to ``out``."""
         if fmt is FinesFormat.TABLE:
-            raise UsageError("the table form is for the terminal: use --format csv or jsonl")
+            raise ValueError("write() streams csv or jsonl; a table is rendered from a summary")
         writer = SpreadsheetWriter(out)
         if fmt is FinesFormat.CSV:
             writer.writerow(CSV_COLUMNS)

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 from lizardctl.core.db.models import Case, IngestRun, Rejection
-from lizardctl.core.errors import NotFoundError
+from lizardctl.core.errors import NoSuchRun, NotFoundError
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.paging import Page
 from lizardctl.core.repositories.ingest import CaseFilters, Committed
-from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
 from lizardctl.core.uow import UnitOfWork, UowFactory
+from lizardctl.core.vocabulary import REVIEWABLE, RunStatus
 
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")
 RUN_ONLY_KEYS = ("vanished", "kept_changed", "claimed_elsewhere", "ignored_files")
@@ -27,11 +27,11 @@ RUN_ONLY_KEYS = ("vanished", "kept_changed", "claimed_elsewhere", "ignored_files
 them (0 for runs stored before a count existed)."""
 
 
-def run_status(run: IngestRun) -> str:
+def run_status(run: IngestRun) -> RunStatus:
     """A run still marked running whose process is gone from this host was killed."""
-    if run.status == "running" and not worker_alive(f"{run.host}:{run.pid}"):
-        return "abandoned"
-    return run.status
+    if run.status == RunStatus.RUNNING and not worker_alive(f"{run.host}:{run.pid}"):
+        return RunStatus.ABANDONED
+    return RunStatus(run.status)
 
 
 def run_counts(run: IngestRun, committed: Mapping[uuid.UUID, Committed]) -> dict[str, Any]:
@@ -397,7 +397,7 @@ class ReportService:
                 run_id = await resolve_id(run_id, "ingest run", uow.runs.ids_between)
                 run = await uow.runs.get(run_id)
                 if run is None:
-                    raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
+                    raise NoSuchRun(run_id)
             elif not every_run:
                 run = await uow.runs.last()
                 if run is None:
@@ -431,7 +431,7 @@ class CaseService:
             if filters.run_id is not None:
                 run_id = await resolve_id(filters.run_id, "ingest run", uow.runs.ids_between)
                 if await uow.runs.get(run_id) is None:
-                    raise NotFoundError(f"no ingest run {run_id} (a --dry-run records none)")
+                    raise NoSuchRun(run_id)
                 filters = replace(filters, run_id=run_id)
             if filters.camera_id is not None:
                 camera_id = await resolve_id(filters.camera_id, "camera", uow.cameras.ids_between)

@@ -51,7 +51,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.exc import IntegrityError
 
-from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL, CaseStatus, Verdict
+from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL
 from lizardctl.core.db.models import (
     Assignment,
     Case,
@@ -59,25 +59,27 @@ from lizardctl.core.db.models import (
     Reviewer,
     utcnow,
 )
-from lizardctl.core.errors import NotFoundError, UsageError
+from lizardctl.core.errors import (
+    NoLease,
+    NotASupervisor,
+    NotFoundError,
+    NothingToChange,
+    UsageError,
+)
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import quoted
-from lizardctl.core.repositories.reviews import REVIEWABLE
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.services.reports import CaseView
 from lizardctl.core.store import PhotoStore
 from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
+from lizardctl.core.vocabulary import DECIDED, OUTCOME_OF, REVIEWABLE, CaseStatus, Verdict
 
 Clock = Callable[[], datetime]
 CLAIM_PATIENCE_S = 5.0
 """How long ``review next`` waits for other assigners holding the only free cases."""
 CLAIM_FIRST_PAUSE_S, CLAIM_MAX_PAUSE_S = 0.002, 0.05
-
-
-DECIDED = (CaseStatus.CONFIRMED, CaseStatus.DISMISSED)
-OUTCOME_OF = {Verdict.VIOLATION: CaseStatus.CONFIRMED, Verdict.NO_VIOLATION: CaseStatus.DISMISSED}
 
 
 def consensus(verdicts: Sequence[str]) -> CaseStatus:
@@ -330,10 +332,7 @@ class ReviewerService:
         """Change skill, active flag and/or supervisor role; a live lease is released, as
         it no longer fits. Cases waiting below an active reviewer's level move up."""
         if skill is None and active is None and supervisor is None:
-            raise UsageError(
-                "nothing to change: give --skill, --active, --inactive, --supervisor "
-                "or --no-supervisor"
-            )
+            raise NothingToChange("the reviewer", ("skill", "active state", "supervisor role"))
         if skill is not None and not 1 <= skill <= 100:
             raise UsageError(f"skill must be 1-100, not {skill}")
         now = self.now()
@@ -449,10 +448,7 @@ class ReviewService:
                 raise await self._refusal(uow, reviewer, lease, case_id, now)
             case = await uow.assignments.lock_case(lease.case_id)
             if case is None or case.status not in REVIEWABLE or case.required_skill != lease.level:
-                raise UsageError(
-                    f"case {lease.case_id} was settled while {name} held it: "
-                    f"run `lizardctl review next --reviewer {name}`"
-                )
+                raise NoLease(name, f"case {lease.case_id} was settled while {name} held it")
             await uow.assignments.record_vote(lease, verdict.value, now)
             settings = await uow.review_settings.current()
             verdicts = await uow.assignments.verdicts(case.id, lease.level)
@@ -479,9 +475,8 @@ class ReviewService:
         case_id: uuid.UUID | None,
         now: datetime,
     ) -> UsageError:
-        """Why there is nothing to vote on, in words that say what to do next."""
+        """Why there is nothing to vote on."""
         name = reviewer.name
-        hint = f"run `lizardctl review next --reviewer {name}`"
         if lease is not None:
             return UsageError(f"{name} holds case {lease.case_id}, not {case_id}")
         last = await uow.assignments.last_unvoted(reviewer.id)
@@ -490,11 +485,11 @@ class ReviewService:
             and last.expires_at <= now
             and (case_id is None or last.case_id == case_id)
         ):
-            return UsageError(
-                f"{name}'s lease on case {last.case_id} expired at "
-                f"{last.expires_at.isoformat()}: {hint}"
+            return NoLease(
+                name,
+                f"{name}'s lease on case {last.case_id} expired at {last.expires_at.isoformat()}",
             )
-        return UsageError(f"{name} holds no case{f' {case_id}' if case_id else ''}: {hint}")
+        return NoLease(name, f"{name} holds no case{f' {case_id}' if case_id else ''}")
 
     @staticmethod
     async def _settle(
@@ -542,9 +537,7 @@ class ReviewService:
         async with self.uow_factory() as uow:
             supervisor = await _reviewer(uow, by, lock=True)
             if not supervisor.supervisor:
-                raise UsageError(
-                    f"{by} is not a supervisor: `lizardctl reviewer set {by} --supervisor`"
-                )
+                raise NotASupervisor(by)
             if not supervisor.active:
                 raise UsageError(f"supervisor {by!r} is inactive")
             case_id = await resolve_id(case_id, "case", uow.cases.ids_between)

@@ -32,7 +32,6 @@ from lizardctl.core.database import Database
 from lizardctl.core.db.models import SchemaVersion, utcnow
 from lizardctl.core.errors import LizardError, NotFoundError, UsageError
 from lizardctl.core.files import SCHEMA_FILE_BYTES, FileTooLarge, read_user_file
-from lizardctl.core.ingest.reasons import Reason
 from lizardctl.core.output import quoted
 from lizardctl.core.replay import Failure, replay_batch
 from lizardctl.core.schema import builtin_schema_files
@@ -43,6 +42,7 @@ from lizardctl.core.schema.format import SchemaDocument, content_digest, parse_s
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.shot import CameraMismatch, check_camera
 from lizardctl.core.uow import UnitOfWork, UowFactory
+from lizardctl.core.vocabulary import Reason
 
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 SCHEMA_SUFFIXES = (".json", ".toml")
@@ -131,7 +131,7 @@ class CheckResult:
     ok: bool
     camera_type: str | None = None
     version: int | None = None
-    reason: str | None = None
+    reason: Reason | None = None
     errors: list[str] = field(default_factory=list)
     case: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
@@ -511,23 +511,23 @@ def _check_one(
         else:
             case = schema.case(raw, now=now)
     except MetadataDecodeError as exc:
-        return CheckResult(str(path), False, reason="bad-metadata", errors=[str(exc)])
+        return CheckResult(str(path), False, reason=Reason.BAD_METADATA, errors=[str(exc)])
     except ShotInvalid as exc:
         return CheckResult(str(path), False, **named, reason=exc.reason, errors=exc.errors)
     except FileTooLarge as exc:
-        return CheckResult(str(path), False, reason=Reason.TOO_LARGE.value, errors=[str(exc)])
+        return CheckResult(str(path), False, reason=Reason.TOO_LARGE, errors=[str(exc)])
     except LizardError as exc:
-        return CheckResult(str(path), False, reason=Reason.UNREADABLE.value, errors=[str(exc)])
+        return CheckResult(str(path), False, reason=Reason.UNREADABLE, errors=[str(exc)])
     found: dict[str, Any] = {"camera_type": case.schema_name, "version": case.schema_version}
     mapped = case.model_dump(mode="json")
     try:
         check_camera(case, camera_types)
     except CameraMismatch as exc:
-        if exc.reason != "unknown-camera":
+        if exc.reason is not Reason.UNKNOWN_CAMERA:
             return CheckResult(
                 str(path), False, **found, reason=exc.reason, errors=[str(exc)], case=mapped
             )
-        note = f"{exc} (ingest would reject the shot as unknown-camera)"
+        note = f"{exc} (ingest would reject the shot as {Reason.UNKNOWN_CAMERA})"
         return CheckResult(str(path), True, **found, case=mapped, notes=[note])
     return CheckResult(str(path), True, **found, case=mapped)
 

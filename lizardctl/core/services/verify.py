@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from lizardctl.core import rehash
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S
-from lizardctl.core.errors import LizardError, UsageError
+from lizardctl.core.errors import LizardError, StoreMissing
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
 from lizardctl.core.schema.stored import compile_row
@@ -408,9 +408,7 @@ class VerifyService:
         schemas = await self._schemas(tally)
         rows = await self._page(None)
         if rows and not self.store.root.is_dir():
-            raise UsageError(
-                f"photo store {self.store.root} does not exist: give --store or LIZARD_STORE"
-            )
+            raise StoreMissing(self.store.root)
         check = _Pass(
             self.uow_factory,
             self.store,

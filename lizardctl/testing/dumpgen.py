@@ -5,6 +5,10 @@ A dump is what cameras leave behind: ``dump/<part>/<camera>/<stem>.<photo>`` bes
 Optionally it carries deliberately bad shots, each with the one defect whose rejection
 reason the manifest records, so tests and the benchmark know the exact expected outcome.
 
+Metadata is laid out from the camera types' shipped schema files and written with the
+codecs' encoder: nothing here knows camerus1-3 by name, so a shipped type whose schema
+the generator cannot read backwards fails loudly here rather than going untested.
+
 Photos must be realistic (30-50 KB JPEGs by default) yet each of a distinct hash, and the
 benchmark needs 100,000 of them quickly: a handful of base images is encoded once, and
 each photo is a base with a small unique comment segment inserted after its signature,
@@ -13,7 +17,9 @@ which every decoder skips. Output is deterministic for a ``seed`` and ``now``.
 
 from __future__ import annotations
 
+import copy
 import io
+import itertools
 import json
 import os
 import random
@@ -22,7 +28,7 @@ import time
 import uuid
 import zlib
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -33,6 +39,19 @@ from PIL import Image
 
 from lizardctl.core.codecs import encode_binary
 from lizardctl.core.output import SpreadsheetWriter
+from lizardctl.core.schema.builtin import builtin_schema_files
+from lizardctl.core.schema.compiler import compile_schema
+from lizardctl.core.schema.errors import ShotInvalid
+from lizardctl.core.schema.format import (
+    Concat,
+    Epoch,
+    FieldSpec,
+    Parts,
+    Ref,
+    SchemaDocument,
+    Source,
+    load_schema_file,
+)
 
 __all__ = [
     "BAD_SHOT_KINDS",
@@ -45,10 +64,13 @@ __all__ = [
     "DumpManifest",
     "GeneratedCamera",
     "GeneratedShot",
+    "SchemaLayout",
+    "ShotFields",
     "generate_dump",
 ]
 
-CAMERA_TYPES: tuple[str, ...] = ("camerus1", "camerus2", "camerus3")
+CAMERA_TYPES: tuple[str, ...] = tuple(builtin_schema_files())
+"""The shipped camera types (camerus1-3): cameras cycle through them."""
 INGESTED = "ingested"
 DUPLICATE = "duplicate"
 
@@ -68,8 +90,6 @@ BAD_SHOT_KINDS: tuple[tuple[str, str], ...] = (
 )
 """Each bad shot's stem suffix and the outcome an ingest must give it; one of each per set."""
 
-_CAMERA_OF_KIND = {"month-13": "camerus2", "type-mismatch": "camerus1"}
-"""The registered type of the camera a bad shot must come from, where it matters."""
 
 FUTURE_OFFSET = timedelta(days=3650)
 """How far after ``now`` the future-timestamp shot is dated. Not a day: the example dump is
@@ -326,6 +346,7 @@ class _ShotContent:
         self._rng = rng
         self.now = now
         self._violations = [_uuid(rng) for _ in range(3)]
+        self.layouts = _layouts()
 
     def metadata(
         self,
@@ -336,13 +357,24 @@ class _ShotContent:
         when: datetime | None = None,
     ) -> dict[str, Any]:
         """Metadata in ``camera_type``'s layout (default: the camera's own) for ``camera``."""
+        fields = self.fields(camera, camera_id=camera_id, when=when)
+        return self.layouts[camera_type or camera.camera_type].metadata(fields)
+
+    def fields(
+        self,
+        camera: GeneratedCamera,
+        *,
+        camera_id: uuid.UUID | None = None,
+        when: datetime | None = None,
+    ) -> ShotFields:
+        """What one shot of ``camera`` says, whatever the layout it is sent in."""
         rng = self._rng
         if when is None:
             when = self.now - timedelta(seconds=rng.randint(*_SHOT_AGE_S))
         offset = _UTC_OFFSETS[camera.id.int % len(_UTC_OFFSETS)]
         local = when.astimezone(timezone(_parse_offset(offset))).replace(microsecond=0)
         region = str(rng.randint(10, 199))
-        fields = _Fields(
+        return ShotFields(
             chars="".join(rng.choices(_PLATE_LETTERS, k=3)),
             numbers=f"{rng.randint(1, 999):03d}",
             region=region,
@@ -353,11 +385,12 @@ class _ShotContent:
             local=local,
             offset=offset,
         )
-        return _LAYOUTS[camera_type or camera.camera_type](fields)
 
 
 @dataclass(frozen=True, slots=True)
-class _Fields:
+class ShotFields:
+    """What one shot says, before it is laid out in a camera type's metadata."""
+
     chars: str
     numbers: str
     region: str
@@ -375,53 +408,166 @@ def _parse_offset(offset: str) -> timedelta:
     return sign * timedelta(hours=hours, minutes=minutes)
 
 
-def _camerus1(f: _Fields) -> dict[str, Any]:
+class SchemaLayout:
+    """Metadata in one camera type's layout, made from its schema file: the mapping read
+    backwards (a value goes where the mapping reads it from), as any user's type would be.
+
+    A value read as a concatenation of slices (the plate) is cut into as many pieces as
+    the mapping has parts; which cuts are the layout's is found once per value length, by
+    trying cuts until the schema itself maps the metadata back to the values.
+    """
+
+    def __init__(self, name: str, doc: SchemaDocument) -> None:
+        self.name = name
+        self.mapping = doc.mapping
+        self.compiled = compile_schema(name, 1, doc)
+        self._concats = {f: s for f, s in doc.mapping.items() if isinstance(s, Concat)}
+        self._pieced = {ref.path for source in self._concats.values() for ref in source.parts}
+        self._cuts: dict[tuple[int, ...], tuple[tuple[int, ...], ...]] = {}
+
+    def metadata(self, f: ShotFields) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "plate": f.numbers[0] + f.chars + f.numbers[1:] + f.region,
+            "camera_id": f.camera_id,
+            "violation_id": f.violation_id,
+            "violation_value": f.violation_value,
+            "skill": f.skill,
+        }
+        metadata: dict[str, Any] = {}
+        for field, source in self.mapping.items():
+            if field == "occurred_at":
+                _put_time(metadata, source, f.local, f.offset)
+            elif isinstance(source, Ref):
+                _put(metadata, source.path, values[field])
+        _fill(metadata, self.compiled.document.layout, self._pieced)
+        if self._concats:
+            lengths = tuple(len(values[field]) for field in self._concats)
+            cuts = self._cuts.get(lengths)
+            if cuts is None:
+                cuts = self._cuts[lengths] = self._find_cuts(metadata, values, f.local)
+            self._put_concats(metadata, values, cuts)
+        return _in_layout_order(metadata, self.compiled.document.layout)
+
+    def _put_concats(
+        self, metadata: dict[str, Any], values: dict[str, Any], cuts: tuple[tuple[int, ...], ...]
+    ) -> bool:
+        return all(
+            _put_pieces(metadata, source, _pieces(values[field], cut))
+            for (field, source), cut in zip(self._concats.items(), cuts, strict=True)
+        )
+
+    def _find_cuts(
+        self, metadata: dict[str, Any], values: dict[str, Any], when: datetime
+    ) -> tuple[tuple[int, ...], ...]:
+        """The piece lengths with which the schema reads the values back, given the rest
+        of the shot in ``metadata`` (taken at ``when``)."""
+        choices = [
+            itertools.combinations(range(1, len(values[field])), len(source.parts) - 1)
+            for field, source in self._concats.items()
+        ]
+        for cuts in itertools.product(*choices):
+            trial = copy.deepcopy(metadata)
+            if not self._put_concats(trial, values, cuts):
+                continue
+            try:
+                case = self.compiled.to_case(trial, now=when)
+            except ShotInvalid:
+                continue
+            if all(getattr(case, field) == values[field] for field in self._concats):
+                return cuts
+        raise ValueError(f"{self.name}: no way to lay out {values} in this schema")
+
+
+def _pieces(value: str, cut: tuple[int, ...]) -> list[str]:
+    bounds = (0, *cut, len(value))
+    return [value[start:stop] for start, stop in itertools.pairwise(bounds)]
+
+
+def _put_pieces(metadata: dict[str, Any], source: Concat, pieces: list[str]) -> bool:
+    """Join each path's pieces in slice order; False if the slices then do not read them."""
+    by_path: dict[tuple[str, ...], list[tuple[Ref, str]]] = {}
+    for ref, piece in zip(source.parts, pieces, strict=True):
+        by_path.setdefault(ref.path, []).append((ref, piece))
+    for path, refs in by_path.items():
+        refs.sort(key=lambda rp: (rp[0].slice or (0, None))[0] or 0)
+        value = "".join(piece for _, piece in refs)
+        for ref, piece in refs:
+            start, stop = ref.slice or (None, None)
+            if value[start:stop] != piece:
+                return False
+        _put(metadata, path, value)
+    return True
+
+
+def _put_time(metadata: dict[str, Any], source: Source, local: datetime, offset: str) -> None:
+    match source:
+        case Ref(path=path):
+            _put(metadata, path, local.isoformat())
+        case Epoch(ref=ref, unit=unit):
+            seconds = int(local.timestamp())
+            _put(metadata, ref.path, seconds if unit == "seconds" else seconds * 1000)
+        case Parts(refs=refs):
+            parts = (local.year, local.month, local.day, local.hour, local.minute, local.second)
+            for ref, value in zip(refs, (*parts, offset), strict=True):
+                _put(metadata, ref.path, value)
+        case _:
+            raise ValueError(f"no way to lay out a timestamp read as {source!r}")
+
+
+def _put(metadata: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    for key in path[:-1]:
+        metadata = metadata.setdefault(key, {})
+    metadata[path[-1]] = value
+
+
+def _fill(
+    metadata: dict[str, Any],
+    layout: Mapping[str, FieldSpec],
+    pieced: set[tuple[str, ...]],
+    prefix: tuple[str, ...] = (),
+) -> None:
+    """Give the required keys the mapping does not read the least value they allow
+    (``pieced`` keys are read, in slices: they are laid out last)."""
+    for key, spec in layout.items():
+        path = (*prefix, key)
+        if spec.fields is not None:
+            if key in metadata or not spec.optional:
+                _fill(metadata.setdefault(key, {}), spec.fields, pieced, path)
+        elif key not in metadata and not spec.optional and path not in pieced:
+            metadata[key] = _least(key, spec)
+
+
+def _least(key: str, spec: FieldSpec) -> Any:
+    if spec.enum:
+        return spec.enum[0]
+    match spec.type:
+        case "int" | "float":
+            return spec.ge if spec.ge is not None else min(0, spec.le or 0)
+        case "bool":
+            return False
+        case "uuid":
+            return str(uuid.UUID(int=0))
+        case "string" if spec.pattern is None:
+            return "x" * (spec.min_length or 0)
+    raise ValueError(f"{key}: no value to give a required {spec.type} the mapping does not read")
+
+
+def _in_layout_order(metadata: dict[str, Any], layout: Mapping[str, FieldSpec]) -> dict[str, Any]:
+    """Keys in the order the schema file lists them, as a camera would send them."""
+    ordered = {}
+    for key, spec in layout.items():
+        if key in metadata:
+            value = metadata[key]
+            ordered[key] = _in_layout_order(value, spec.fields) if spec.fields else value
+    return ordered
+
+
+def _layouts() -> dict[str, SchemaLayout]:
+    """Every built-in camera type's layout, from its shipped schema file."""
     return {
-        "transport_chars": f.chars,
-        "transport_numbers": f.numbers,
-        "transport_region": f.region,
-        "camera_id": f.camera_id,
-        "violation_id": f.violation_id,
-        "violation_value": f.violation_value,
-        "skill_value": f.skill,
-        "datetime": f.local.isoformat(),
+        name: SchemaLayout(name, load_schema_file(path))
+        for name, path in builtin_schema_files().items()
     }
-
-
-def _camerus2(f: _Fields) -> dict[str, Any]:
-    t = f.local
-    return {
-        "transport": {"chars": f.chars, "numbers": f.numbers, "transport_region": f.region},
-        "camera": {"id": f.camera_id},
-        "violation": {"id": f.violation_id, "value": f.violation_value},
-        "skill": {"value": f.skill},
-        "datetime": {
-            "year": t.year,
-            "month": t.month,
-            "day": t.day,
-            "hour": t.hour,
-            "minute": t.minute,
-            "seconds": t.second,
-            "utf_offset": f.offset,
-        },
-    }
-
-
-def _camerus3(f: _Fields) -> dict[str, Any]:
-    return {
-        "transport": f.numbers[0] + f.chars + f.numbers[1:] + f.region,
-        "camera": {"id": f.camera_id},
-        "violation": {"id": f.violation_id, "value": f.violation_value},
-        "skill": f.skill,
-        "datetime": int(f.local.timestamp()),
-    }
-
-
-_LAYOUTS: dict[str, Callable[[_Fields], dict[str, Any]]] = {
-    "camerus1": _camerus1,
-    "camerus2": _camerus2,
-    "camerus3": _camerus3,
-}
 
 
 class _PhotoFactory:
@@ -548,6 +694,17 @@ class _BadShots:
         self._cameras = cameras
         self._folder_of = folder_of
         self._binary_fraction = binary_fraction
+        self._months = {
+            name: layout.mapping["occurred_at"].refs[1].path
+            for name, layout in content.layouts.items()
+            if isinstance(layout.mapping["occurred_at"], Parts)
+        }
+        """Types whose timestamp comes in calendar parts: where each keeps the month."""
+        self._camera_of_kind = {
+            "month-13": next(iter(self._months)),
+            "type-mismatch": CAMERA_TYPES[0],
+        }
+        """The registered type of the camera a bad shot must come from, where it matters."""
 
     def make_set(self, first: int, original: GeneratedShot) -> list[GeneratedShot]:
         """Shots ``first`` .. ``first + len(BAD_SHOT_KINDS) - 1``; ``original`` is re-sent."""
@@ -562,7 +719,7 @@ class _BadShots:
                 [
                     i
                     for i, c in enumerate(self._cameras)
-                    if _CAMERA_OF_KIND.get(kind, c.camera_type) == c.camera_type
+                    if self._camera_of_kind.get(kind, c.camera_type) == c.camera_type
                 ]
             )
             stem = self._folder_of(n, index) / f"shot-{n:06d}-{kind}"
@@ -599,15 +756,18 @@ class _BadShots:
                     "plate": "1ABC2377",
                     "camera_id": str(camera.id),
                     "speed": "62km/h",
-                    "taken_at": content.metadata(camera, camera_type="camerus1")["datetime"],
+                    "taken_at": content.fields(camera).local.isoformat(),
                 }
             case "month-13":
                 metadata = content.metadata(camera)
-                metadata["datetime"]["month"] = 13
+                _put(metadata, self._months[camera.camera_type], 13)
             case "unknown-camera":
                 metadata = content.metadata(camera, camera_id=_uuid(self._rng))
             case "type-mismatch":
-                metadata = content.metadata(camera, camera_type="camerus2")
+                other = CAMERA_TYPES[
+                    (CAMERA_TYPES.index(camera.camera_type) + 1) % len(CAMERA_TYPES)
+                ]
+                metadata = content.metadata(camera, camera_type=other)
             case "future":
                 metadata = content.metadata(camera, when=content.now + FUTURE_OFFSET)
             case "truncated-jpeg":
