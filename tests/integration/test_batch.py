@@ -37,7 +37,7 @@ from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection, SchemaVe
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit
 from lizardctl.core.ingest.outcome import BatchResult
-from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions
+from lizardctl.core.ingest.walk import ShotFiles, Walker, WalkOptions, pair
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.repositories.claims import FolderPlan
 from lizardctl.core.repositories.ingest import ShotRepository
@@ -597,7 +597,8 @@ async def test_rejections_are_stored_with_run_paths_reason_and_message(world: Wo
 
 
 async def walked(walker: Walker) -> list[ShotFiles]:
-    return [s async for group in walker for listing in group for s in walker.shots(listing)]
+    listings = [listing async for group in walker for listing in group]
+    return [s for listing in listings for s in pair(listing.part(), walker.young_after)[0]]
 
 
 async def test_a_dangling_photo_symlink_found_by_the_walker_is_unreadable(world: World) -> None:

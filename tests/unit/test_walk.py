@@ -10,6 +10,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions, WalkStats, part_of
+from lizardctl.core.ingest.outcome import Pending
+from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker, WalkOptions, pair, part_of
 from lizardctl.core.vocabulary import Reason
 
 NOW = time.time()
@@ -44,10 +46,38 @@ async def walk(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     concurrency: int = 8,
-) -> tuple[list[ShotFiles], WalkStats]:
+) -> tuple[list[ShotFiles], Walked]:
     walker = Walker(roots, WalkOptions(settle, include, exclude, concurrency), now=NOW)
-    shots = [s async for group in walker for listing in group for s in walker.shots(listing)]
-    return shots, walker.stats
+    listings = [listing async for group in walker for listing in group]
+    shots, pending = paired(walker, listings)
+    stats = walker.stats
+    return shots, Walked(
+        pending.count, stats.ignored_files, stats.directories, stats.problems, pending
+    )
+
+
+@dataclass(frozen=True)
+class Walked:
+    """What the walk saw (``WalkStats``) and what pairing held back, for the assertions."""
+
+    pending: int
+    ignored_files: int
+    directories: int
+    problems: list[str]
+    held: Pending
+
+
+def paired(
+    walker: Walker, listings: Iterable[Listing], stems: Iterable[str] | None = None
+) -> tuple[list[ShotFiles], Pending]:
+    """Pair listings as the workers do, each as one part."""
+    shots: list[ShotFiles] = []
+    pending = Pending()
+    for listing in listings:
+        found, held = pair(listing.part(stems), walker.young_after)
+        shots.extend(found)
+        pending.add(held)
+    return shots, pending
 
 
 def rel(path: str | None, base: Path) -> str | None:
@@ -245,7 +275,7 @@ async def test_listing_stats_nothing_until_a_part_is_paired(
     [[listing]] = [group async for group in walker]
     assert [s for s in stats if s != str(tmp_path)] == []
     first, _second = listing.split(2)
-    shots = walker.shots(listing, first)
+    shots, _ = paired(walker, [listing], first)
     assert {Path(s.photo or "").stem for s in shots} == set(first)
     assert sorted(Path(s).name for s in stats if s != str(tmp_path)) == sorted(
         f"{stem}{suffix}" for stem in first for suffix in (".jpg", ".json")
@@ -627,7 +657,8 @@ async def test_a_file_vanishing_during_the_walk_loses_nothing_else(tmp_path: Pat
     walker = Walker([tmp_path], WalkOptions(60), now=NOW)
     [[listing]] = [group async for group in walker]
     (tmp_path / "b.json").unlink()
-    shots, stats = walker.shots(listing), walker.stats
+    shots, _ = paired(walker, [listing])
+    stats = walker.stats
     assert pairs(shots, tmp_path) == {("a.jpg", "a.json"), ("c.jpg", "c.json"), ("d.jpg", "d.json")}
     assert problems(shots, tmp_path) == [("b.jpg", None, Reason.ORPHAN)]
     assert stats.problems == []

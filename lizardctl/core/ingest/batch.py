@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import hashlib
+import math
 import os
 import stat
 import uuid
@@ -27,9 +28,9 @@ from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict
 from lizardctl.core.ingest.jobs import Unit
-from lizardctl.core.ingest.outcome import BatchResult
+from lizardctl.core.ingest.outcome import BatchResult, Pending
 from lizardctl.core.ingest.records import NewCase, NewPhoto, Provenance, RejectedShot, new_ids
-from lizardctl.core.ingest.walk import ShotFiles, inside, refusal
+from lizardctl.core.ingest.walk import Part, ShotFiles, inside, pair, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
@@ -70,6 +71,9 @@ class BatchSettings:
     read_budget: int = READ_BUDGET
     roots: tuple[str, ...] = ()
     """Real paths of the folders given: ``delete_source`` deletes nothing outside them."""
+    young_after: float = math.inf
+    """Files modified after this time (epoch seconds) may still be being written: their
+    shots are held back (``--settle``)."""
 
 
 @dataclass(slots=True)
@@ -198,6 +202,18 @@ class BatchProcessor:
     async def close(self) -> None:
         await self.db.dispose()
 
+    async def process_parts(self, parts: Sequence[Part], units: Sequence[Unit]) -> BatchResult:
+        """Pair the files of claimed folder parts, then judge and persist the shots."""
+        shots: list[ShotFiles] = []
+        pending = Pending()
+        for part in parts:
+            paired, held = pair(part, self.settings.young_after)
+            shots.extend(paired)
+            pending.add(held)
+        result = await self.process(shots, units)
+        result.pending.add(pending)
+        return result
+
     async def process(self, shots: list[ShotFiles], units: Sequence[Unit] = ()) -> BatchResult:
         """Judge and persist ``shots``; ``units`` are the claimed folder parts they make up,
         marked done in the same transaction."""
@@ -250,7 +266,7 @@ class BatchProcessor:
                 verdict = examine(
                     item.photo,
                     item.metadata,
-                    Path(item.shot.metadata or "").suffix,
+                    os.path.splitext(item.shot.metadata or "")[1],  # noqa: PTH122 - hot path
                     self.context,
                     photo_sha256=item.key[0],
                 )

@@ -1,8 +1,10 @@
-"""Pair claimed parts into batches and run them on the workers, a bounded number at once.
+"""Gather claimed parts into batches and run them on the workers, a bounded number at once.
 
-The ``Batcher`` gathers parts into batches of about ``batch_size`` shots; the
+The ``Batcher`` gathers parts into batches of about ``batch_size`` stems; the
 ``Dispatcher`` hands each to a worker process (or, with no workers, runs it here) with at
-most two per worker in flight, so memory stays flat however large the dump.
+most two per worker in flight, so memory stays flat however large the dump. A batch
+travels as file names (``walk.Part``): the worker stats, pairs, reads and judges them,
+and sends back counts; the main process only lists folders and claims parts.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from lizardctl.core.ingest import pool
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit
 from lizardctl.core.ingest.outcome import BatchResult
-from lizardctl.core.ingest.walk import Listing, ShotFiles, Walker
+from lizardctl.core.ingest.walk import Listing, Part
 
 
 class Dispatcher:
@@ -62,9 +64,9 @@ class Dispatcher:
             if self.processor is not None:
                 await self.processor.close()
 
-    async def feed(self, batch: list[ShotFiles], units: list[Unit]) -> None:
+    async def feed(self, batch: list[Part], units: list[Unit]) -> None:
         if self.processor is not None:
-            future = asyncio.ensure_future(self.processor.process(batch, units))
+            future = asyncio.ensure_future(self.processor.process_parts(batch, units))
         else:
             loop = asyncio.get_running_loop()
             future = loop.run_in_executor(
@@ -87,35 +89,33 @@ class Dispatcher:
 
 
 class Batcher:
-    """Gathers folder parts into batches of about ``batch_size`` shots for the dispatcher.
+    """Gathers folder parts into batches of about ``batch_size`` stems for the dispatcher.
 
     A part is never split across batches: its claim is marked done by the one transaction
-    that commits its shots. Pairing stats every file of a part, so it runs in threads.
+    that commits its shots.
     """
 
-    def __init__(self, dispatcher: Dispatcher, walker: Walker, batch_size: int) -> None:
+    def __init__(self, dispatcher: Dispatcher, batch_size: int) -> None:
         self.dispatcher = dispatcher
-        self.walker = walker
         self.batch_size = batch_size
-        self.shots: list[ShotFiles] = []
+        self.parts: list[Part] = []
+        self.stems = 0
         self.units: list[Unit] = []
 
     async def add(self, listing: Listing, parts: Sequence[tuple[Unit | None, list[str]]]) -> None:
-        found = await asyncio.gather(
-            *(asyncio.to_thread(self.walker.shots, listing, stems) for _, stems in parts)
-        )
-        for (unit, _), shots in zip(parts, found, strict=True):
-            self.shots.extend(shots)
+        for unit, stems in parts:
+            self.parts.append(listing.part(stems))
+            self.stems += len(stems)
             if unit is not None:
                 self.units.append(unit)
-            if len(self.shots) >= self.batch_size:
+            if self.stems >= self.batch_size:
                 await self.flush()
 
     async def flush(self) -> None:
-        if self.shots or self.units:
-            shots, units = self.shots, self.units
-            self.shots, self.units = [], []
-            await self.dispatcher.feed(shots, units)
+        if self.parts or self.units:
+            parts, units = self.parts, self.units
+            self.parts, self.units, self.stems = [], [], 0
+            await self.dispatcher.feed(parts, units)
 
     async def drain(self) -> None:
         await self.flush()

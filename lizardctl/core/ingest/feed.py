@@ -1,4 +1,4 @@
-"""Walk, then claim: list the folders, claim their parts, hand the ones we hold to pairing.
+"""Walk, then claim: list the folders, claim their parts, hand the ones we hold to batching.
 
 Without a job (dry run) every part is ours. With one, parts go to whoever claims them
 first (``jobs.py``); at the end, ``sweep`` takes over parts whose worker died and waits
@@ -24,6 +24,11 @@ SWEEP_POLL_S = (0.05, 2.0)
 as long each time up to 2 s: others' last batches take a fraction of a second, and a
 long wait (a slow host) should not cost the database a query every 50 ms."""
 
+CLAIM_ROUNDS = 2
+"""Folders are planned and claimed once listings for this many rounds of in-flight
+batches have been gathered: a transaction per few folders cost the main process more
+than all its other work, and a chunk this size is still small enough to share."""
+
 Cuts = dict[str, tuple[Listing, list[list[str]]]]
 """Each folder's listing and its parts' stems, by folder key."""
 
@@ -44,11 +49,14 @@ class Feed:
         self.job = job
         self.stop = stop
         self.limit = limit
+        self.chunk = CLAIM_ROUNDS * limit * batcher.batch_size
+        """Stems listed before they are planned and claimed together."""
         self.elsewhere = 0
         """Stems of listed folders whose parts other workers of the job took."""
 
     async def run(self) -> None:
         size = self.batcher.batch_size
+        gathered: list[Listing] = []
         async for listings in self.walker:
             if self.stop.signal is not None:
                 return
@@ -56,20 +64,28 @@ class Feed:
                 for listing in listings:
                     cut = listing.split(listing.parts_for(size))
                     await self.batcher.add(listing, [(None, stems) for stems in cut])
-            else:
-                await self._take(self.job, listings)
+                continue
+            gathered.extend(listings)
+            if sum(len(listing.stems) for listing in gathered) >= self.chunk:
+                await self._take(self.job, gathered)
+                gathered = []
+        if gathered and self.job is not None and self.stop.signal is None:
+            await self._take(self.job, gathered)
         await self.batcher.drain()
 
     async def _take(self, job: JobMembership, listings: Sequence[Listing]) -> None:
         agreed = await job.plan(listings)
         by_key = {folder_key(listing.directory): listing for listing in listings}
         cuts = {key: (by_key[key], by_key[key].split(parts)) for key, parts in agreed.items()}
+        stems = sum(len(listing.stems) for listing in listings)
+        # About a chunk of stems per claim, however small the folders' parts are.
+        limit = max(self.limit, -(-self.chunk * sum(agreed.values()) // max(stems, 1)))
         taken: set[Unit] = set()
         while self.stop.signal is None:
-            units = await job.claim(list(agreed), self.limit)
+            units = await job.claim(list(agreed), limit)
             taken.update(units)
             await self._add(units, cuts)
-            if len(units) < self.limit:
+            if len(units) < limit:
                 break
         self.elsewhere += sum(
             len(stems)

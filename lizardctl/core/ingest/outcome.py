@@ -14,6 +14,26 @@ from typing import Any
 
 
 @dataclass(slots=True)
+class Pending:
+    """Shots whose files may still be being written: held back for the next run."""
+
+    count: int = 0
+    future: int = 0
+    """Of ``count``, shots held back by a file modified in the future: they wait until
+    the clock passes that time, however small ``--settle`` is."""
+    example: str | None = None
+    """One file held back for --settle, for the note that says why."""
+    future_example: str | None = None
+    """One file modified in the future, to name in the warning."""
+
+    def add(self, other: Pending) -> None:
+        self.count += other.count
+        self.future += other.future
+        self.example = self.example or other.example
+        self.future_example = self.future_example or other.future_example
+
+
+@dataclass(slots=True)
 class BatchResult:
     """Counts of one batch (or, summed, of a run)."""
 
@@ -23,6 +43,8 @@ class BatchResult:
     reasons: Counter[str] = field(default_factory=Counter)
     by_type: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    pending: Pending = field(default_factory=Pending)
+    """Shots of the batch's parts held back, not among ``shots``."""
 
     def add(self, other: BatchResult) -> None:
         self.shots += other.shots
@@ -31,6 +53,7 @@ class BatchResult:
         self.reasons.update(other.reasons)
         self.by_type.update(other.by_type)
         self.problems.extend(other.problems)
+        self.pending.add(other.pending)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,12 @@
 """One ingest run, top to bottom.
 
-walk (``walk.py``: list folders) → claim (``jobs.py``, ``feed.py``: take folder parts
-through the database) → pair (``walk.Walker.shots``: photo with metadata file) → in a
-worker process (``pool.py``, ``batch.py``): read → examine (``examine.py``: decode, detect,
-validate, map, probe) → store (the photo store) → commit (the repository, in one
-transaction per batch) → outcome (``outcome.py``, ``runs.py``: counted, recorded).
+In the main process: walk (``walk.py``: list folders, names only) → claim (``jobs.py``,
+``feed.py``: take folder parts through the database) → dispatch (``dispatch.py``: a
+batch of parts, as file names, to a worker). In a worker process (``pool.py``,
+``batch.py``): pair (``walk.pair``: stat, photo with metadata file) → read → examine
+(``examine.py``: decode, detect, validate, map, probe) → store (the photo store) →
+commit (the repository, one transaction per batch). Back in the main process: outcome
+(``outcome.py``, ``runs.py``: counted, recorded). The main process mostly waits.
 
 SIGINT and SIGTERM stop the feed; the batches in flight still commit and the run is
 recorded ``interrupted`` (``signals.py``).
@@ -110,7 +112,7 @@ class Pipeline:
                 async with Dispatcher(
                     settings, options.workers, total, on_batch, self.executor
                 ) as dispatcher:
-                    batcher = Batcher(dispatcher, walker, options.batch_size)
+                    batcher = Batcher(dispatcher, options.batch_size)
                     feed = Feed(walker, batcher, job, stop, dispatcher.limit)
                     await feed.run()
                     total.outcomes["elsewhere"] += feed.elsewhere
@@ -153,6 +155,7 @@ class Pipeline:
             max_photo_bytes=options.max_photo_bytes,
             max_metadata_bytes=options.max_metadata_bytes,
             roots=tuple(walker.real_roots),
+            young_after=walker.young_after,
         )
 
     def _summary(
@@ -165,17 +168,17 @@ class Pipeline:
         started: float,
     ) -> IngestSummary:
         """Problems name files: shown and stored as the database stores paths."""
-        stats = walker.stats
+        stats, pending = walker.stats, total.pending
         return IngestSummary(
             run_id=run_id,
             dry_run=options.dry_run,
             database=self.db.display_url,
             store=str(self.store_root),
             elapsed_s=time.monotonic() - started,
-            pending=stats.pending,
-            pending_future=stats.pending_future,
-            pending_example=storable(stats.pending_example),
-            future_example=storable(stats.future_example),
+            pending=pending.count,
+            pending_future=pending.future,
+            pending_example=storable(pending.example),
+            future_example=storable(pending.future_example),
             ignored_files=stats.ignored_files,
             result=total,
             problems=[storable(problem) for problem in total.problems],

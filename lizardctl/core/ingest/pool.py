@@ -29,7 +29,7 @@ from multiprocessing.util import Finalize
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit
 from lizardctl.core.ingest.outcome import BatchResult
-from lizardctl.core.ingest.walk import ShotFiles
+from lizardctl.core.ingest.walk import Part
 from lizardctl.core.liveness import belong_to
 
 _loop: asyncio.AbstractEventLoop | None = None
@@ -107,7 +107,7 @@ def _close() -> None:
         _loop.run_until_complete(_processor.close())
 
 
-def run_batch(settings: BatchSettings, shots: list[ShotFiles], units: list[Unit]) -> BatchResult:
+def run_batch(settings: BatchSettings, parts: list[Part], units: list[Unit]) -> BatchResult:
     global _loop, _processor
     if _loop is None:
         _loop = asyncio.new_event_loop()
@@ -115,4 +115,4 @@ def run_batch(settings: BatchSettings, shots: list[ShotFiles], units: list[Unit]
     if _processor is None or _processor.settings != settings:
         _close()
         _processor = _loop.run_until_complete(BatchProcessor.open(settings))
-    return _loop.run_until_complete(_processor.process(shots, units))
+    return _loop.run_until_complete(_processor.process_parts(parts, units))

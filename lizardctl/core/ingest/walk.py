@@ -4,16 +4,17 @@ Pairing only ever looks inside one directory (a shot's two files share a folder 
 stem), so every directory is listed once, in a worker thread, and handed on at once:
 memory holds one directory's listing per scanning task, never the whole dump.
 
-Listing a folder reads names only. The per-file ``stat`` (for the settle time) and the
-pairing happen in ``Walker.shots``, for one *part* of a folder at a time: processes that
+Listing a folder reads names only, in the main process. The per-file ``lstat`` (file
+type and settle time) and the pairing happen in ``pair``, in the worker process that
+gets the *part* of the folder (``Listing.part``: its names, by stem): processes that
 share a dump claim folder parts through the database and never stat or pair the files
-of parts another process holds.
+of parts another process holds, and the main process stats nothing.
 
 The walk never leaves the paths it was given: a folder symlink is followed only when it
 resolves inside one of them, others are reported. Only regular files become shots to
 read; a symlink, FIFO, socket or device under a shot's name makes the shot a rejection
-(the listing's file type says so, without a system call), so nothing is opened that
-could block, never end, or lie outside the dump.
+(the ``lstat`` of pairing says so), so nothing is opened that could block, never end,
+or lie outside the dump.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ import hashlib
 import os
 import random
 import stat
-import threading
 import time
 import zlib
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -32,6 +32,7 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 
 from lizardctl.core.files import file_kind
+from lizardctl.core.ingest.outcome import Pending
 from lizardctl.core.photos import PHOTO_SUFFIXES
 from lizardctl.core.vocabulary import Reason
 
@@ -51,37 +52,31 @@ class ShotFiles:
 
 @dataclass(slots=True)
 class WalkStats:
-    """What the walk saw besides shots: files held back, files ignored, folders it could not use."""
+    """What the walk saw besides shots: files ignored, folders it could not use."""
 
-    pending: int = 0
-    pending_future: int = 0
-    """Of ``pending``, shots held back by a file modified in the future: they wait until
-    the clock passes that time, however small ``--settle`` is."""
-    future_example: str | None = None
-    """One such file, to name in the warning."""
-    pending_example: str | None = None
-    """One file held back, for the note that says why."""
     ignored_files: int = 0
     directories: int = 0
     problems: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
-    name: str
-    path: str
-    is_photo: bool
-    refused: str | None = None
-    """Why the file is not read (it is not a regular file), or None."""
+class Part:
+    """A part of one folder as its worker gets it: the file names of each stem, in order.
+
+    Tuples of strings: the message to the worker stays small and cheap to pickle.
+    """
+
+    directory: str
+    stems: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 @dataclass(slots=True)
 class Listing:
-    """One folder's files that may form shots, grouped by stem; nothing stat'ed yet."""
+    """One folder's files that may form shots, names grouped by stem; nothing stat'ed yet."""
 
     directory: str
     relative: str
-    stems: dict[str, list[_Entry]] = field(default_factory=dict)
+    stems: dict[str, list[str]] = field(default_factory=dict)
     subdirs: list[tuple[str, tuple[int, int], bool]] = field(default_factory=list)
     ignored: int = 0
     problems: list[str] = field(default_factory=list)
@@ -96,6 +91,11 @@ class Listing:
         for stem in sorted(self.stems):
             cut[part_of(stem, parts)].append(stem)
         return cut
+
+    def part(self, stems: Iterable[str] | None = None) -> Part:
+        """The files of ``stems`` (default: the whole folder, sorted), for ``pair``."""
+        chosen = sorted(self.stems) if stems is None else stems
+        return Part(self.directory, tuple((stem, tuple(self.stems[stem])) for stem in chosen))
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +166,6 @@ class Walker:
         self.options = options
         self.young_after = now - options.settle_seconds
         self.stats = WalkStats()
-        self._lock = threading.Lock()
 
     def _scan(self, root: Path, directory: str) -> Listing:
         listing = Listing(directory, os.path.relpath(directory, root))
@@ -190,7 +189,7 @@ class Walker:
         if not include and not exclude:
             return
         for stem, entries in list(listing.stems.items()):
-            names = [stem, *(entry.name for entry in entries)]
+            names = [stem, *entries]
             if (exclude and _shot_matches(exclude, listing.relative, names)) or (
                 include and not _shot_matches(include, listing.relative, names)
             ):
@@ -232,85 +231,7 @@ class Walker:
         shard = options.shard
         if shard is not None and not _in_shard(f"{listing.relative}/{stem}", shard):
             return
-        refused = None
-        try:
-            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
-                refused = refusal(entry.path, entry.stat(follow_symlinks=False).st_mode)
-        except OSError as exc:  # gone since the listing: pairing finds it gone and skips it
-            refused = f"{entry.path}: {exc.strerror or exc}"
-        listing.stems.setdefault(stem, []).append(
-            _Entry(entry.name, entry.path, kind == "photo", refused)
-        )
-
-    def _mtime(self, entry: _Entry) -> float | None:
-        """A file's mtime; None when it is gone since the listing.
-
-        ``lstat``: a symlink is never followed, so its own mtime decides.
-        """
-        try:
-            return os.lstat(entry.path).st_mtime
-        except FileNotFoundError:
-            return None  # removed since it was listed: nothing left to ingest or reject
-        except OSError:
-            return 0.0  # cannot even lstat it: let the read fail and say why
-
-    def shots(self, listing: Listing, stems: Iterable[str] | None = None) -> list[ShotFiles]:
-        """Pair the settled files of ``stems`` (default: the whole folder), in a thread."""
-        shots: list[ShotFiles] = []
-        pending = future = 0
-        example = future_example = None
-        for stem in sorted(listing.stems) if stems is None else stems:
-            mtimes = [(entry, self._mtime(entry)) for entry in listing.stems[stem]]
-            settled = [(e, None if m is None else m <= self.young_after) for e, m in mtimes]
-            if any(state is False for _, state in settled):
-                photo_count = sum(1 for entry, _ in settled if entry.is_photo)
-                held = max(photo_count, len(settled) - photo_count)
-                pending += held
-                young = [(e, m) for e, m in mtimes if m is not None and m > self.young_after]
-                ahead = [e for e, m in young if m > time.time() + FUTURE_SLACK_S]
-                if ahead:
-                    future += held
-                    future_example = future_example or ahead[0].path
-                else:
-                    example = example or young[0][0].path
-                continue
-            photos = [entry for entry, state in settled if state and entry.is_photo]
-            metadata = [entry for entry, state in settled if state and not entry.is_photo]
-            group = photos + metadata
-            if not group:
-                continue
-            if len(photos) == 1 and len(metadata) == 1:
-                refused = photos[0].refused or metadata[0].refused
-                problem = None if refused is None else (Reason.UNREADABLE, refused)
-                shots.append(ShotFiles(photos[0].path, metadata[0].path, problem))
-            elif not photos or not metadata:
-                partner = "metadata file" if photos else "photo"
-                for entry in group:
-                    path = entry.path
-                    shots.append(
-                        ShotFiles(
-                            path if photos else None,
-                            None if photos else path,
-                            (Reason.ORPHAN, f"no {partner} with the stem {stem!r} beside it"),
-                        )
-                    )
-            else:
-                names = ", ".join(sorted(e.name for e in group))
-                message = f"cannot pair {names}: several photos or metadata files share one stem"
-                shots.extend(
-                    ShotFiles(
-                        e.path if e in photos else None,
-                        e.path if e in metadata else None,
-                        (Reason.AMBIGUOUS_PAIR, message),
-                    )
-                    for e in group
-                )
-        with self._lock:  # parts of one folder are paired in several threads at once
-            self.stats.pending += pending
-            self.stats.pending_future += future
-            self.stats.pending_example = self.stats.pending_example or example
-            self.stats.future_example = self.stats.future_example or future_example
-        return shots
+        listing.stems.setdefault(stem, []).append(entry.name)
 
     async def rescan(self, directory: str) -> Listing:
         """List one folder again (a dead worker's part to take over), relative to its root."""
@@ -370,3 +291,83 @@ class Walker:
                     listings.append(listing)
             if listings:
                 yield listings
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    name: str
+    path: str
+    is_photo: bool
+    mtime: float | None
+    """None when the file is gone since the listing."""
+    refused: str | None
+    """Why the file is not read (it is not a regular file), or None."""
+
+
+def _looked_at(directory: str, name: str) -> _File:
+    """A listed file's type and mtime, from one ``lstat``: a symlink is never followed,
+    so its own type and mtime decide."""
+    path = os.path.join(directory, name)  # noqa: PTH118 - hot path
+    is_photo = _kind(name) == "photo"
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:  # removed since it was listed: nothing to ingest or reject
+        return _File(name, path, is_photo, None, None)
+    except OSError:  # cannot even lstat it: let the read fail and say why
+        return _File(name, path, is_photo, 0.0, None)
+    refused = None if stat.S_ISREG(info.st_mode) else refusal(path, info.st_mode)
+    return _File(name, path, is_photo, info.st_mtime, refused)
+
+
+def pair(part: Part, young_after: float) -> tuple[list[ShotFiles], Pending]:
+    """Pair the settled files of a part; the shots held back are counted in ``Pending``."""
+    shots: list[ShotFiles] = []
+    pending = Pending()
+    for stem, names in part.stems:
+        files = [_looked_at(part.directory, name) for name in names]
+        young = [f for f in files if f.mtime is not None and f.mtime > young_after]
+        if young:
+            photo_count = sum(1 for f in files if f.is_photo)
+            held = max(photo_count, len(files) - photo_count)
+            pending.count += held
+            ahead = [
+                f for f in young if f.mtime is not None and f.mtime > time.time() + FUTURE_SLACK_S
+            ]
+            if ahead:
+                pending.future += held
+                pending.future_example = pending.future_example or ahead[0].path
+            else:
+                pending.example = pending.example or young[0].path
+            continue
+        present = [f for f in files if f.mtime is not None]
+        photos = [f for f in present if f.is_photo]
+        metadata = [f for f in present if not f.is_photo]
+        group = photos + metadata
+        if not group:
+            continue
+        if len(photos) == 1 and len(metadata) == 1:
+            refused = photos[0].refused or metadata[0].refused
+            problem = None if refused is None else (Reason.UNREADABLE, refused)
+            shots.append(ShotFiles(photos[0].path, metadata[0].path, problem))
+        elif not photos or not metadata:
+            partner = "metadata file" if photos else "photo"
+            for f in group:
+                shots.append(
+                    ShotFiles(
+                        f.path if photos else None,
+                        None if photos else f.path,
+                        (Reason.ORPHAN, f"no {partner} with the stem {stem!r} beside it"),
+                    )
+                )
+        else:
+            names_ = ", ".join(sorted(f.name for f in group))
+            message = f"cannot pair {names_}: several photos or metadata files share one stem"
+            shots.extend(
+                ShotFiles(
+                    f.path if f.is_photo else None,
+                    None if f.is_photo else f.path,
+                    (Reason.AMBIGUOUS_PAIR, message),
+                )
+                for f in group
+            )
+    return shots, pending
