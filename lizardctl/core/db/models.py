@@ -275,7 +275,7 @@ class Case(Base):
     source_metadata: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.OPEN)
     required_skill: Mapped[int] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
     fine_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
     """The catalog's fine when the case was confirmed, frozen there so re-importing the
@@ -295,7 +295,7 @@ class Rejection(Base):
     )
     photo_path: Mapped[str | None] = mapped_column(Text)
     metadata_path: Mapped[str | None] = mapped_column(Text)
-    reason: Mapped[str] = mapped_column(String(32), index=True)
+    reason: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
