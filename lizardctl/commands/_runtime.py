@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.paging import Page
 
 T = TypeVar("T")
@@ -156,7 +156,7 @@ def run(
     """
     import asyncio
 
-    from lizardctl.core.database import (
+    from lizardctl.core.db.database import (
         Database,
         environment_error,
         require_existing_database,

@@ -39,7 +39,7 @@ from lizardctl.core.config import METRICS_FILE_ENV
 from lizardctl.core.errors import LizardError
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.ingest.outcome import BatchResult
     from lizardctl.core.services.ingest import IngestSummary
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import IngestJob, IngestRun, Prune
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import prune_guard

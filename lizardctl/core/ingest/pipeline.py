@@ -27,7 +27,7 @@ from lizardctl.core.choices import (
     DEFAULT_MAX_METADATA_BYTES,
     DEFAULT_MAX_PHOTO_BYTES,
 )
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import utcnow
 from lizardctl.core.ingest.batch import BatchSettings
 from lizardctl.core.ingest.dispatch import Batcher, Dispatcher

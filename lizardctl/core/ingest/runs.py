@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import IngestRun, utcnow
 from lizardctl.core.ingest.outcome import IngestSummary
 from lizardctl.core.storable import storable, storable_json

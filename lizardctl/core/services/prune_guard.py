@@ -40,10 +40,10 @@ from typing import Self
 
 from lizardctl.core.choices import DEFAULT_CLAIM_LEASE
 from lizardctl.core.db.models import utcnow
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import EnvironmentFailure
 from lizardctl.core.liveness import alive_since, worker_name
 from lizardctl.core.repositories.prunes import PruneMarker
-from lizardctl.core.uow import UnitOfWork, UowFactory
 
 PRUNE_BEAT_S = 10.0
 """A prune renews its row at most this often, between pages and before each delete batch."""

@@ -13,13 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lizardctl.core.config import is_sqlite, mask_url, scrub_secrets, sqlite_path
 from lizardctl.core.db import migrate
 from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S, create_engine, session_factory
+from lizardctl.core.db.uow import UnitOfWork
 from lizardctl.core.errors import (
     DatabaseMissing,
     EnvironmentFailure,
     InternalError,
     StatementRefused,
 )
-from lizardctl.core.uow import UnitOfWork
 
 UPGRADE_HINT = "run `lizardctl db upgrade`"
 

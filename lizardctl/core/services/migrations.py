@@ -1,11 +1,12 @@
-"""Migrating the database and reporting where its schema stands."""
+"""Migrating the database (`db upgrade`, `db downgrade`) and reporting where its schema
+stands (`db current`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.services.schemas import register_builtins
 
 
@@ -28,7 +29,7 @@ class Upgrade:
         return set(self.before) != set(self.after)
 
 
-class DatabaseService:
+class MigrationService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
