@@ -27,9 +27,12 @@ from lizardctl.commands._runtime import (
     wants_json,
 )
 from lizardctl.core.choices import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_CLAIM_LEASE,
     DEFAULT_MAX_METADATA_BYTES,
     DEFAULT_MAX_PHOTO_BYTES,
+    DEFAULT_SETTLE_S,
+    MAX_BATCH_SIZE,
     MAX_CLAIM_LEASE_S,
     MAX_SETTLE_S,
     MAX_SHARDS,
@@ -37,6 +40,7 @@ from lizardctl.core.choices import (
 )
 from lizardctl.core.config import METRICS_FILE_ENV
 from lizardctl.core.errors import LizardError
+from lizardctl.core.vocabulary import RunStatus
 
 if TYPE_CHECKING:
     from lizardctl.core.db.database import Database
@@ -132,9 +136,9 @@ class _RunEnd:
 
     def __init__(self) -> None:
         self.summary: IngestSummary | None = None
-        self.status = "failed"
+        self.status = RunStatus.FAILED
 
-    def __call__(self, summary: IngestSummary, status: str) -> None:
+    def __call__(self, summary: IngestSummary, status: RunStatus) -> None:
         self.summary, self.status = summary, status
 
 
@@ -170,8 +174,8 @@ def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
     finally:
         summary = end.summary
         status = end.status
-        if status == "finished" and code not in (0, 1):
-            status = "failed"  # e.g. the run's outcome could not be recorded
+        if status is RunStatus.FINISHED and code not in (0, 1):
+            status = RunStatus.FAILED  # e.g. the run's outcome could not be recorded
         metrics = RunMetrics(
             status=status,
             exit_code=code,
@@ -214,8 +218,9 @@ def ingest(
         ),
     ] = min(os.cpu_count() or 1, MAX_WORKERS),  # a default past the bound fails too
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=100_000, help="Shots per transaction.")
-    ] = 256,
+        int,
+        typer.Option("--batch-size", min=1, max=MAX_BATCH_SIZE, help="Shots per transaction."),
+    ] = DEFAULT_BATCH_SIZE,
     settle: Annotated[
         float,
         seconds_option(
@@ -225,7 +230,7 @@ def ingest(
             help="Files younger than this many seconds may still be being written: left for "
             "the next run and counted as pending.",
         ),
-    ] = 60.0,
+    ] = DEFAULT_SETTLE_S,
     include: Annotated[
         list[str] | None,
         typer.Option(
@@ -286,12 +291,6 @@ def ingest(
             help="Seconds before a dead worker's claimed folder parts are taken over by others.",
         ),
     ] = DEFAULT_CLAIM_LEASE,
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet", "-q", help="Print nothing unless some shot was rejected (for cron)."
-        ),
-    ] = False,
     metrics_file: Annotated[
         Path | None,
         typer.Option(
@@ -306,15 +305,15 @@ def ingest(
     json_: JsonOpt = False,
 ) -> None:
     """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
-    Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
+    Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected
+    (the summary is then printed even with --quiet).
     One photo is one case: the same photo re-sent is a duplicate however its metadata is
     encoded, or a photo-conflict rejection when its plate, camera, violation or time differ.
     Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
     from lizardctl.core.services.ingest import IngestOptions, IngestService
 
-    st = state(ctx)
-    st.quiet = quiet = quiet or st.quiet  # also silences the runner's notes on stderr
+    quiet = state(ctx).quiet
     as_json = wants_json(ctx, json_)
     options = IngestOptions(
         paths=paths,

@@ -18,6 +18,7 @@ from typing import Any
 
 from lizardctl.core.errors import UsageError
 from lizardctl.core.files import atomic_output
+from lizardctl.core.vocabulary import RunStatus
 
 PREFIX = "lizardctl_ingest_"
 OUTCOMES = (
@@ -38,8 +39,8 @@ class RunMetrics:
     the run failed before it had counted anything (no such folder, store not writable,
     database unreachable): the counters are then 0."""
 
-    status: str
-    """``finished``, ``interrupted`` or ``failed``: as the run is recorded in the database."""
+    status: RunStatus
+    """Finished, interrupted or failed: as the run is recorded in the database."""
     exit_code: int
     finished_at: float
     """Unix time in seconds."""
