@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    UPGRADE_HINT,
     Column,
     FormatOpt,
     JsonOpt,
@@ -83,19 +84,20 @@ def downgrade(
 def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Show the database (password and secret query parameters masked) and its revision.
     Example: lizardctl db current --json"""
-    from lizardctl.core.services.migrations import MigrationService
+    from lizardctl.core.services.migrations import UP_TO_DATE, MigrationService
 
     async def work(db: Database) -> DatabaseStatus:
         return await MigrationService(db).status()
 
     status = run(ctx, work, check_schema=False, read_only=True)
+    state = status.state if status.state == UP_TO_DATE else f"{status.state}: {UPGRADE_HINT}"
     if wants_json(ctx, json_):
-        emit_json(asdict(status))
+        emit_json({**asdict(status), "state": state})
         return
     echo(f"database: {status.url}")
     echo(f"revision: {', '.join(status.current) or 'none (not migrated)'}")
     echo(f"head:     {', '.join(status.head)}")
-    echo(f"state:    {status.state}")
+    echo(f"state:    {state}")
 
 
 @app.command()

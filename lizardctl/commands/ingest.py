@@ -19,6 +19,7 @@ from lizardctl.commands._runtime import (
     echo,
     emit_json,
     fail,
+    in_cli_terms,
     info,
     run,
     seconds_option,
@@ -159,7 +160,7 @@ def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
     try:
         check_metrics_path(path)
     except LizardError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(in_cli_terms(exc), exc.exit_code)
     started = time.monotonic()
     code = INTERNAL_ERROR_EXIT
     try:
@@ -187,7 +188,7 @@ def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
         try:
             write_metrics(path, metrics)
         except LizardError as exc:
-            echo(f"Error: {exc}", err=True)
+            echo(f"Error: {in_cli_terms(exc)}", err=True)
             if code == 0:
                 raise typer.Exit(exc.exit_code) from exc
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import MetricsFileUnusable
 from lizardctl.core.files import atomic_output
 from lizardctl.core.vocabulary import RunStatus
 
@@ -159,9 +159,9 @@ def ingest_metrics(run: RunMetrics) -> str:
 def check_metrics_path(path: Path) -> None:
     """Refuse before the run, not after it, a path the file cannot be written to."""
     if path.is_dir():
-        raise UsageError(f"--metrics-file {path}: a folder, not a file")
+        raise MetricsFileUnusable(path, "a folder, not a file")
     if not path.parent.is_dir():
-        raise UsageError(f"--metrics-file {path}: no such folder {path.parent}")
+        raise MetricsFileUnusable(path, f"no such folder {path.parent}")
 
 
 def write_metrics(path: Path, run: RunMetrics) -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import MetricsFileUnusable
 from lizardctl.core.metrics import (
     RunMetrics,
     check_metrics_path,
@@ -161,5 +161,7 @@ def test_a_path_that_cannot_be_written_is_refused_before_the_run(
     tmp_path: Path, where: str
 ) -> None:
     path = tmp_path if where == "folder" else tmp_path / "nowhere" / "m.prom"
-    with pytest.raises(UsageError, match="--metrics-file"):
+    with pytest.raises(MetricsFileUnusable) as caught:
         check_metrics_path(path)
+    assert caught.value.path == path
+    assert caught.value.exit_code == 2

@@ -19,10 +19,8 @@ from lizardctl.core.errors import (
     EnvironmentFailure,
     InternalError,
     StatementRefused,
+    UpgradeNeeded,
 )
-
-UPGRADE_HINT = "run `lizardctl db upgrade`"
-
 
 # SQLSTATE classes that mean the server, not our statement, is the problem: connection,
 # authorization, database missing, transaction rollback (deadlock, serialization),
@@ -118,7 +116,7 @@ class Database:
             )
         if not is_sqlite(self.url):
             state = "not migrated" if not current else "outdated"
-            raise EnvironmentFailure(f"database {self.display_url} is {state}: {UPGRADE_HINT}")
+            raise UpgradeNeeded(f"database {self.display_url} is {state}")
         self.created = not current
         await migrate.upgrade(self.engine)
         if on_upgrade is not None:

@@ -9,6 +9,8 @@ from lizardctl.core.db import migrate
 from lizardctl.core.db.database import Database
 from lizardctl.core.services.schemas import register_builtins
 
+UP_TO_DATE = "up to date"
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseStatus:
@@ -51,9 +53,9 @@ class MigrationService:
         current = await migrate.current_revisions(self.db.engine)
         head = migrate.head_revisions()
         if not current:
-            state = "not migrated: run `lizardctl db upgrade`"
+            state = "not migrated"
         elif set(current) == set(head):
-            state = "up to date"
+            state = UP_TO_DATE
         else:
-            state = "outdated: run `lizardctl db upgrade`"
+            state = "outdated"
         return DatabaseStatus(self.db.display_url, current, head, state)
