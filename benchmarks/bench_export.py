@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Assignment, Camera, Case, Photo, Reviewer, SchemaVersion
 from lizardctl.core.services.schemas import register_builtins
 

@@ -35,8 +35,8 @@ from bench_verify import LAYOUTS
 from sqlalchemy import insert
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Camera, Case, Photo
 from lizardctl.core.schema import builtin_schema_files
 from lizardctl.core.services.schemas import register_builtins

@@ -32,8 +32,8 @@ from typing import Any
 from sqlalchemy import insert
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Camera, Case, Photo
 from lizardctl.core.services.schemas import register_builtins
 from lizardctl.core.store import PhotoStore

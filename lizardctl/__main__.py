@@ -40,7 +40,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
     ``lizardctl ingest DUMP --db URL`` means ``lizardctl --db URL ingest DUMP``.
 
     The command line is walked as the parser will read it: a command's own option of the
-    same name (``ingest --quiet``) stays its own, an option's value is never taken for an
+    same name (``ingest --json``) stays its own, an option's value is never taken for an
     option, and nothing after ``--`` moves.
     """
     root = typer.main.get_command(app)

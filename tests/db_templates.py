@@ -29,8 +29,8 @@ from typing import TypeVar
 import asyncpg
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
-from lizardctl.core.services.database import DatabaseService
+from lizardctl.core.db.database import Database
+from lizardctl.core.services.migrations import MigrationService
 
 T = TypeVar("T")
 
@@ -39,7 +39,7 @@ async def upgrade(url: str) -> None:
     """What ``lizardctl db upgrade`` does to the database at ``url``."""
     db = Database(parse_db_url(url))
     try:
-        await DatabaseService(db).upgrade()
+        await MigrationService(db).upgrade()
     finally:
         await db.dispose()
 

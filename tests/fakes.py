@@ -29,7 +29,7 @@ from lizardctl.core.db.models import (
     ViolationType,
     utcnow,
 )
-from lizardctl.core.uow import UnitOfWork
+from lizardctl.core.db.uow import UnitOfWork
 from lizardctl.core.vocabulary import CaseStatus
 
 

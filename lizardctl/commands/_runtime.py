@@ -34,11 +34,14 @@ from lizardctl.core.errors import (
     DatabaseMissing,
     EmptyDatabaseUrl,
     LizardError,
+    MetricsFileUnusable,
     NoLease,
     NoSuchRun,
     NotASupervisor,
+    PruneRunning,
     StatementRefused,
     StoreMissing,
+    UpgradeNeeded,
 )
 from lizardctl.core.output import json_text, printable
 
@@ -46,11 +49,12 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.text import Text
 
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.paging import Page
 
 T = TypeVar("T")
 INTERNAL_ERROR_EXIT = 70
+UPGRADE_HINT = "run `lizardctl db upgrade`"
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 
@@ -117,6 +121,15 @@ def in_cli_terms(exc: LizardError) -> str:
             )
         case EmptyDatabaseUrl():
             return "--db is empty: give a database URL or a SQLite file path"
+        case UpgradeNeeded():
+            return f"{exc.what}: {UPGRADE_HINT}"
+        case MetricsFileUnusable():
+            return f"--metrics-file {exc.path}: {exc.problem}"
+        case PruneRunning():
+            return (
+                f"verify --prune is deleting unused photos ({exc.prunes}): ingest could re-use "
+                "a photo it deletes, so it does not start; run it again when the prune is done"
+            )
         case StatementRefused():
             return (
                 f"internal error: the database refused a statement ({exc.described}); run "
@@ -156,7 +169,7 @@ def run(
     """
     import asyncio
 
-    from lizardctl.core.database import (
+    from lizardctl.core.db.database import (
         Database,
         environment_error,
         require_existing_database,

@@ -22,7 +22,7 @@ from lizardctl.commands._runtime import (
 from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.cameras import CameraView
     from lizardctl.core.services.imports import ImportReport
 

@@ -30,7 +30,7 @@ from lizardctl.core.choices import TableFormat
 from lizardctl.core.vocabulary import CaseStatus, Verdict
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.paging import Page
     from lizardctl.core.services.cases import CaseView
     from lizardctl.core.services.reviews import DecisionResult

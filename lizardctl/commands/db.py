@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from lizardctl.commands._runtime import (
+    UPGRADE_HINT,
     Column,
     FormatOpt,
     JsonOpt,
@@ -22,8 +23,8 @@ from lizardctl.commands._runtime import (
 from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
-    from lizardctl.core.services.database import DatabaseStatus, Upgrade
+    from lizardctl.core.db.database import Database
+    from lizardctl.core.services.migrations import DatabaseStatus, Upgrade
 
 app = typer.Typer(help="Create and migrate the database schema.", no_args_is_help=True)
 
@@ -36,10 +37,10 @@ def upgrade(
 ) -> None:
     """Migrate the database up to REVISION (default: the newest) and register the built-in
     camera types.  Example: lizardctl --db postgresql+asyncpg://me@db/lizard db upgrade"""
-    from lizardctl.core.services.database import DatabaseService
+    from lizardctl.core.services.migrations import MigrationService
 
     async def work(db: Database) -> Upgrade:
-        return await DatabaseService(db).upgrade(revision)
+        return await MigrationService(db).upgrade(revision)
 
     done = run(ctx, work, check_schema=False)
     before, after = ", ".join(done.before) or "empty", ", ".join(done.after) or "empty"
@@ -66,10 +67,10 @@ def downgrade(
     json_: JsonOpt = False,
 ) -> None:
     """Migrate the database down to REVISION.  Example: lizardctl db downgrade -1"""
-    from lizardctl.core.services.database import DatabaseService
+    from lizardctl.core.services.migrations import MigrationService
 
     async def work(db: Database) -> str:
-        await DatabaseService(db).downgrade(revision)
+        await MigrationService(db).downgrade(revision)
         return db.display_url
 
     url = run(ctx, work, check_schema=False)
@@ -83,19 +84,20 @@ def downgrade(
 def current(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Show the database (password and secret query parameters masked) and its revision.
     Example: lizardctl db current --json"""
-    from lizardctl.core.services.database import DatabaseService
+    from lizardctl.core.services.migrations import UP_TO_DATE, MigrationService
 
     async def work(db: Database) -> DatabaseStatus:
-        return await DatabaseService(db).status()
+        return await MigrationService(db).status()
 
     status = run(ctx, work, check_schema=False, read_only=True)
+    state = status.state if status.state == UP_TO_DATE else f"{status.state}: {UPGRADE_HINT}"
     if wants_json(ctx, json_):
-        emit_json(asdict(status))
+        emit_json({**asdict(status), "state": state})
         return
     echo(f"database: {status.url}")
     echo(f"revision: {', '.join(status.current) or 'none (not migrated)'}")
     echo(f"head:     {', '.join(status.head)}")
-    echo(f"state:    {status.state}")
+    echo(f"state:    {state}")
 
 
 @app.command()

@@ -22,7 +22,7 @@ from lizardctl.core.choices import ExportFormat
 from lizardctl.core.vocabulary import DecidedStatus
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
 
 
 def export(

@@ -31,7 +31,7 @@ from lizardctl.core.money import format_amount
 from lizardctl.core.output import printable
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.fines import FineRow, FinesService, FinesSummary, OwnerTotal
 
 # Fixed widths so pages printed one after another line up; fitted to the terminal once.

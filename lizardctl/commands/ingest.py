@@ -19,6 +19,7 @@ from lizardctl.commands._runtime import (
     echo,
     emit_json,
     fail,
+    in_cli_terms,
     info,
     run,
     seconds_option,
@@ -27,9 +28,12 @@ from lizardctl.commands._runtime import (
     wants_json,
 )
 from lizardctl.core.choices import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_CLAIM_LEASE,
     DEFAULT_MAX_METADATA_BYTES,
     DEFAULT_MAX_PHOTO_BYTES,
+    DEFAULT_SETTLE_S,
+    MAX_BATCH_SIZE,
     MAX_CLAIM_LEASE_S,
     MAX_SETTLE_S,
     MAX_SHARDS,
@@ -37,9 +41,10 @@ from lizardctl.core.choices import (
 )
 from lizardctl.core.config import METRICS_FILE_ENV
 from lizardctl.core.errors import LizardError
+from lizardctl.core.vocabulary import RunStatus
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.ingest.outcome import BatchResult
     from lizardctl.core.services.ingest import IngestSummary
 
@@ -132,9 +137,9 @@ class _RunEnd:
 
     def __init__(self) -> None:
         self.summary: IngestSummary | None = None
-        self.status = "failed"
+        self.status = RunStatus.FAILED
 
-    def __call__(self, summary: IngestSummary, status: str) -> None:
+    def __call__(self, summary: IngestSummary, status: RunStatus) -> None:
         self.summary, self.status = summary, status
 
 
@@ -155,7 +160,7 @@ def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
     try:
         check_metrics_path(path)
     except LizardError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(in_cli_terms(exc), exc.exit_code)
     started = time.monotonic()
     code = INTERNAL_ERROR_EXIT
     try:
@@ -170,8 +175,8 @@ def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
     finally:
         summary = end.summary
         status = end.status
-        if status == "finished" and code not in (0, 1):
-            status = "failed"  # e.g. the run's outcome could not be recorded
+        if status is RunStatus.FINISHED and code not in (0, 1):
+            status = RunStatus.FAILED  # e.g. the run's outcome could not be recorded
         metrics = RunMetrics(
             status=status,
             exit_code=code,
@@ -183,7 +188,7 @@ def metrics_file_written(path: Path | None, dry_run: bool) -> Iterator[_RunEnd]:
         try:
             write_metrics(path, metrics)
         except LizardError as exc:
-            echo(f"Error: {exc}", err=True)
+            echo(f"Error: {in_cli_terms(exc)}", err=True)
             if code == 0:
                 raise typer.Exit(exc.exit_code) from exc
 
@@ -214,8 +219,9 @@ def ingest(
         ),
     ] = min(os.cpu_count() or 1, MAX_WORKERS),  # a default past the bound fails too
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=100_000, help="Shots per transaction.")
-    ] = 256,
+        int,
+        typer.Option("--batch-size", min=1, max=MAX_BATCH_SIZE, help="Shots per transaction."),
+    ] = DEFAULT_BATCH_SIZE,
     settle: Annotated[
         float,
         seconds_option(
@@ -225,7 +231,7 @@ def ingest(
             help="Files younger than this many seconds may still be being written: left for "
             "the next run and counted as pending.",
         ),
-    ] = 60.0,
+    ] = DEFAULT_SETTLE_S,
     include: Annotated[
         list[str] | None,
         typer.Option(
@@ -286,12 +292,6 @@ def ingest(
             help="Seconds before a dead worker's claimed folder parts are taken over by others.",
         ),
     ] = DEFAULT_CLAIM_LEASE,
-    quiet: Annotated[
-        bool,
-        typer.Option(
-            "--quiet", "-q", help="Print nothing unless some shot was rejected (for cron)."
-        ),
-    ] = False,
     metrics_file: Annotated[
         Path | None,
         typer.Option(
@@ -306,15 +306,15 @@ def ingest(
     json_: JsonOpt = False,
 ) -> None:
     """Ingest camera dump folders: pair photo and metadata, validate, store photo and case.
-    Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected.
+    Exit 0 when every shot was ingested, duplicate or pending; 1 when some were rejected
+    (the summary is then printed even with --quiet).
     One photo is one case: the same photo re-sent is a duplicate however its metadata is
     encoded, or a photo-conflict rejection when its plate, camera, violation or time differ.
     Several processes started on the same paths against one database share the work.
     Example: lizardctl ingest /mnt/dumps/2026-11-25 --settle 120"""
     from lizardctl.core.services.ingest import IngestOptions, IngestService
 
-    st = state(ctx)
-    st.quiet = quiet = quiet or st.quiet  # also silences the runner's notes on stderr
+    quiet = state(ctx).quiet
     as_json = wants_json(ctx, json_)
     options = IngestOptions(
         paths=paths,

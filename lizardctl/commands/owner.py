@@ -25,7 +25,7 @@ from lizardctl.commands._runtime import (
 from lizardctl.core.choices import TableFormat
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.paging import Page
     from lizardctl.core.services.catalog import OwnerDetail, OwnerView
     from lizardctl.core.services.imports import ImportReport

@@ -29,7 +29,7 @@ from lizardctl.core.choices import TableFormat
 from lizardctl.core.vocabulary import Reason
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.fines import FinesReport
     from lizardctl.core.services.reports import PeriodReport, RejectionListing, RunView
     from lizardctl.core.services.review_report import ReviewReport

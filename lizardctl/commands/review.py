@@ -21,7 +21,7 @@ from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL
 from lizardctl.core.vocabulary import Verdict
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.reviews import LeaseView, SettingsView, VoteResult
 
 app = typer.Typer(

@@ -21,7 +21,7 @@ from lizardctl.core.choices import TableFormat
 from lizardctl.core.errors import LizardError, NothingToChange
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.reviews import ReviewerView
 
 app = typer.Typer(help="Add, list and change reviewers.", no_args_is_help=True)

@@ -27,7 +27,7 @@ from lizardctl.core.choices import TableFormat
 from lizardctl.core.errors import UsageError
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.schemas import (
         AddOutcome,
         CheckResult,

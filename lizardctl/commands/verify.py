@@ -26,7 +26,7 @@ from lizardctl.commands._runtime import (
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S, MAX_MIN_AGE_S
 
 if TYPE_CHECKING:
-    from lizardctl.core.database import Database
+    from lizardctl.core.db.database import Database
     from lizardctl.core.services.verify import VerifyReport
 
 

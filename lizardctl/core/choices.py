@@ -27,6 +27,8 @@ DEFAULT_MIN_AGE_S = 3600.0
 """``verify``: temporary and unused store files younger than this are left alone."""
 DEFAULT_SETTLE_S = 60.0
 """``ingest --settle``: files younger than this may still be being written."""
+DEFAULT_BATCH_SIZE = 256
+"""``ingest --batch-size``: shots per transaction."""
 DEFAULT_CLAIM_LEASE = 300.0
 """``ingest``: seconds a worker may hold a claim before others take the part over: far
 above a batch."""
@@ -41,6 +43,8 @@ MAX_COUNT = 2**31 - 1
 """``--limit``, ``--version``: the largest INTEGER on PostgreSQL, so any column holds it."""
 MAX_WORKERS = 256
 """``ingest --workers``: processes; far past any machine's cores."""
+MAX_BATCH_SIZE = 100_000
+"""``ingest --batch-size``: shots per transaction."""
 MAX_SHARDS = 100_000
 """``ingest --shard K/N``: N at most this."""
 MAX_SETTLE_S = 7 * 86400.0

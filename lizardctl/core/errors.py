@@ -41,7 +41,11 @@ class InternalError(LizardError):
     exit_code = 70
 
 
-# Errors whose facts the command line words in its own terms (``commands._runtime.WORDING``):
+class IngestRunning(EnvironmentFailure):
+    """A prune found a live ingest run: it refuses to delete anything."""
+
+
+# Errors whose facts the command line words in its own terms (``commands._runtime.in_cli_terms``):
 # their own message says what is wrong without naming an option, as a library caller sees it.
 
 
@@ -121,3 +125,33 @@ class EmptyDatabaseUrl(UsageError):
 
     def __init__(self) -> None:
         super().__init__("the database URL is empty: give a URL or a SQLite file path")
+
+
+class UpgradeNeeded(EnvironmentFailure):
+    """The database's schema is behind this lizardctl: never migrated, outdated, or missing
+    a row a migration writes; ``what`` says which."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(f"{what}: the database schema needs an upgrade")
+
+
+class MetricsFileUnusable(UsageError):
+    """The metrics file cannot be written where it was asked for: refused before the run."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = path
+        self.problem = problem
+        super().__init__(f"metrics file {path}: {problem}")
+
+
+class PruneRunning(EnvironmentFailure):
+    """An ingest found a live prune (``prunes`` names them): it refuses to start, since it
+    could re-use a photo the prune deletes."""
+
+    def __init__(self, prunes: str) -> None:
+        self.prunes = prunes
+        super().__init__(
+            f"a prune is deleting unused photos ({prunes}): ingest could re-use a photo it "
+            "deletes, so it does not start; run it again when the prune is done"
+        )

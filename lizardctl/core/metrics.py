@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import MetricsFileUnusable
 from lizardctl.core.files import atomic_output
+from lizardctl.core.vocabulary import RunStatus
 
 PREFIX = "lizardctl_ingest_"
 OUTCOMES = (
@@ -38,8 +39,8 @@ class RunMetrics:
     the run failed before it had counted anything (no such folder, store not writable,
     database unreachable): the counters are then 0."""
 
-    status: str
-    """``finished``, ``interrupted`` or ``failed``: as the run is recorded in the database."""
+    status: RunStatus
+    """Finished, interrupted or failed: as the run is recorded in the database."""
     exit_code: int
     finished_at: float
     """Unix time in seconds."""
@@ -158,9 +159,9 @@ def ingest_metrics(run: RunMetrics) -> str:
 def check_metrics_path(path: Path) -> None:
     """Refuse before the run, not after it, a path the file cannot be written to."""
     if path.is_dir():
-        raise UsageError(f"--metrics-file {path}: a folder, not a file")
+        raise MetricsFileUnusable(path, "a folder, not a file")
     if not path.parent.is_dir():
-        raise UsageError(f"--metrics-file {path}: no such folder {path.parent}")
+        raise MetricsFileUnusable(path, f"no such folder {path.parent}")
 
 
 def write_metrics(path: Path, run: RunMetrics) -> None:

@@ -78,13 +78,14 @@ def test_global_options_work_after_the_command(workdir: Path, dump: DumpManifest
 
 
 def test_a_command_keeps_its_own_option_and_values_are_not_options() -> None:
-    assert hoist_global_options(["ingest", "D", "-q", "--db", "x.db"]) == [
+    assert hoist_global_options(["ingest", "D", "--json", "--db", "x.db"]) == [
         "--db",
         "x.db",
         "ingest",
         "D",
-        "-q",
+        "--json",
     ]
+    assert hoist_global_options(["ingest", "D", "-q"]) == ["-q", "ingest", "D"]
     assert hoist_global_options(["cases", "list", "--plate", "--db"]) == [
         "cases",
         "list",

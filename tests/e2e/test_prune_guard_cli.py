@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import delete, func, insert, select, update
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case, IngestRun, Prune
 from lizardctl.core.ingest.jobs import JobMembership
 from lizardctl.testing.dumpgen import generate_dump

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import update
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli, Outcome

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.services.reviews import ReviewService
 from tests.integration.test_reviews_service import Clock, open_db
 

@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 
 from lizardctl.core.codecs import encode_binary
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case, IngestRun, Photo, Rejection, SchemaVersion
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit

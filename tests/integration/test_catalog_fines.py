@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case
 from lizardctl.core.errors import BadPlate, UsageError
 from lizardctl.core.repositories import catalog as catalog_repository

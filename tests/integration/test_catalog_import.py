@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.services import imports
 from lizardctl.core.services.cameras import CameraService

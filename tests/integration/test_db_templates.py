@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from tests.conftest import PG_URL
 from tests.db_templates import PgSchemas, upgrade
 

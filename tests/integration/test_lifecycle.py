@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Reviewer
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.repositories.ingest import CaseFilters

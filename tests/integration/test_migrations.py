@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.expression import TableClause
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import (
     Assignment,
     Base,

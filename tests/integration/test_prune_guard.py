@@ -25,16 +25,12 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import IngestJob, IngestRun, Prune
+from lizardctl.core.errors import IngestRunning, PruneRunning
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import prune_guard
-from lizardctl.core.services.prune_guard import (
-    IngestRunning,
-    PruneGuard,
-    PruneRunning,
-    refuse_if_pruning,
-)
+from lizardctl.core.services.prune_guard import PruneGuard, refuse_if_pruning
 from lizardctl.core.services.verify import VerifyOptions, VerifyService
 from lizardctl.core.store import PhotoStore
 from tests.integration import test_verify_service as verify_tests
@@ -228,7 +224,7 @@ async def test_ingest_refuses_while_a_prune_holds_the_guard(db: Database) -> Non
         with pytest.raises(PruneRunning) as caught:
             await refuse_if_pruning(db.uow)
     assert caught.value.exit_code == 3
-    assert f"verify --prune is deleting unused photos ({HOST}:{os.getpid()}" in str(caught.value)
+    assert caught.value.prunes.startswith(f"{HOST}:{os.getpid()}, started ")
     assert await markers(db) == 0
     await refuse_if_pruning(db.uow)  # released: ingest may start
 

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Assignment, Reviewer
 from lizardctl.core.services.reviews import LeaseView, ReviewService, Verdict
 from tests.integration.test_reviews_service import Clock, add_cases, add_reviewers, open_db

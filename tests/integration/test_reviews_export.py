@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.errors import UsageError
 from lizardctl.core.services.export import DecidedStatus, ExportFormat, ExportService
 from lizardctl.core.services.review_report import ReviewReportService

@@ -20,8 +20,8 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Assignment, Case, Photo
 from lizardctl.core.errors import NoLease, NotFoundError, UsageError
 from lizardctl.core.repositories.ingest import CaseFilters

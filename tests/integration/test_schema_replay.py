@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import insert
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case
 from lizardctl.core.repositories import schemas as schema_repository
 from lizardctl.core.schema import builtin_schema_files

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import CameraType
 from lizardctl.core.repositories.base import SessionView
 

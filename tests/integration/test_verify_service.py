@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Camera, Case, Photo, SchemaVersion
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import verify as verify_module

@@ -6,7 +6,7 @@ import traceback
 
 from sqlalchemy.exc import DataError, StatementError
 
-from lizardctl.core.database import statement_error
+from lizardctl.core.db.database import statement_error
 
 ROW = {"plate": "1ABC2377", "name": "Ivan Petrov", "phone": "+7 900 123 4567"}
 

@@ -12,12 +12,15 @@ from lizardctl.core.errors import (
     DatabaseMissing,
     EmptyDatabaseUrl,
     LizardError,
+    MetricsFileUnusable,
     NoLease,
     NoSuchRun,
     NotASupervisor,
     NothingToChange,
+    PruneRunning,
     StatementRefused,
     StoreMissing,
+    UpgradeNeeded,
 )
 
 RUN = uuid.UUID(int=7)
@@ -43,6 +46,20 @@ CASES: list[tuple[LizardError, str]] = [
     (
         StoreMissing("/srv/photos"),
         "photo store /srv/photos does not exist: give --store or LIZARD_STORE",
+    ),
+    (
+        UpgradeNeeded("database sqlite:///night.db is outdated"),
+        "database sqlite:///night.db is outdated: run `lizardctl db upgrade`",
+    ),
+    (
+        MetricsFileUnusable("/srv/m.prom", "a folder, not a file"),
+        "--metrics-file /srv/m.prom: a folder, not a file",
+    ),
+    (
+        PruneRunning("db1:42, started 2026-11-25 03:00:00 UTC"),
+        "verify --prune is deleting unused photos (db1:42, started 2026-11-25 03:00:00 UTC): "
+        "ingest could re-use a photo it deletes, so it does not start; run it again when the "
+        "prune is done",
     ),
 ]
 

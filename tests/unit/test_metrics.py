@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lizardctl.core.errors import UsageError
+from lizardctl.core.errors import MetricsFileUnusable
 from lizardctl.core.metrics import (
     RunMetrics,
     check_metrics_path,
@@ -18,6 +18,7 @@ from lizardctl.core.metrics import (
     ingest_metrics,
     write_metrics,
 )
+from lizardctl.core.vocabulary import RunStatus
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -84,7 +85,7 @@ SUMMARY: dict[str, Any] = {
 
 
 def test_a_finished_run_has_every_counter() -> None:
-    run = RunMetrics("finished", 1, 1796141511.25, 0.45, False, SUMMARY)
+    run = RunMetrics(RunStatus.FINISHED, 1, 1796141511.25, 0.45, False, SUMMARY)
     samples, helps, types = parse(ingest_metrics(run))
 
     assert set(types.values()) == {"gauge"}
@@ -106,7 +107,7 @@ def test_a_finished_run_has_every_counter() -> None:
 
 
 def test_a_run_that_never_started_counts_zero_and_has_no_run_id() -> None:
-    run = RunMetrics("failed", 3, 1796141511.0, 0.1, False, None)
+    run = RunMetrics(RunStatus.FAILED, 3, 1796141511.0, 0.1, False, None)
     samples, _, _ = parse(ingest_metrics(run))
 
     assert value(samples, "info", run_id="", status="failed", dry_run="false") == 1
@@ -116,7 +117,7 @@ def test_a_run_that_never_started_counts_zero_and_has_no_run_id() -> None:
 
 
 def test_a_dry_run_is_marked() -> None:
-    run = RunMetrics("finished", 0, 1.0, 0.1, True, {**SUMMARY, "run_id": None})
+    run = RunMetrics(RunStatus.FINISHED, 0, 1.0, 0.1, True, {**SUMMARY, "run_id": None})
     samples, _, _ = parse(ingest_metrics(run))
 
     assert value(samples, "info", run_id="", status="finished", dry_run="true") == 1
@@ -140,7 +141,7 @@ def test_label_values_are_escaped_per_the_format(raw: str, escaped: str) -> None
 def test_any_reason_round_trips_through_the_text(reason: str) -> None:
     """Whatever a label holds, the file stays one sample per line and reads back."""
     summary = {**SUMMARY, "rejected_by_reason": {reason: 3}}
-    text = ingest_metrics(RunMetrics("finished", 1, 1.0, 1.0, False, summary))
+    text = ingest_metrics(RunMetrics(RunStatus.FINISHED, 1, 1.0, 1.0, False, summary))
     samples, _, _ = parse(text)
     expected = reason.encode("utf-8", "backslashreplace").decode("utf-8")
     assert value(samples, "rejected_shots", reason=expected) == 3
@@ -149,7 +150,7 @@ def test_any_reason_round_trips_through_the_text(reason: str) -> None:
 def test_written_atomically_with_nothing_left_beside_it(tmp_path: Path) -> None:
     target = tmp_path / "lizard.prom"
     target.write_text("old\n")
-    write_metrics(target, RunMetrics("failed", 3, 1.0, 0.1, False, None))
+    write_metrics(target, RunMetrics(RunStatus.FAILED, 3, 1.0, 0.1, False, None))
 
     assert "lizardctl_ingest_exit_code 3\n" in target.read_text()
     assert list(tmp_path.iterdir()) == [target]
@@ -160,5 +161,7 @@ def test_a_path_that_cannot_be_written_is_refused_before_the_run(
     tmp_path: Path, where: str
 ) -> None:
     path = tmp_path if where == "folder" else tmp_path / "nowhere" / "m.prom"
-    with pytest.raises(UsageError, match="--metrics-file"):
+    with pytest.raises(MetricsFileUnusable) as caught:
         check_metrics_path(path)
+    assert caught.value.path == path
+    assert caught.value.exit_code == 2

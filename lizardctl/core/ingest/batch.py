@@ -23,7 +23,7 @@ from pathlib import Path
 
 from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_PHOTO_BYTES
 from lizardctl.core.config import parse_db_url
-from lizardctl.core.database import Database, environment_error
+from lizardctl.core.db.database import Database, environment_error
 from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S
 from lizardctl.core.ingest.examine import Accepted, Context, Rejected, examine
 from lizardctl.core.ingest.identity import CaseIdentity, StoredCase, photo_conflict

@@ -19,7 +19,7 @@ from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import utcnow
 from lizardctl.core.ingest.walk import Listing
 from lizardctl.core.liveness import worker_alive

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lizardctl.core.vocabulary import RunStatus
+
 
 @dataclass(slots=True)
 class Pending:
@@ -112,6 +114,6 @@ class IngestSummary:
 
 
 Progress = Callable[[BatchResult], None]
-Outcome = Callable[[IngestSummary, str], None]
-"""Told the summary and status (``finished``, ``interrupted``, ``failed``) of a run once it
+Outcome = Callable[[IngestSummary, RunStatus], None]
+"""Told the summary and status (finished, interrupted or failed) of a run once it
 ends, however it ends: what ``--metrics-file`` reports when the run fails or is stopped."""

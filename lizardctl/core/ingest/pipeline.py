@@ -23,11 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lizardctl.core.choices import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_CLAIM_LEASE,
     DEFAULT_MAX_METADATA_BYTES,
     DEFAULT_MAX_PHOTO_BYTES,
+    DEFAULT_SETTLE_S,
 )
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import utcnow
 from lizardctl.core.ingest.batch import BatchSettings
 from lizardctl.core.ingest.dispatch import Batcher, Dispatcher
@@ -39,6 +41,7 @@ from lizardctl.core.ingest.signals import Interrupted, StopOnSignal
 from lizardctl.core.ingest.walk import Walker, WalkOptions
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.storable import storable
+from lizardctl.core.vocabulary import RunStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,8 @@ class IngestOptions:
     paths: Sequence[Path]
     dry_run: bool = False
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    batch_size: int = 256
-    settle_seconds: float = 60.0
+    batch_size: int = DEFAULT_BATCH_SIZE
+    settle_seconds: float = DEFAULT_SETTLE_S
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
     store: Path | None = None
@@ -102,7 +105,7 @@ class Pipeline:
             if job is not None:
                 await job.beat()
 
-        status = "failed"
+        status = RunStatus.FAILED
         with StopOnSignal() as stop:
             try:
                 if job is not None:
@@ -119,15 +122,15 @@ class Pipeline:
                     if job is not None and stop.signal is None:
                         await feed.sweep()
                         await job.finish()
-                status = "finished" if stop.signal is None else "interrupted"
+                status = RunStatus.FINISHED if stop.signal is None else RunStatus.INTERRUPTED
             finally:
                 total.problems[:0] = walker.stats.problems
                 summary = self._summary(options, run_id, job, walker, total, started)
                 if outcome is not None:
                     outcome(summary, status)
                 if job is not None:
-                    await record.finish(status, summary, failing=status == "failed")
-                    if status != "finished":
+                    await record.finish(status, summary, failing=status is RunStatus.FAILED)
+                    if status is not RunStatus.FINISHED:
                         await job.release()
         if stop.signal is not None:
             raise Interrupted(stop.signal, summary)

@@ -9,10 +9,11 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import IngestRun, utcnow
 from lizardctl.core.ingest.outcome import IngestSummary
 from lizardctl.core.storable import storable, storable_json
+from lizardctl.core.vocabulary import RunStatus
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -62,7 +63,7 @@ class RunRecord:
             )
             await uow.commit()
 
-    async def finish(self, status: str, summary: IngestSummary, *, failing: bool) -> None:
+    async def finish(self, status: RunStatus, summary: IngestSummary, *, failing: bool) -> None:
         """Record the outcome; when the run is already failing, the first error is the story."""
         try:
             await self._record(status, summary)
@@ -70,7 +71,7 @@ class RunRecord:
             if not failing:
                 raise
 
-    async def _record(self, status: str, summary: IngestSummary) -> None:
+    async def _record(self, status: RunStatus, summary: IngestSummary) -> None:
         """Problems name folders and files, which need not be UTF-8: stored escaped, or
         the update would fail on PostgreSQL and leave the run ``running`` for ever."""
         counts = summary.to_dict()

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+from lizardctl.core.choices import DEFAULT_SETTLE_S
 from lizardctl.core.files import file_kind
 from lizardctl.core.ingest.outcome import Pending
 from lizardctl.core.photos import PHOTO_SUFFIXES
@@ -100,7 +101,7 @@ class Listing:
 
 @dataclass(frozen=True, slots=True)
 class WalkOptions:
-    settle_seconds: float = 60.0
+    settle_seconds: float = DEFAULT_SETTLE_S
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
     concurrency: int = 8

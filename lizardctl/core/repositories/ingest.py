@@ -16,7 +16,7 @@ from lizardctl.core.ingest.identity import CaseIdentity, StoredCase
 from lizardctl.core.ingest.records import NewCase, NewPhoto, RejectedShot
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
-from lizardctl.core.vocabulary import CaseStatus
+from lizardctl.core.vocabulary import CaseStatus, RunStatus
 
 ShotKey = tuple[str, str]
 # Bulk writes go to the tables, not the mapped classes: Core executemany skips the ORM's
@@ -45,7 +45,7 @@ class RunRepository(Repository):
         self,
         run_id: uuid.UUID,
         *,
-        status: str,
+        status: RunStatus,
         finished_at: datetime,
         counts: dict[str, Any],
         bytes_read: int,

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 
 from lizardctl.core.db.models import Assignment, Case, CaseTransition, Reviewer, ReviewSettings
-from lizardctl.core.errors import EnvironmentFailure
+from lizardctl.core.errors import UpgradeNeeded
 from lizardctl.core.repositories.base import Repository
 from lizardctl.core.vocabulary import REVIEWABLE, CaseStatus
 
@@ -291,5 +291,5 @@ class ReviewSettingsRepository(Repository):
             query = query.with_for_update().execution_options(populate_existing=True)
         row: ReviewSettings | None = await self.session.scalar(query)
         if row is None:
-            raise EnvironmentFailure("review settings missing: run `lizardctl db upgrade`")
+            raise UpgradeNeeded("review settings missing")
         return row

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lizardctl.core.db.models import Camera
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.files import CAMERAS_CSV_BYTES
 from lizardctl.core.ids import IdText, resolve_id
@@ -23,7 +24,6 @@ from lizardctl.core.services.imports import (
     import_table,
 )
 from lizardctl.core.spreadsheets import field_problems
-from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
 
 CAMERA_COLUMNS = ("id", "type", "latitude", "longitude", "description")

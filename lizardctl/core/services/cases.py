@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from lizardctl.core.db.models import Case
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import NoSuchRun, NotFoundError
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.paging import Page
 from lizardctl.core.repositories.ingest import CaseFilters
 from lizardctl.core.services.history import TransitionView, VoteView
 from lizardctl.core.store import PhotoStore
-from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.vocabulary import REVIEWABLE
 
 

@@ -17,12 +17,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from lizardctl.core.db.models import CarOwner, ViolationType
+from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.money import format_amount, parse_amount
 from lizardctl.core.paging import Page
 from lizardctl.core.schema.canonical import PLATE_PATTERN
 from lizardctl.core.services.imports import BadRow, ImportReport, ImportTable, import_table
-from lizardctl.core.uow import UowFactory
 from lizardctl.core.validation import describe_validation_error
 from lizardctl.core.vocabulary import CaseStatus
 

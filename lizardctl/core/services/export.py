@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from lizardctl.core.choices import ExportFormat
+from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.files import atomic_output
 from lizardctl.core.output import SpreadsheetWriter, json_text
 from lizardctl.core.services.history import VoteView
-from lizardctl.core.uow import UowFactory
 from lizardctl.core.vocabulary import DecidedStatus
 
 CSV_COLUMNS = (

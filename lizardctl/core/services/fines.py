@@ -19,12 +19,12 @@ from typing import Any, TextIO
 
 from lizardctl.core.choices import FinesFormat
 from lizardctl.core.db.models import utcnow
+from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.errors import BadPlate, UsageError
 from lizardctl.core.files import atomic_output
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import SpreadsheetWriter, json_text
 from lizardctl.core.services.catalog import canonical_plate
-from lizardctl.core.uow import UowFactory
 
 UNKNOWN_OWNER = "unknown owner"
 UNKNOWN_VIOLATION = "unknown violation"

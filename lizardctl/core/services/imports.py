@@ -21,10 +21,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from lizardctl.core.db.models import utcnow
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import UsageError
 from lizardctl.core.files import SHEET_CSV_BYTES
 from lizardctl.core.spreadsheets import SheetRow, open_sheet
-from lizardctl.core.uow import UnitOfWork, UowFactory
 
 IMPORT_CHUNK = 1000
 MAX_LISTED = 50

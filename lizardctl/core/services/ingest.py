@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from functools import partial
 
 from lizardctl.core.config import default_store_dir
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.errors import UsageError
 from lizardctl.core.ingest import pool
 from lizardctl.core.ingest.outcome import IngestSummary, Outcome, Progress

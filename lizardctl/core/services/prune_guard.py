@@ -40,24 +40,16 @@ from typing import Self
 
 from lizardctl.core.choices import DEFAULT_CLAIM_LEASE
 from lizardctl.core.db.models import utcnow
-from lizardctl.core.errors import EnvironmentFailure
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
+from lizardctl.core.errors import IngestRunning, PruneRunning
 from lizardctl.core.liveness import alive_since, worker_name
 from lizardctl.core.repositories.prunes import PruneMarker
-from lizardctl.core.uow import UnitOfWork, UowFactory
 
 PRUNE_BEAT_S = 10.0
 """A prune renews its row at most this often, between pages and before each delete batch."""
 PRUNE_STALE_S = DEFAULT_CLAIM_LEASE
 """A prune on another host whose row is older than this is taken for dead: thirty beats."""
 _NAMED = 3
-
-
-class IngestRunning(EnvironmentFailure):
-    """A prune found a live ingest run: it refuses to delete anything."""
-
-
-class PruneRunning(EnvironmentFailure):
-    """An ingest found a live prune: it refuses to start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +89,7 @@ async def refuse_if_pruning(uow_factory: UowFactory) -> None:
         prunes = await live_prunes(uow, utcnow())
     if prunes:
         running = ", ".join(f"{p.worker}, started {_when(p.started_at)}" for p in prunes)
-        raise PruneRunning(
-            f"verify --prune is deleting unused photos ({running}): ingest could re-use a "
-            "photo it deletes, so it does not start; run it again when the prune is done"
-        )
+        raise PruneRunning(running)
 
 
 class PruneGuard:

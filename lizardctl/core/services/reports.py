@@ -10,12 +10,12 @@ from datetime import date, datetime
 from typing import Any
 
 from lizardctl.core.db.models import IngestRun, Rejection
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import NoSuchRun, NotFoundError
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.liveness import worker_alive
 from lizardctl.core.paging import Page
 from lizardctl.core.repositories.ingest import Committed
-from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.vocabulary import RunStatus
 
 COUNT_KEYS = ("shots", "ingested", "duplicate", "pending", "rejected")

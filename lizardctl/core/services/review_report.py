@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lizardctl.core.db.models import utcnow
+from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.services.reviews import Clock
-from lizardctl.core.uow import UowFactory
 from lizardctl.core.vocabulary import DECIDED
 
 DEFAULT_WINDOW = timedelta(hours=24)

@@ -59,6 +59,7 @@ from lizardctl.core.db.models import (
     Reviewer,
     utcnow,
 )
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import (
     NoLease,
     NotASupervisor,
@@ -72,7 +73,6 @@ from lizardctl.core.output import quoted
 from lizardctl.core.services.cases import CaseView
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.store import PhotoStore
-from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.validation import describe_validation_error
 from lizardctl.core.vocabulary import DECIDED, OUTCOME_OF, REVIEWABLE, CaseStatus, Verdict
 

@@ -28,8 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from lizardctl.core import rehash
 from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES
 from lizardctl.core.codecs import MetadataDecodeError, decode_metadata
-from lizardctl.core.database import Database
+from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import SchemaVersion, utcnow
+from lizardctl.core.db.uow import UnitOfWork, UowFactory
 from lizardctl.core.errors import LizardError, NotFoundError, UsageError
 from lizardctl.core.files import SCHEMA_FILE_BYTES, FileTooLarge, read_user_file
 from lizardctl.core.output import quoted
@@ -41,7 +42,6 @@ from lizardctl.core.schema.errors import ShotInvalid
 from lizardctl.core.schema.format import SchemaDocument, content_digest, parse_schema
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.shot import CameraMismatch, check_camera
-from lizardctl.core.uow import UnitOfWork, UowFactory
 from lizardctl.core.vocabulary import Reason, SchemaFormat
 
 TYPE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")

@@ -30,13 +30,13 @@ from typing import Any, Literal
 
 from lizardctl.core import rehash
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S
+from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.errors import LizardError, StoreMissing
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.services.prune_guard import PruneGuard
 from lizardctl.core.store import PhotoStore, StoreEntry
-from lizardctl.core.uow import UowFactory
 
 ProblemKind = Literal[
     "missing-photo",

@@ -13,16 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from lizardctl.core.config import is_sqlite, mask_url, scrub_secrets, sqlite_path
 from lizardctl.core.db import migrate
 from lizardctl.core.db.engine import DEFAULT_LOCK_TIMEOUT_S, create_engine, session_factory
+from lizardctl.core.db.uow import UnitOfWork
 from lizardctl.core.errors import (
     DatabaseMissing,
     EnvironmentFailure,
     InternalError,
     StatementRefused,
+    UpgradeNeeded,
 )
-from lizardctl.core.uow import UnitOfWork
-
-UPGRADE_HINT = "run `lizardctl db upgrade`"
-
 
 # SQLSTATE classes that mean the server, not our statement, is the problem: connection,
 # authorization, database missing, transaction rollback (deadlock, serialization),
@@ -118,7 +116,7 @@ class Database:
             )
         if not is_sqlite(self.url):
             state = "not migrated" if not current else "outdated"
-            raise EnvironmentFailure(f"database {self.display_url} is {state}: {UPGRADE_HINT}")
+            raise UpgradeNeeded(f"database {self.display_url} is {state}")
         self.created = not current
         await migrate.upgrade(self.engine)
         if on_upgrade is not None:

@@ -1,12 +1,15 @@
-"""Migrating the database and reporting where its schema stands."""
+"""Migrating the database (`db upgrade`, `db downgrade`) and reporting where its schema
+stands (`db current`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lizardctl.core.database import Database
 from lizardctl.core.db import migrate
+from lizardctl.core.db.database import Database
 from lizardctl.core.services.schemas import register_builtins
+
+UP_TO_DATE = "up to date"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,7 @@ class Upgrade:
         return set(self.before) != set(self.after)
 
 
-class DatabaseService:
+class MigrationService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -50,9 +53,9 @@ class DatabaseService:
         current = await migrate.current_revisions(self.db.engine)
         head = migrate.head_revisions()
         if not current:
-            state = "not migrated: run `lizardctl db upgrade`"
+            state = "not migrated"
         elif set(current) == set(head):
-            state = "up to date"
+            state = UP_TO_DATE
         else:
-            state = "outdated: run `lizardctl db upgrade`"
+            state = "outdated"
         return DatabaseStatus(self.db.display_url, current, head, state)
