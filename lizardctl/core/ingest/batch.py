@@ -51,6 +51,10 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_C
 """A file is read only if it is a regular file; these make sure opening it cannot follow
 a link, block on a FIFO or take a terminal, before ``fstat`` says what it is."""
 
+_MAX_ONE_READ = 0x7FFFF000
+"""The most bytes Linux returns from one ``read`` (``MAX_RW_COUNT``): a read this long
+may have stopped short of the end."""
+
 
 @dataclass(frozen=True, slots=True)
 class BatchSettings:
@@ -116,18 +120,27 @@ def _read_file(path: str, limit: int) -> tuple[bytes, FileId]:
             raise _Refused(Reason.UNREADABLE, refusal(path, info.st_mode))
         if info.st_size > limit:
             raise _Refused(Reason.TOO_LARGE, _too_large(path, f"{info.st_size:,} bytes", limit))
-        chunks = [os.read(fd, info.st_size + 1)]
-        size = len(chunks[0])
-        while chunks[-1] and size <= limit:
-            chunks.append(os.read(fd, min(1 << 20, limit + 1 - size)))
-            size += len(chunks[-1])
-        if size > limit:
-            raise _Refused(Reason.TOO_LARGE, _too_large(path, "grew while read", limit))
+        data = os.read(fd, info.st_size + 1)
+        # A short read of a regular file is its end: no second, empty read to find it
+        # (half of all read calls), unless the file grew or the kernel capped the read.
+        if len(data) > info.st_size or len(data) >= _MAX_ONE_READ:
+            data = _read_on(fd, data, path, limit)
     finally:
         os.close(fd)
-    # Without the empty read that found the end, a file read at once is returned uncopied.
-    data = b"".join(chunks[:-1])
     return data, (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def _read_on(fd: int, first: bytes, path: str, limit: int) -> bytes:
+    """The rest of a file that grew since its ``fstat`` (or is over one read's cap), to
+    its end; never more than ``limit`` + 1 bytes in all."""
+    chunks = [first]
+    size = len(first)
+    while chunks[-1] and size <= limit:
+        chunks.append(os.read(fd, min(1 << 20, limit + 1 - size)))
+        size += len(chunks[-1])
+    if size > limit:
+        raise _Refused(Reason.TOO_LARGE, _too_large(path, "grew while read", limit))
+    return b"".join(chunks)
 
 
 def _too_large(path: str, what: str, limit: int) -> str:
