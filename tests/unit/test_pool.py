@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import sys
 import threading
@@ -58,9 +57,6 @@ def test_forked_workers_are_started_at_once_and_run_batches() -> None:
         pids = {p.pid for p in executor._processes.values()}  # started before any task ran
         assert len(pids) == 2
         assert executor.submit(os.getpid).result(timeout=30) in pids
-        # Workers collect garbage less often than the parent does.
-        assert executor.submit(gc.get_threshold).result(timeout=30)[0] == pool.WORKER_GC_GEN0
-        assert gc.get_threshold()[0] < pool.WORKER_GC_GEN0
     finally:
         executor.shutdown()
 

@@ -37,9 +37,6 @@ _processor: BatchProcessor | None = None
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
-WORKER_GC_GEN0 = 10_000
-"""Young-generation threshold of a worker's garbage collector (Python's default: 700)."""
-
 
 def _fork_is_safe() -> bool:
     """Forking copies one thread and every open socket: safe only before any exist."""
@@ -103,11 +100,6 @@ def initialize(owner: int) -> None:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # pending ones are dropped
     belong_to(owner)
-    # A batch allocates many short-lived containers that reference counting frees: at
-    # Python's default threshold (700) a worker ran 28 young collections per 1,000 shots,
-    # 3-4% of its CPU; at WORKER_GC_GEN0, one per 6,000 shots (~0.1%). Cycles are still
-    # collected, a few thousand objects later.
-    gc.set_threshold(WORKER_GC_GEN0, *gc.get_threshold()[1:])
 
 
 def _close() -> None:
