@@ -43,9 +43,15 @@ def _parent(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
-def test_workers_die_within_two_seconds_of_a_killed_owner() -> None:
+def test_workers_die_within_two_seconds_of_a_killed_owner(tmp_path: Path) -> None:
+    # The killed owner cannot remove its forkserver's socket folder: TMPDIR puts it in
+    # tmp_path, which pytest removes, instead of /tmp.
     owner = subprocess.Popen(
-        [sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True, start_new_session=True
+        [sys.executable, "-c", OWNER],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     workers: list[int] = []
     try:
