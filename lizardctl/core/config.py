@@ -161,10 +161,20 @@ def scrub_secrets(text: str, url: URL | str) -> str:
 
 
 def default_store_dir(url: URL) -> Path:
-    """Photos live beside the SQLite file, or in ``./photos`` for a server database."""
+    """A new database's store: ``LIZARD_STORE``, else beside the SQLite file and named after
+    it (``night.db`` -> ``night.photos/``), else ``./photos`` for a server database."""
     env = os.environ.get(STORE_ENV)
     if env:
         return Path(env)
     db_file = sqlite_path(url)
-    base = db_file.resolve().parent if db_file is not None else Path.cwd()
-    return base / "photos"
+    if db_file is None:
+        return Path.cwd() / "photos"
+    db_file = db_file.resolve()
+    return db_file.parent / f"{db_file.stem}.photos"
+
+
+def legacy_store_dir(url: URL) -> Path:
+    """Where a database's store was by default before stores were named after their SQLite
+    file: ``photos/`` beside it."""
+    db_file = sqlite_path(url)
+    return (db_file.resolve().parent if db_file is not None else Path.cwd()) / "photos"

@@ -100,6 +100,11 @@ class StoreMissing(UsageError):
         super().__init__(f"photo store {root} does not exist")
 
 
+class StoreMismatch(UsageError):
+    """The photo store given is not the one this database uses: another database's, or
+    a folder this database never used. Refused before anything is read or changed."""
+
+
 class DatabaseMissing(EnvironmentFailure):
     """A command that only reads was pointed at a SQLite file that is not there."""
 

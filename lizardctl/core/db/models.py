@@ -146,15 +146,33 @@ class Camera(Base):
 
 
 class Photo(Base):
-    """A stored photo, addressed by its content hash: identical photos are kept once."""
+    """A stored photo, addressed by its content hash: identical photos are kept once.
+
+    ``pack`` and ``pack_offset`` say which pack file holds it and where its record starts;
+    both are NULL for a photo stored as a file of its own (the layout before packs).
+    """
 
     __tablename__ = "photos"
+    __table_args__ = (Index("ix_photos_pack", "pack", "pack_offset"),)
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(BigInteger)
     format: Mapped[str] = mapped_column(String(8))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    pack: Mapped[str | None] = mapped_column(String(128), default=None)
+    pack_offset: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class PhotoStoreRow(Base):
+    """The photo store this database uses: its id (also written in the store) and where it
+    is. One row; commands refuse a store whose id differs."""
+
+    __tablename__ = "photo_stores"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    location: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

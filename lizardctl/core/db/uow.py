@@ -26,6 +26,7 @@ from lizardctl.core.repositories.ingest import (
     RunRepository,
     ShotRepository,
 )
+from lizardctl.core.repositories.photos import PhotoRepository
 from lizardctl.core.repositories.prunes import PruneRepository
 from lizardctl.core.repositories.review_stats import ReviewStatsRepository
 from lizardctl.core.repositories.reviews import (
@@ -45,6 +46,7 @@ class UnitOfWork:
     shots: ShotRepository
     claims: ClaimRepository
     prunes: PruneRepository
+    photos: PhotoRepository
     rejections: RejectionRepository
     cases: CaseRepository
     reviewers: ReviewerRepository
@@ -70,6 +72,7 @@ class UnitOfWork:
         self.shots = ShotRepository(view)
         self.claims = ClaimRepository(view)
         self.prunes = PruneRepository(view)
+        self.photos = PhotoRepository(view)
         self.rejections = RejectionRepository(view)
         self.cases = CaseRepository(view)
         self.reviewers = ReviewerRepository(view)

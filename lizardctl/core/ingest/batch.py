@@ -34,7 +34,8 @@ from lizardctl.core.ingest.walk import Part, ShotFiles, inside, pair, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import PackWriter, PhotoStore
+from lizardctl.core.store.packs import DEFAULT_PACK_BYTES
 from lizardctl.core.vocabulary import Reason
 
 FileId = tuple[int, int, int, int]
@@ -78,6 +79,9 @@ class BatchSettings:
     young_after: float = math.inf
     """Files modified after this time (epoch seconds) may still be being written: their
     shots are held back (``--settle``)."""
+    store_id: uuid.UUID | None = None
+    """The store's id, written into every pack; None only for a dry run."""
+    pack_bytes: int = DEFAULT_PACK_BYTES
 
 
 @dataclass(slots=True)
@@ -183,7 +187,10 @@ class BatchProcessor:
         self.db = db
         self.context = context
         self.schema_ids = schema_ids
-        self.store = PhotoStore(Path(settings.store_root))
+        self.packs: PackWriter | None = None
+        if settings.store_id is not None and not settings.dry_run:
+            store = PhotoStore(Path(settings.store_root))
+            self.packs = store.writer(settings.store_id, limit=settings.pack_bytes)
 
     @classmethod
     async def open(cls, settings: BatchSettings) -> BatchProcessor:
@@ -213,7 +220,12 @@ class BatchProcessor:
         return cls(settings, db, context, schema_ids)
 
     async def close(self) -> None:
-        await self.db.dispose()
+        """Seal this writer's pack and let the database go."""
+        try:
+            if self.packs is not None:
+                self.packs.close()
+        finally:
+            await self.db.dispose()
 
     async def process_parts(self, parts: Sequence[Part], units: Sequence[Unit]) -> BatchResult:
         """Pair the files of claimed folder parts, then judge and persist the shots."""
@@ -263,9 +275,11 @@ class BatchProcessor:
         candidates: dict[str, _Candidate] = {}
         others: list[_Candidate] = []
         committed: list[ShotFiles] = []  # shots whose case is in the database once we commit
+        places: dict[str, tuple[str, int]] = {}  # photo -> (pack, offset) of its record
         read_ids: dict[ShotFiles, tuple[FileId, FileId]] = {}
-        # One round per READ_BUDGET bytes: its photos go to the store before the next round
-        # is read; the rows of all rounds are committed together, after every photo is durable.
+        # One round per READ_BUDGET bytes: its photos are appended to this worker's pack
+        # before the next round is read; the rows of all rounds are committed together, after
+        # one fdatasync has made every appended photo durable.
         for readable in self._rounds(shots, result, reject, read_ids):
             async with self.db.uow() as uow:
                 known = await uow.shots.existing(r.key for r in readable)
@@ -293,9 +307,10 @@ class BatchProcessor:
                 cases[candidate.photo] = verdict
                 candidates[candidate.photo] = candidate
                 blobs[verdict.photo.sha256] = item.photo
-            if blobs and not self.settings.dry_run:
+            if blobs and self.packs is not None:
                 stored = list(blobs.items())
-                await asyncio.to_thread(self.store.put_many, stored)
+                appended = await asyncio.to_thread(self.packs.append, stored)
+                places.update(zip(blobs, appended, strict=True))
                 stored.clear()  # the pool's thread may hold its arguments a moment longer
             blobs.clear()
 
@@ -329,6 +344,8 @@ class BatchProcessor:
             settle(set(new), stored)
             return result
 
+        if self.packs is not None:
+            await asyncio.to_thread(self.packs.sync)  # durable before any row points at it
         # Rows go in in photo order, so concurrent runs take their row locks in one global
         # order: on PostgreSQL, two batches inserting the same shots in opposite orders
         # deadlock. The unique photo key makes the insert skip photos that have a case.
@@ -339,7 +356,7 @@ class BatchProcessor:
             ):
                 return BatchResult(outcomes=Counter(elsewhere=len(shots)))
             await uow.shots.add_photos(
-                [NewPhoto(cases[photo].photo, self.settings.now) for photo in order]
+                [NewPhoto(cases[photo].photo, self.settings.now, *places[photo]) for photo in order]
             )
             inserted = await uow.shots.add_cases(new_cases)
             unsettled = {c.photo for c in others} | (candidates.keys() - inserted)

@@ -74,6 +74,7 @@ class Pipeline:
 
     db: Database
     store_root: Path
+    store_id: uuid.UUID | None
     worker: str
     admit: Callable[[], Awaitable[None]]
     executor: ProcessPoolExecutor | None = None
@@ -147,6 +148,7 @@ class Pipeline:
         return BatchSettings(
             db_url=self.db.url.render_as_string(hide_password=False),
             store_root=str(self.store_root),
+            store_id=self.store_id,
             lock_timeout=self.db.lock_timeout,
             run_id=run_id,
             now=utcnow(),

@@ -43,6 +43,9 @@ class NewCase:
 class NewPhoto:
     info: PhotoInfo
     created_at: datetime
+    pack: str
+    offset: int
+    """Where the photo's record starts in ``pack``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,8 @@ class ShotRepository(Repository):
                     "width": p.info.width,
                     "height": p.info.height,
                     "created_at": p.created_at,
+                    "pack": p.pack,
+                    "pack_offset": p.offset,
                 }
                 for p in photos
             ]

@@ -12,7 +12,6 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from functools import partial
 
-from lizardctl.core.config import default_store_dir
 from lizardctl.core.db.database import Database
 from lizardctl.core.errors import UsageError
 from lizardctl.core.ingest import pool
@@ -20,7 +19,7 @@ from lizardctl.core.ingest.outcome import IngestSummary, Outcome, Progress
 from lizardctl.core.ingest.pipeline import IngestOptions, Pipeline
 from lizardctl.core.liveness import worker_name
 from lizardctl.core.services.prune_guard import refuse_if_pruning
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.services.stores import StoreService
 
 __all__ = ["IngestOptions", "IngestService", "IngestSummary"]
 
@@ -71,7 +70,10 @@ class IngestService:
         files = [str(p) for p in options.paths if not p.is_dir()]
         if files:
             raise UsageError(f"not a folder: {', '.join(files)}")
-        store = PhotoStore(options.store or default_store_dir(self.db.url))
+        opened = await StoreService(self.db.uow, self.db.url).open(
+            options.store, create=not options.dry_run
+        )
+        store = opened.store
         if not options.dry_run:
             store.check_writable()
         warnings = await self._warnings()
@@ -80,6 +82,7 @@ class IngestService:
         pipeline = Pipeline(
             self.db,
             store.root,
+            opened.id,
             self.worker,
             admit=partial(refuse_if_pruning, self.db.uow),
             executor=self.workers,

@@ -1,4 +1,7 @@
-"""Content-addressed photo store: one file per distinct photo, named by its sha256.
+"""The first store layout: one file per distinct photo, named by its sha256.
+
+Stores written before pack files (``packs.py``) keep this layout; they are read as before,
+verified, and emptied into packs by ``lizardctl store repack``. New photos go to packs.
 
 Layout: ``root/ab/cd/abcd…``; two levels of 256 directories keep each directory small
 (~150 files per 10 million photos). A final name is only ever created by renaming a complete,
@@ -90,8 +93,8 @@ def _load_syncfs() -> Callable[[int], None] | None:
 _syncfs = _load_syncfs()
 
 
-class PhotoStore:
-    """Photos on disk under ``root``; safe to share between processes and hosts."""
+class FileStore:
+    """Photos on disk under ``root``, a file each; safe to share between processes and hosts."""
 
     def __init__(
         self, root: Path, *, syncfs: bool = True, fsync_threads: int = _FSYNC_THREADS

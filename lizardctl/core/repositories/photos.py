@@ -1,0 +1,50 @@
+"""The store this database uses, and where each photo is in it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import NamedTuple
+
+from sqlalchemy import func, insert, select, update
+
+from lizardctl.core.db.models import Photo, PhotoStoreRow
+from lizardctl.core.repositories.base import Repository
+from lizardctl.core.store import PhotoLocation
+
+
+class BoundStore(NamedTuple):
+    id: uuid.UUID
+    location: str
+
+
+class PhotoRepository(Repository):
+    async def store(self) -> BoundStore | None:
+        """The store the database is bound to, if it has been used yet."""
+        query = select(PhotoStoreRow.id, PhotoStoreRow.location).limit(1)
+        row = (await self.session.execute(query)).first()
+        return None if row is None else BoundStore(*row)
+
+    async def bind_store(self, store_id: uuid.UUID, location: str, now: datetime) -> None:
+        await self.session.execute(
+            insert(PhotoStoreRow).values(id=store_id, location=location, created_at=now)
+        )
+
+    async def move_store(self, store_id: uuid.UUID, location: str) -> None:
+        await self.session.execute(
+            update(PhotoStoreRow).where(PhotoStoreRow.id == store_id).values(location=location)
+        )
+
+    async def count(self) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(Photo)) or 0)
+
+    async def locate(self, sha256: str) -> PhotoLocation | None:
+        """Where the photo ``sha256`` is stored; None when no row records it."""
+        row = (
+            await self.session.execute(
+                select(Photo.sha256, Photo.size, Photo.pack, Photo.pack_offset).where(
+                    Photo.sha256 == sha256
+                )
+            )
+        ).first()
+        return None if row is None else PhotoLocation(*row)

@@ -1,0 +1,78 @@
+"""A store's identity: a file in the store naming it, so it is never mistaken for another's.
+
+``ROOT/lizardctl-store.json`` holds a random id, written once, durably, when the store is
+first used; the database records the same id (table ``photo_stores``). Two databases whose
+stores happen to share a folder then disagree about it, and every command refuses the
+store instead of reading, verifying or deleting photos another database owns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from lizardctl.core.errors import EnvironmentFailure
+
+IDENTITY_FILE = "lizardctl-store.json"
+_FORMAT = "lizardctl photo store"
+
+
+class StoreIdentityError(EnvironmentFailure):
+    """The identity file exists but cannot be read or is not ours."""
+
+
+def read_identity(root: Path) -> uuid.UUID | None:
+    """The store's id, or None when it has none yet (a new store, or one older than ids)."""
+    path = Path(root) / IDENTITY_FILE
+    try:
+        text = path.read_bytes()[:4096]
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StoreIdentityError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    try:
+        content = json.loads(text)
+        if content.get("format") != _FORMAT:
+            raise ValueError("not a lizardctl store")
+        return uuid.UUID(content["id"])
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise StoreIdentityError(f"{path}: not a lizardctl store identity file") from exc
+
+
+def create_identity(root: Path) -> uuid.UUID:
+    """Give the store an id, durably; if another process got there first, theirs stands."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    store_id = uuid.uuid4()
+    content = {
+        "format": _FORMAT,
+        "id": str(store_id),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    temporary = root / f".{IDENTITY_FILE}.{os.getpid()}.{store_id.hex[:8]}"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
+        try:
+            os.write(fd, (json.dumps(content, indent=2) + "\n").encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        with contextlib.suppress(FileExistsError):  # never replaces one that exists
+            os.link(temporary, root / IDENTITY_FILE)
+        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except OSError as exc:
+        raise StoreIdentityError(f"{root}: cannot write: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+    found = read_identity(root)
+    assert found is not None
+    return found
