@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from lizardctl.core.db.database import Database
+    from lizardctl.core.store import PhotoStore
     from lizardctl.core.paging import Page
 
 T = TypeVar("T")
@@ -631,9 +632,18 @@ StoreOpt = Annotated[
     typer.Option(
         "--store",
         envvar=STORE_ENV,
-        help="Photo store folder (default: photos/ beside the SQLite file).",
+        help="Photo store folder (default: the one this database uses; a new SQLite "
+        "database's is NAME.photos/ beside its file).",
     ),
 ]
+
+
+async def open_store(db: Database, store: Path | None, *, create: bool = False) -> PhotoStore:
+    """The database's own photo store: ``--store``, else the one it remembers; another
+    database's store is refused (exit 2)."""
+    from lizardctl.core.services.stores import StoreService  # noqa: PLC0415 - start-up cost
+
+    return (await StoreService(db.uow, db.url).open(store, create=create)).store
 
 
 def store_root(db: Database, store: Path | None) -> Path:
