@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from lizardctl.core.db.database import Database
-    from lizardctl.core.store import PhotoStore
     from lizardctl.core.paging import Page
+    from lizardctl.core.store import PhotoStore
 
 T = TypeVar("T")
 INTERNAL_ERROR_EXIT = 70
@@ -641,7 +641,7 @@ StoreOpt = Annotated[
 async def open_store(db: Database, store: Path | None, *, create: bool = False) -> PhotoStore:
     """The database's own photo store: ``--store``, else the one it remembers; another
     database's store is refused (exit 2)."""
-    from lizardctl.core.services.stores import StoreService  # noqa: PLC0415 - start-up cost
+    from lizardctl.core.services.stores import StoreService  # start-up: imports the ORM
 
     return (await StoreService(db.uow, db.url).open(store, create=create)).store
 
