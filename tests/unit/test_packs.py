@@ -367,3 +367,19 @@ def test_an_identity_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> Non
     with pytest.raises(StoreIdentityError, match="cannot read"):
         read_identity(tmp_path)
     assert (tmp_path / IDENTITY_FILE).is_dir()
+
+
+def test_a_seal_that_does_not_fit_loses_nothing_and_fails_nothing(tmp_path: Path) -> None:
+    with tmpfs(tmp_path / "small", "64k") as root:
+        writer = PackWriter(root, STORE_ID, limit=8_000)
+        (root / "filler").write_bytes(bytes(56 << 10))  # 8 KiB left: two pages
+        sha256, data = photo(1, 8_192 - PACK_HEADER.size - RECORD.size)
+        ((name, offset),) = writer.append([(sha256, data)])
+        writer.sync()  # over the limit: the seal would need a third page
+        assert writer.name == ""
+        scan = scan_pack(pack_path(root, name))
+        assert (len(scan.records), scan.sealed, scan.end) == (1, False, scan.size)
+        assert read_record(root, name, offset, sha256, len(data)) == data
+        with pytest.raises(PackError, match="No space left on device"):
+            writer.append([photo(2)])
+        writer.close()  # nothing open: nothing to seal
