@@ -331,3 +331,15 @@ def test_two_hosts_write_one_store_at_once_each_to_packs_of_its_own(
         assert scan_pack(pack_path(store, name)).sealed
     # No lock file, no shared state: the identity, and packs no other writer touches.
     assert sorted(p.name for p in store.iterdir()) == ["lizardctl-store.json", "packs"]
+
+
+def test_a_run_without_workers_seals_its_pack(
+    db_url: str, tmp_path: Path, dump: DumpManifest
+) -> None:
+    store = tmp_path / "photos"
+    code, summary = finish(start(db_url, tmp_path, *ingest_args(dump, store, workers=0)))
+    assert (code, summary["ingested"]) == (0, len(dump.shots))
+    (name,) = list_packs(store)
+    assert not is_being_written(store, name)
+    assert scan_pack(pack_path(store, name)).sealed
+    check_exactly_once(db_url, dump, store)
