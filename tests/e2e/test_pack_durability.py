@@ -248,11 +248,12 @@ def check_failed_in_one_line(process: subprocess.Popen[str], *expected: str) -> 
     wait_for_group_to_vanish(process.pid)
 
 
+@pytest.mark.parametrize("workers", [0, 2])
 def test_a_store_that_fills_up_mid_run_fails_in_one_line_and_the_next_run_completes(
-    db_url: str, tmp_path: Path, dump: DumpManifest
+    db_url: str, tmp_path: Path, dump: DumpManifest, workers: int
 ) -> None:
     with tmpfs(tmp_path / "photos", "64k") as store:
-        full = start(db_url, tmp_path, *ingest_args(dump, store))
+        full = start(db_url, tmp_path, *ingest_args(dump, store, workers))
         check_failed_in_one_line(full, f"photo store {store}", "No space left on device")
         survived = check_every_case_reads_back(db_url, store)
         assert 0 < survived < len(dump.shots), "the disk did not fill mid-run"

@@ -4,8 +4,10 @@ written by one live writer only, never again once it is sealed or its writer has
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -383,3 +385,28 @@ def test_a_seal_that_does_not_fit_loses_nothing_and_fails_nothing(tmp_path: Path
         with pytest.raises(PackError, match="No space left on device"):
             writer.append([photo(2)])
         writer.close()  # nothing open: nothing to seal
+
+
+def test_a_failed_fdatasync_gives_the_pack_up_and_keeps_what_was_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = PackWriter(tmp_path, STORE_ID)
+    kept = photo(1)
+    ((name, offset),) = writer.append([kept])
+    writer.sync()
+    writer.append([photo(2)])
+
+    def fail(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fdatasync", fail)
+        with pytest.raises(PackError, match="cannot sync: Input/output error"):
+            writer.sync()
+    assert writer.name == ""  # never trusted, nor written, again
+    scan = scan_pack(pack_path(tmp_path, name))
+    assert [r.offset for r in scan.records] == [offset] and not scan.sealed
+    assert scan.end == scan.size  # the unsynced record was cut off
+    ((again, _),) = writer.append([photo(3)])
+    writer.close()
+    assert again != name
