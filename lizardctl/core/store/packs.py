@@ -173,7 +173,8 @@ class PackWriter:
 
     def sync(self) -> None:
         """Make every append durable: ``fdatasync`` the pack, and its directory entry when
-        the pack is new. Seals the pack afterwards if it has reached the size limit."""
+        the pack is new. Seals the pack afterwards if it has reached the size limit. On
+        failure the pack is given up and ``PackError`` raised: commit nothing then."""
         if self._fd is None or (self._synced == self._size and not self._new):
             return
         try:
