@@ -9,6 +9,7 @@ a batch is either wholly committed or not at all, whenever the process dies.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import hashlib
 import math
@@ -34,7 +35,7 @@ from lizardctl.core.ingest.walk import Part, ShotFiles, inside, pair, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
-from lizardctl.core.store import PackWriter, PhotoStore
+from lizardctl.core.store import PackError, PackWriter, PhotoStore
 from lizardctl.core.store.packs import DEFAULT_PACK_BYTES
 from lizardctl.core.vocabulary import Reason
 
@@ -220,10 +221,17 @@ class BatchProcessor:
         return cls(settings, db, context, schema_ids)
 
     async def close(self) -> None:
-        """Seal this writer's pack and let the database go."""
+        """Seal this writer's pack and let the database go.
+
+        A seal that fails (a full disk) is not an error of the run: every photo a row
+        points at was synced before its commit, and the pack is given up unsealed, as a
+        killed worker's would be. A worker closes at exit, where an exception would only
+        become a traceback on the operator's terminal.
+        """
         try:
             if self.packs is not None:
-                self.packs.close()
+                with contextlib.suppress(PackError):
+                    self.packs.close()
         finally:
             await self.db.dispose()
 

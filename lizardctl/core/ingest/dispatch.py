@@ -12,12 +12,25 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
+from lizardctl.core.errors import EnvironmentFailure
 from lizardctl.core.ingest import pool
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit
 from lizardctl.core.ingest.outcome import BatchResult
 from lizardctl.core.ingest.walk import Listing, Part
+
+
+class WorkerDied(EnvironmentFailure):
+    """A worker process was killed (the OOM killer, ``kill -9``) or crashed: not a bug of
+    ours to report as one. What its batches had committed stands; the rest was not."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "an ingest worker process died (killed, out of memory?); the batches it had not "
+            "committed were not ingested: run the same ingest again to finish"
+        )
 
 
 class Dispatcher:
@@ -83,7 +96,10 @@ class Dispatcher:
             done, _ = await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
             for future in done:
                 self.in_flight.discard(future)
-                result = future.result()
+                try:
+                    result = future.result()
+                except BrokenProcessPool as exc:
+                    raise WorkerDied() from exc
                 self.total.add(result)
                 await self.on_batch(result)
 

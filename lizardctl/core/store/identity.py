@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from lizardctl.core.errors import EnvironmentFailure
+from lizardctl.core.store.packs import fsync_directory
 
 IDENTITY_FILE = "lizardctl-store.json"
 _FORMAT = "lizardctl photo store"
@@ -46,7 +47,6 @@ def read_identity(root: Path) -> uuid.UUID | None:
 def create_identity(root: Path) -> uuid.UUID:
     """Give the store an id, durably; if another process got there first, theirs stands."""
     root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
     store_id = uuid.uuid4()
     content = {
         "format": _FORMAT,
@@ -55,6 +55,9 @@ def create_identity(root: Path) -> uuid.UUID:
     }
     temporary = root / f".{IDENTITY_FILE}.{os.getpid()}.{store_id.hex[:8]}"
     try:
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            fsync_directory(root.parent)  # the store must outlive a crash, not just its file
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
             os.write(fd, (json.dumps(content, indent=2) + "\n").encode())
@@ -63,11 +66,7 @@ def create_identity(root: Path) -> uuid.UUID:
             os.close(fd)
         with contextlib.suppress(FileExistsError):  # never replaces one that exists
             os.link(temporary, root / IDENTITY_FILE)
-        directory = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_directory(root)
     except OSError as exc:
         raise StoreIdentityError(f"{root}: cannot write: {exc.strerror or exc}") from exc
     finally:

@@ -135,6 +135,7 @@ class PackWriter:
         self._records = 0
         self._synced = 0
         self._new = False  # the pack's directory entry is not durable yet
+        self._root_synced = False  # the packs folder's entry in the root is durable
 
     @property
     def name(self) -> str:
@@ -172,13 +173,14 @@ class PackWriter:
 
     def sync(self) -> None:
         """Make every append durable: ``fdatasync`` the pack, and its directory entry when
-        the pack is new. Seals the pack afterwards if it has reached the size limit."""
+        the pack is new. Seals the pack afterwards if it has reached the size limit. On
+        failure the pack is given up and ``PackError`` raised: commit nothing then."""
         if self._fd is None or (self._synced == self._size and not self._new):
             return
         try:
             os.fdatasync(self._fd)
             if self._new:
-                _fsync_directory(self.root / PACKS_DIR)
+                fsync_directory(self.root / PACKS_DIR)
                 self._new = False
         except OSError as exc:
             # After a failed fsync the page cache may claim bytes the disk never got: give
@@ -187,7 +189,11 @@ class PackWriter:
             raise self._error("cannot sync", exc) from exc
         self._synced = self._size
         if self._size >= self.limit:
-            self.close()
+            # Its photos are durable already: a seal that fails (the disk is full) costs
+            # only the seal. The pack is given up unsealed, like a dead writer's, and the
+            # batch goes on; the next append, in a new pack, meets the full disk if any.
+            with contextlib.suppress(PackError):
+                self.close()
 
     def close(self) -> None:
         """Seal the open pack (durably) and let it go; the next append starts a new one."""
@@ -196,11 +202,12 @@ class PackWriter:
         try:
             if self._synced != self._size:
                 os.fdatasync(self._fd)
+                self._synced = self._size
             seal = RECORD.pack(SEAL_MAGIC, 0, bytes(32), self._records)
             _write_all(self._fd, [seal])
             os.fdatasync(self._fd)
             if self._new:
-                _fsync_directory(self.root / PACKS_DIR)
+                fsync_directory(self.root / PACKS_DIR)
         except OSError as exc:
             self._give_up()
             raise self._error("cannot seal", exc) from exc
@@ -210,9 +217,12 @@ class PackWriter:
 
     def _open(self) -> None:
         directory = self.root / PACKS_DIR
-        if not directory.is_dir():
+        if not self._root_synced:
+            # Even when the folder exists: the process that made it may not have synced
+            # its entry yet, and our rows must not point into a folder a crash can lose.
             directory.mkdir(parents=True, exist_ok=True)
-            _fsync_directory(self.root)
+            fsync_directory(self.root)
+            self._root_synced = True
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         name = f"{stamp}-{self.host}-{os.getpid()}-{secrets.token_hex(4)}{PACK_SUFFIX}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
@@ -345,7 +355,8 @@ def _write_all(fd: int, buffers: list[bytes]) -> None:
             views[first] = views[first][written:]
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
+    """Make the entries of ``directory`` (files created, renamed or linked in it) durable."""
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         os.fsync(fd)
