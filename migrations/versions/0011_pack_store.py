@@ -3,7 +3,8 @@
 ``photos.pack``/``photos.pack_offset`` locate a photo's record in a pack file (NULL for
 photos stored as files of their own, before packs), indexed so ``verify`` reads packs in
 order and reclaiming space finds a pack's live records. ``photo_stores`` holds the store's
-id, also written in the store itself, and its location.
+id, also written in the store itself, and its location: one row (``slot`` = 1), so when two
+processes bind a new store at once, the first insert wins and both use its id.
 
 Columns are added in place (nullable, no table copy), so the upgrade is instant on a large
 database.
@@ -30,9 +31,13 @@ def upgrade() -> None:
     op.create_index("ix_photos_pack", "photos", ["pack", "pack_offset"])
     op.create_table(
         "photo_stores",
-        sa.Column("id", sa.Uuid(), primary_key=True),
+        sa.Column("slot", sa.Integer(), nullable=False, autoincrement=False),
+        sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("location", sa.Text(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("slot", name=op.f("pk_photo_stores")),
+        sa.UniqueConstraint("id", name=op.f("uq_photo_stores_id")),
+        sa.CheckConstraint("slot = 1", name=op.f("ck_photo_stores_one_store")),
     )
 
 

@@ -170,8 +170,11 @@ class PhotoStoreRow(Base):
     is. One row; commands refuse a store whose id differs."""
 
     __tablename__ = "photo_stores"
+    __table_args__ = (CheckConstraint("slot = 1", name="one_store"),)
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True, default=1)
+    """Always 1: the primary key makes the first binding win a race, and the only one."""
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
     location: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

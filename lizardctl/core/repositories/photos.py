@@ -6,9 +6,10 @@ import uuid
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 
 from lizardctl.core.db.models import Photo, PhotoStoreRow
+from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
 from lizardctl.core.store import PhotoLocation
 
@@ -26,8 +27,10 @@ class PhotoRepository(Repository):
         return None if row is None else BoundStore(*row)
 
     async def bind_store(self, store_id: uuid.UUID, location: str, now: datetime) -> None:
+        """Record the store, unless a store is recorded already (then that one stands)."""
+        statement = insert_ignoring_conflicts(self.session.dialect, PhotoStoreRow)
         await self.session.execute(
-            insert(PhotoStoreRow).values(id=store_id, location=location, created_at=now)
+            statement.values(slot=1, id=store_id, location=location, created_at=now)
         )
 
     async def move_store(self, store_id: uuid.UUID, location: str) -> None:

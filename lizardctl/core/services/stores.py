@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 from lizardctl.core.config import STORE_ENV, default_store_dir, legacy_store_dir
 from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.errors import StoreMismatch, StoreMissing
+from lizardctl.core.repositories.photos import BoundStore
 from lizardctl.core.store import PhotoStore
 
 
@@ -40,11 +41,16 @@ class StoreService:
     async def open(self, given: Path | None, *, create: bool = False) -> OpenStore:
         """The database's store (``given``, else the one it remembers, else the default).
 
-        A store used for the first time is given an id, in the store and in the database;
-        one without an id yet is given one too (a store written before ids). ``create``
-        creates a missing folder; without it a missing store opens with no id, and a
-        missing remembered store is ``StoreMissing``. A store that is not this database's
-        is refused with ``StoreMismatch`` (exit 2).
+        A store used for the first time is given an id, in the database and then in the
+        store; so is a store written before ids. The database decides a race between two
+        first uses (one row, the first insert wins), and the store's file is written only
+        once that row is committed: a process that finds the file finds the row too. A
+        store found elsewhere than remembered (moved) is remembered there only by a command
+        that writes (``create``): a reviewer's machine that mounts it under another path
+        must not move it for the ingest host. ``create`` creates a missing folder; without
+        it a store that does not exist yet opens with no id, and a missing remembered store
+        is ``StoreMissing``. A store that is not this database's is refused with
+        ``StoreMismatch`` (exit 2).
         """
         async with self.uow_factory() as uow:
             bound = await uow.photos.store()
@@ -57,42 +63,54 @@ class StoreService:
             root = self._default(has_photos)
         store = PhotoStore(root)
         found = store.identity()
-        if bound is not None:
-            if found is None:
-                if not root.exists() and given is None:
-                    raise StoreMissing(root)
-                if not root.exists() and not create:
-                    return OpenStore(store, None)
+        if bound is None and found is not None:
+            async with self.uow_factory() as uow:  # its binder committed before writing it
+                bound = await uow.photos.store()
+        if bound is None:
+            if found is not None:
+                raise StoreMismatch(
+                    f"photo store {root} belongs to another database (store id {found}); "
+                    "give this database a store of its own with --store or "
+                    f"{STORE_ENV} (a folder that does not exist yet)"
+                )
+            if not root.exists() and not create:
+                return OpenStore(store, None)
+            bound = await self._bind(root)
+        location = _location(root)
+        if found is None:
+            if location != bound.location:
                 raise StoreMismatch(
                     f"photo store {root} is not this database's: its store is "
                     f"{bound.location} (id {bound.id}); give that one with --store "
                     f"or {STORE_ENV}"
                 )
-            if found != bound.id:
-                raise StoreMismatch(
-                    f"photo store {root} belongs to another database (store id {found}); "
-                    f"this database's store is {bound.location} (id {bound.id})"
-                )
-            location = _location(root)
-            if location != bound.location:
-                async with self.uow_factory() as uow:
-                    await uow.photos.move_store(bound.id, location)
-                    await uow.commit()
-            return OpenStore(store, bound.id)
-        if found is not None:
+            if not root.is_dir():
+                raise StoreMissing(root)
+            # Bound, but the file is not written yet: a first use under way, one that
+            # crashed in between, or a store written before ids.
+            found = store.create_identity(bound.id)
+        if found != bound.id:
             raise StoreMismatch(
                 f"photo store {root} belongs to another database (store id {found}); "
-                "give this database a store of its own with --store or "
-                f"{STORE_ENV} (a folder that does not exist yet)"
+                f"this database's store is {bound.location} (id {bound.id})"
             )
-        if not root.exists() and not create:
-            return OpenStore(store, None)
-        store_id = store.create_identity()
-        async with self.uow_factory() as uow:
-            if await uow.photos.store() is None:
-                await uow.photos.bind_store(store_id, _location(root), datetime.now(UTC))
+        if create and location != bound.location:
+            async with self.uow_factory() as uow:
+                await uow.photos.move_store(bound.id, location)
                 await uow.commit()
-        return await self.open(root, create=create)
+        return OpenStore(store, bound.id)
+
+    async def _bind(self, root: Path) -> BoundStore:
+        """Record ``root`` as the database's store, unless a concurrent first use recorded
+        one first; returns the store recorded."""
+        PhotoStore(root).make_folder()
+        async with self.uow_factory() as uow:
+            await uow.photos.bind_store(uuid.uuid4(), _location(root), datetime.now(UTC))
+            await uow.commit()
+        async with self.uow_factory() as uow:
+            bound = await uow.photos.store()
+        assert bound is not None
+        return bound
 
     def _default(self, has_photos: bool) -> Path:
         """The default store: named after the SQLite file; a database that has photos but

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lizardctl.core.errors import EnvironmentFailure
 from lizardctl.core.store.files import FileStore, StoreEntry, StoreError
-from lizardctl.core.store.identity import create_identity, read_identity
+from lizardctl.core.store.identity import create_identity, make_folder, read_identity
 from lizardctl.core.store.packs import (
     DEFAULT_PACK_BYTES,
     DamagedRecord,
@@ -60,9 +60,13 @@ class PhotoStore:
         """The id the store's identity file holds; None for a store that has none yet."""
         return read_identity(self.root)
 
-    def create_identity(self) -> uuid.UUID:
-        """Give the store an id (or return the one a concurrent first use gave it)."""
-        return create_identity(self.root)
+    def create_identity(self, store_id: uuid.UUID | None = None) -> uuid.UUID:
+        """Give the store an id (or return the one it already has)."""
+        return create_identity(self.root, store_id)
+
+    def make_folder(self) -> None:
+        """Create the store's folder (and missing parents), durably."""
+        make_folder(self.root)
 
     def check_writable(self) -> None:
         """Fail before a run starts, not at its first batch, when photos cannot be written."""

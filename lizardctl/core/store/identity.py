@@ -44,20 +44,30 @@ def read_identity(root: Path) -> uuid.UUID | None:
         raise StoreIdentityError(f"{path}: not a lizardctl store identity file") from exc
 
 
-def create_identity(root: Path) -> uuid.UUID:
-    """Give the store an id, durably; if another process got there first, theirs stands."""
+def make_folder(root: Path) -> None:
+    """Create the store's folder if need be, durably: the store must outlive a crash, not
+    just the files in it."""
+    try:
+        if not root.is_dir():
+            root.mkdir(parents=True, exist_ok=True)
+            fsync_directory(root.parent)
+    except OSError as exc:
+        raise StoreIdentityError(f"{root}: cannot write: {exc.strerror or exc}") from exc
+
+
+def create_identity(root: Path, store_id: uuid.UUID | None = None) -> uuid.UUID:
+    """Give the store an id (``store_id``, else a new one), durably, and return the id the
+    store has: if another process got there first, theirs stands."""
     root = Path(root)
-    store_id = uuid.uuid4()
+    store_id = store_id or uuid.uuid4()
     content = {
         "format": _FORMAT,
         "id": str(store_id),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     temporary = root / f".{IDENTITY_FILE}.{os.getpid()}.{store_id.hex[:8]}"
+    make_folder(root)
     try:
-        if not root.is_dir():
-            root.mkdir(parents=True, exist_ok=True)
-            fsync_directory(root.parent)  # the store must outlive a crash, not just its file
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
             os.write(fd, (json.dumps(content, indent=2) + "\n").encode())
