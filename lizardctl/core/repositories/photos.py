@@ -48,3 +48,18 @@ class PhotoRepository(Repository):
             )
         ).first()
         return None if row is None else PhotoLocation(*row)
+
+    async def sha256_between(self, low: str, high: str, limit: int) -> list[str]:
+        """Digests from ``low`` to ``high``, in order: a sha256 prefix's matches, found by
+        a range scan of the primary key."""
+        query = (
+            select(Photo.sha256)
+            .where(Photo.sha256.between(low, high))
+            .order_by(Photo.sha256)
+            .limit(limit)
+        )
+        return list(await self.session.scalars(query))
+
+    async def format_of(self, sha256: str) -> str | None:
+        """The photo's format as probed at ingest (``jpeg``, ``png``), for a file name."""
+        return await self.session.scalar(select(Photo.format).where(Photo.sha256 == sha256))

@@ -41,7 +41,10 @@ class StoreService:
         """The database's store (``given``, else the one it remembers, else the default).
 
         A store used for the first time is given an id, in the store and in the database;
-        one without an id yet is given one too (a store written before ids). ``create``
+        one without an id yet is given one too (a store written before ids). A store found
+        elsewhere than remembered (moved) is remembered there only by a command that
+        writes (``create``): a reviewer's machine that mounts it under another path must
+        not move it for the ingest host. ``create``
         creates a missing folder; without it a missing store opens with no id, and a
         missing remembered store is ``StoreMissing``. A store that is not this database's
         is refused with ``StoreMismatch`` (exit 2).
@@ -74,7 +77,7 @@ class StoreService:
                     f"this database's store is {bound.location} (id {bound.id})"
                 )
             location = _location(root)
-            if location != bound.location:
+            if create and location != bound.location:
                 async with self.uow_factory() as uow:
                     await uow.photos.move_store(bound.id, location)
                     await uow.commit()
