@@ -20,8 +20,7 @@ from lizardctl.core.store import PhotoLocation, PhotoStore
 SHA256_DIGITS = 64
 MATCHES_COUNTED = 1000
 """An ambiguous prefix's matches are counted up to this many, then said to be more."""
-_CASE_ID = re.compile(r"[0-9a-f]{8}(-[0-9a-f]{0,4}){0,4}|[0-9a-f]{1,32}")
-_DIGEST = re.compile(r"[0-9a-f]{1,64}")
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +53,9 @@ class PhotoService:
         is a usage error (exit 2)."""
         text = ref.strip().lower()
         digits = text.replace("-", "")
-        as_case = _CASE_ID.fullmatch(text) is not None
-        as_digest = _DIGEST.fullmatch(text) is not None
+        hex_only = _HEX.fullmatch(digits) is not None
+        as_case = hex_only and len(digits) <= 32  # dashes anywhere, as ``core.ids`` takes
+        as_digest = hex_only and digits == text and len(digits) <= SHA256_DIGITS
         if not (as_case or as_digest):
             raise UsageError(f"not a case id nor a sha256, nor a prefix of one: {quoted(ref)}")
         if len(digits) < MIN_PREFIX:

@@ -92,3 +92,7 @@ class ReviewCache:
             if mtime < deadline or files > self.max_files or size > self.max_bytes:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
+        for folder in self.root.iterdir():
+            if folder != keep.parent:
+                with contextlib.suppress(OSError):  # only an empty one goes
+                    folder.rmdir()
