@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
-from lizardctl.core.db.uow import UnitOfWork, UowFactory
+from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.errors import NotFoundError, UsageError
 from lizardctl.core.ids import MIN_PREFIX
 from lizardctl.core.output import quoted
 from lizardctl.core.store import PhotoLocation, PhotoStore
 
+T = TypeVar("T")
 SHA256_DIGITS = 64
 MATCHES_COUNTED = 1000
 """An ambiguous prefix's matches are counted up to this many, then said to be more."""
@@ -60,37 +63,30 @@ class PhotoService:
             raise UsageError(f"not a case id nor a sha256, nor a prefix of one: {quoted(ref)}")
         if len(digits) < MIN_PREFIX:
             raise UsageError(f"{quoted(ref)} is too short: give at least {MIN_PREFIX} hex digits")
+        case_ids = _range(digits, 32, lambda text: uuid.UUID(hex=text)) if as_case else None
+        digests = _range(digits, SHA256_DIGITS, str) if as_digest else None
         async with self.uow_factory() as uow:
-            case_ids = await _case_ids(uow, digits) if as_case else []
-            digests = await _digests(uow, digits) if as_digest else []
-            if not case_ids and not digests:
+            cases = await uow.photos.of_cases_between(*case_ids, 2) if case_ids else []
+            photos = await uow.photos.between(*digests, 2) if digests else []
+            named = {location.sha256 for _, location in cases} | {p.sha256 for p in photos}
+            if not named:
                 raise NotFoundError(f"no case id and no photo sha256 starts with {quoted(ref)}")
-            photos = set(digests)
-            for case_id in case_ids[:2]:  # a third case id makes it ambiguous in any case
-                case = await uow.cases.get(case_id)
-                assert case is not None
-                photos.add(case.photo_sha256)
-            if len(photos) > 1 or len(case_ids) > 2:
-                raise UsageError(_ambiguous(ref, len(case_ids), len(digests)))
-            (sha256,) = photos
-            location = await uow.photos.locate(sha256)
-        if location is None:
-            raise NotFoundError(f"photo {sha256} is not in the database")
-        return FoundPhoto(location, case_ids[0] if len(case_ids) == 1 and not digests else None)
+            if len(cases) > 1 or len(photos) > 1 or len(named) > 1:
+                counts = (
+                    len(await uow.cases.ids_between(*case_ids, MATCHES_COUNTED + 1))
+                    if case_ids
+                    else 0,
+                    len(await uow.photos.between(*digests, MATCHES_COUNTED + 1)) if digests else 0,
+                )
+                raise UsageError(_ambiguous(ref, *counts))
+        if cases and not photos:
+            return FoundPhoto(cases[0][1], cases[0][0])
+        return FoundPhoto(photos[0] if photos else cases[0][1])
 
 
-async def _case_ids(uow: UnitOfWork, digits: str) -> list[uuid.UUID]:
-    """The cases whose id starts with ``digits`` (range scan of the primary key)."""
-    if len(digits) == 32:
-        return [case_id] if await uow.cases.get(case_id := uuid.UUID(hex=digits)) else []
-    low, high = (uuid.UUID(hex=digits.ljust(32, fill)) for fill in "0f")
-    return await uow.cases.ids_between(low, high, MATCHES_COUNTED + 1)
-
-
-async def _digests(uow: UnitOfWork, digits: str) -> list[str]:
-    """The photos whose sha256 starts with ``digits`` (range scan of the primary key)."""
-    low, high = (digits.ljust(SHA256_DIGITS, fill) for fill in "0f")
-    return await uow.photos.sha256_between(low, high, MATCHES_COUNTED + 1)
+def _range(digits: str, width: int, make: Callable[[str], T]) -> tuple[T, T]:
+    """The lowest and highest values of ``width`` hex digits that start with ``digits``."""
+    return make(digits.ljust(width, "0")), make(digits.ljust(width, "f"))
 
 
 def _ambiguous(ref: str, cases: int, digests: int) -> str:
