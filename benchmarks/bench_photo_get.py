@@ -5,7 +5,9 @@ ingest does) and a database with one case per photo (bulk inserts), bound to eac
 ``StoreService`` binds them. Then, in one process with the database open (what "after
 start-up" means), times ``PhotoService.get`` of random photos named by a case id prefix
 (8 hex digits) and by a sha256 prefix (12): resolving the reference (range scans of two
-primary keys), locating the photo, one ``pread``. Target: < 5 ms. For contrast, it also
+primary keys), locating the photo, one ``pread``. Target: < 5 ms. Wall time (median, p95,
+max) and the process's CPU time per get (all its threads: aiosqlite's included), which
+others' load on a shared machine moves less. For contrast, it also
 times the whole command (``python -m lizardctl photo get REF -o FILE``, a fresh process:
 interpreter, imports, database open and schema check included).
 
@@ -132,12 +134,16 @@ async def in_process(db: Database, root: Path, refs: list[tuple[str, str, str]])
     service = PhotoService(db.uow, store)
     await service.get(refs[0][1])  # the first query pays for the connection
     times: dict[str, list[float]] = {"case id prefix": [], "sha256 prefix": []}
+    cpu: list[float] = []
     for kind, ref, digest in refs:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         photo = await service.get(ref)
         times[kind].append((time.perf_counter() - began) * 1000)
+        cpu.append((time.process_time() - began_cpu) * 1000)
         assert photo.found.location.sha256 == digest
-    return {kind: summary(samples) for kind, samples in times.items()}
+    report: dict[str, Any] = {kind: summary(samples) for kind, samples in times.items()}
+    report["cpu_ms_per_get"] = round(statistics.mean(cpu), 3)
+    return report
 
 
 def whole_command(url: str, refs: list[tuple[str, str, str]], out: Path) -> dict[str, float]:
@@ -199,7 +205,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-photo-get-") as folder:
         report = asyncio.run(main_async(args, Path(folder)))
     print(json.dumps(report, indent=2))
-    worst = max(r["median_ms"] for r in report["in_process"].values())
+    worst = max(r["median_ms"] for r in report["in_process"].values() if isinstance(r, dict))
     print(f"in-process median {worst:.2f} ms (target < {TARGET_MS} ms)", file=sys.stderr)
 
 

@@ -73,3 +73,7 @@ class PhotoRepository(Repository):
             .limit(limit)
         )
         return [(row[0], PhotoLocation(*row[1:])) for row in await self.session.execute(query)]
+
+    async def format_of(self, sha256: str) -> str | None:
+        """The photo's format as probed at ingest (``JPEG``, ``PNG``), for a file name."""
+        return await self.session.scalar(select(Photo.format).where(Photo.sha256 == sha256))
