@@ -7,7 +7,8 @@ start-up" means), times ``PhotoService.get`` of random photos named by a case id
 (8 hex digits) and by a sha256 prefix (12): resolving the reference (range scans of two
 primary keys), locating the photo, one ``pread``. Target: < 5 ms. Wall time (median, p95,
 max) and the process's CPU time per get (all its threads: aiosqlite's included), which
-others' load on a shared machine moves less. For contrast, it also
+others' load on a shared machine moves less; and ``PhotoStore.read`` alone, the ``pread``
+without the database's part. For contrast, it also
 times the whole command (``python -m lizardctl photo get REF -o FILE``, a fresh process:
 interpreter, imports, database open and schema check included).
 
@@ -143,6 +144,13 @@ async def in_process(db: Database, root: Path, refs: list[tuple[str, str, str]])
         assert photo.found.location.sha256 == digest
     report: dict[str, Any] = {kind: summary(samples) for kind, samples in times.items()}
     report["cpu_ms_per_get"] = round(statistics.mean(cpu), 3)
+    located = [(await service.find(ref)).location for _, ref, _ in refs]
+    reads = []
+    for location in located:
+        began = time.perf_counter()
+        store.read(location)
+        reads.append((time.perf_counter() - began) * 1000)
+    report["pread_alone"] = summary(reads)
     return report
 
 
