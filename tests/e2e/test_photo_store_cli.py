@@ -9,6 +9,7 @@ import hashlib
 import os
 import pty
 import select
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -271,3 +272,15 @@ def test_the_database_remembers_its_store(
     lease = cli("review", "next", "-r", "ann", "--json")
     assert lease.code == 0 and lease.json()["case"] is not None, lease.output
     assert sorted(p.name for p in elsewhere.iterdir()) == ["x.jpg"]
+
+    # The same store under another path (a reviewer's mount): read there for one command,
+    # not remembered there; an ingest that names it moves the remembered location.
+    mounted = tmp_path / "mounted"
+    shutil.copytree(custom, mounted)
+    got = cli("photo", "get", case["id"], "-o", "y.jpg", "--store", mounted)
+    assert got.code == 0 and (elsewhere / "y.jpg").read_bytes() == case["photo"], got.output
+    assert cli("cases", "show", case["id"], "--json").json()["photo_store"] == str(custom.resolve())
+    empty = tmp_path / "empty-dump"
+    empty.mkdir()
+    assert cli("ingest", empty, "--settle", "0", "--store", mounted).code == 0
+    assert cli("cases", "show", case["id"], "--json").json()["photo_store"] == str(mounted)
