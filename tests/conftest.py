@@ -55,6 +55,14 @@ def pg_problem() -> str | None:
     return _PG_PROBLEM  # type: ignore[return-value]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """``review next`` copies photos to ``$XDG_CACHE_HOME``: keep them out of the home."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def pg_schemas() -> Iterator[PgSchemas]:
     """This process's upgraded PostgreSQL template and spare schemas (made on first use)."""

@@ -15,6 +15,7 @@ from lizardctl.commands import (
     fines,
     ingest,
     owner,
+    photo,
     report,
     review,
     reviewer,
@@ -50,6 +51,7 @@ app.add_typer(violation.app, name="violation")
 app.add_typer(owner.app, name="owner")
 app.command()(fines.fines)
 app.command()(verify.verify)
+app.add_typer(photo.app, name="photo")
 
 
 def _version(value: bool) -> None:

@@ -17,12 +17,12 @@ from lizardctl.commands._runtime import (
     StoreOpt,
     echo,
     emit_json,
+    open_store,
     page_title,
     print_fields,
     print_table,
     run,
     say,
-    store_root,
     table_format,
     wants_json,
 )
@@ -75,7 +75,7 @@ def list_(
     )
 
     async def work(db: Database) -> Page[CaseView]:
-        service = CaseService(db.uow, store_root(db, None))
+        service = CaseService(db.uow)
         return await service.list(filters, limit=limit, offset=offset)
 
     page = run(ctx, work, read_only=True)
@@ -123,13 +123,14 @@ def show(
     store: StoreOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Show one case: canonical fields, the photo's path in the store, its votes, its status
-    transitions and its raw metadata.
+    """Show one case: canonical fields, where its photo is in the store (a pack and an
+    offset; `lizardctl photo get ID` writes it out), its votes, its status transitions and
+    its raw metadata.
     Example: lizardctl cases show 3f2a0c1e-8d5b-4c1e-9f7a-2b6d4e8c0a11"""
     from lizardctl.core.services.cases import CaseService
 
     async def work(db: Database) -> CaseView:
-        return await CaseService(db.uow, store_root(db, store)).show(case_id)
+        return await CaseService(db.uow, await open_store(db, store)).show(case_id)
 
     case = run(ctx, work, read_only=True)
     data = case.to_dict(detail=True)
@@ -138,6 +139,12 @@ def show(
         return
     raw = data.pop("raw")
     votes, transitions = data.pop("votes"), data.pop("transitions")
+    for key in ("photo_store", "photo_pack", "photo_offset", "photo_size"):
+        del data[key]
+    if data["photo_path"] is None:
+        del data["photo_path"]
+    if case.photo is not None:
+        data["photo"] = f"{case.photo.where} (lizardctl photo get {case.id} -o FILE)"
     print_fields(data.items())
     if votes:
         print_table(

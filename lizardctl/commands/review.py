@@ -11,10 +11,10 @@ from lizardctl.commands._runtime import (
     StoreOpt,
     emit_json,
     info,
+    open_store,
     print_fields,
     run,
     say,
-    store_root,
     wants_json,
 )
 from lizardctl.core.choices import MAX_LEASE_MINUTES, MAX_VOTES_PER_LEVEL
@@ -40,13 +40,16 @@ def next_(
     json_: JsonOpt = False,
 ) -> None:
     """Lease the reviewer the oldest case at their skill level, or show the case they hold.
-    Prints the case, its violation value and the photo's path in the store; exits 0 with
-    nothing on stdout (JSON: "case": null) when no case fits.
+    Prints the case, its violation value and a photo file to open: a copy in the review
+    cache ($XDG_CACHE_HOME/lizardctl/review/, dropped on the vote or when the lease lapses);
+    exits 0 with nothing on stdout (JSON: "case": null) when no case fits.
     Example: lizardctl review next --reviewer ann"""
     from lizardctl.core.services.reviews import ReviewService
+    from lizardctl.core.store.cache import ReviewCache
 
     async def work(db: Database) -> LeaseView | None:
-        return await ReviewService(db.uow, store_root(db, store)).next_case(reviewer)
+        photos = await open_store(db, store)
+        return await ReviewService(db.uow, photos, cache=ReviewCache()).next_case(reviewer)
 
     lease = run(ctx, work)
     as_json = wants_json(ctx, json_)
@@ -94,9 +97,10 @@ def vote(
     """Vote on the case the reviewer holds; the last vote needed at a level decides or
     escalates the case.  Example: lizardctl review vote --reviewer ann --verdict violation"""
     from lizardctl.core.services.reviews import ReviewService
+    from lizardctl.core.store.cache import ReviewCache
 
     async def work(db: Database) -> VoteResult:
-        return await ReviewService(db.uow).vote(reviewer, verdict, case_id)
+        return await ReviewService(db.uow, cache=ReviewCache()).vote(reviewer, verdict, case_id)
 
     result = run(ctx, work)
     if wants_json(ctx, json_):

@@ -14,13 +14,13 @@ from lizardctl.commands._runtime import (
     count_option,
     echo,
     emit_json,
+    open_store,
     page_title,
     print_table,
     run,
     seconds_option,
     show_progress,
     state,
-    store_root,
     wants_json,
 )
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S, MAX_MIN_AGE_S
@@ -132,7 +132,7 @@ def verify(
         )
 
     async def work(db: Database) -> VerifyReport:
-        service = VerifyService(db.uow, store_root(db, store))
+        service = VerifyService(db.uow, (await open_store(db, store)).root)
         if bar is None:
             return await service.verify(options)
         task = bar.add_task("verify", total=None)

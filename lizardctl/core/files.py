@@ -231,3 +231,25 @@ def atomic_output(path: Path) -> Iterator[TextIO]:
     finally:
         if not finished:
             temporary.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` the way ``atomic_output`` does: a fresh temporary beside
+    it (made durable unless ``durable`` is False, as for a cache), renamed over ``path``."""
+    try:
+        fd, temporary = _create_temporary(path)
+    except OSError as exc:
+        raise output_error(path, exc) from exc
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise output_error(path, exc) from exc

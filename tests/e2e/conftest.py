@@ -52,6 +52,7 @@ def cli(migrated_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("LIZARD_DB_URL", raising=False)
     monkeypatch.delenv("LIZARD_STORE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))  # review next's cache
 
     def run(*args: str | Path, db: str | None = migrated_db_url) -> Outcome:
         prefix = ["--db", db] if db else []

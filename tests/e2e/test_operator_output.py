@@ -132,6 +132,7 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
         ("owner", "show"): [case["plate"]],
         ("export",): [],
         ("fines",): [],
+        ("photo", "get"): [case["id"], "-o", tmp_path / "photo.jpg"],
         ("verify",): [],
         ("db", "downgrade"): ["head"],
     }

@@ -21,7 +21,6 @@ from lizardctl.core.services.fines import FineRow, FinesService
 from lizardctl.core.services.imports import ImportReport
 from lizardctl.core.services.reviews import ReviewerService, ReviewService, Verdict
 from tests.integration.test_reviews_service import (
-    STORE,
     Clock,
     add_cases,
     add_reviewers,
@@ -47,7 +46,7 @@ async def test_a_supervisor_decides_a_case_split_at_the_top(
     db: Database, reviews: ReviewService, clock: Clock
 ) -> None:
     case_id = await stuck_case(db, reviews)
-    cases = CaseService(db.uow, STORE)
+    cases = CaseService(db.uow)
     assert [
         (c.id, c.awaiting) for c in (await cases.list(CaseFilters(status="escalated"))).items
     ] == [(case_id, "supervisor")]
@@ -100,7 +99,7 @@ async def test_decide_refuses_everything_else(
     await ReviewerService(db.uow).update("eve", supervisor=False)
     with pytest.raises(UsageError, match="eve is not a supervisor"):
         await reviews.decide(case_id, V, "eve")
-    shown = await CaseService(db.uow, STORE).show(case_id)
+    shown = await CaseService(db.uow).show(case_id)
     assert (shown.status, shown.awaiting, len(shown.transitions)) == ("escalated", "supervisor", 1)
 
 
@@ -124,7 +123,7 @@ async def test_a_waiting_case_moves_up_when_a_higher_level_is_staffed(
     else:
         changed = await people.update("hi", skill=6)
     assert changed.moved_up == 1
-    cases = CaseService(db.uow, STORE)
+    cases = CaseService(db.uow)
     shown = await cases.show(case_id)
     assert (shown.status, shown.level, shown.awaiting) == ("escalated", 6, "review")
     moved = shown.transitions[-1]
@@ -151,7 +150,7 @@ async def test_a_level_staffed_before_the_split_takes_the_case_at_once(
     await add_reviewers(db, 4, "a", "b", "c")
     await add_reviewers(db, 6, "hi")
     await cast(reviews, TOP)
-    shown = await CaseService(db.uow, STORE).show(case_id)
+    shown = await CaseService(db.uow).show(case_id)
     assert (shown.status, shown.level, shown.awaiting) == ("escalated", 6, "review")
     assert len(shown.transitions) == 1
 
@@ -166,7 +165,7 @@ async def test_review_next_moves_up_a_case_split_while_the_level_was_staffed(
     async with db.uow() as uow:
         await uow.reviewers.add(Reviewer(name="hi", skill=6, active=True))
         await uow.commit()
-    cases = CaseService(db.uow, STORE)
+    cases = CaseService(db.uow)
     assert (await cases.show(case_id)).awaiting == "review", "not for a supervisor any more"
     with pytest.raises(UsageError, match="reviewers at level 6 take it"):
         await reviews.decide(case_id, V, "eve")
@@ -303,6 +302,6 @@ async def test_two_supervisors_deciding_at_once_decide_once(
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(decided) == 1 and len(refused) == 1, outcomes
     assert isinstance(refused[0], UsageError) and "already" in str(refused[0])
-    shown = await CaseService(db.uow, STORE).show(case_id)
+    shown = await CaseService(db.uow).show(case_id)
     assert shown.status == decided[0].status
     assert [t.actor for t in shown.transitions] == [None, decided[0].transition.actor]

@@ -13,7 +13,6 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,7 +31,6 @@ from lizardctl.core.services.schemas import register_builtins
 START = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 CAMERA = uuid.UUID("104fc08a-efb6-427f-9193-2d54e4ed3e12")
 PHOTO = "a" * 64
-STORE = Path("/srv/photos")
 V, NV = Verdict.VIOLATION, Verdict.NO_VIOLATION
 
 
@@ -212,7 +210,7 @@ async def test_unanimous_votes_decide(
         results.append(await reviews.vote(name, verdict))
     assert [r.transition for r in results[:2]] == [None, None]
     assert [(r.votes, r.votes_needed) for r in results] == [(1, 3), (2, 3), (3, 3)]
-    shown = await CaseService(db.uow, STORE).show(case_id)
+    shown = await CaseService(db.uow).show(case_id)
     assert (shown.status, shown.decided_at, shown.awaiting) == (status, clock.now, None)
     assert [(v.reviewer, v.verdict) for v in shown.votes] == list(zip("abc", verdicts, strict=True))
     (transition,) = shown.transitions
@@ -231,7 +229,7 @@ async def test_split_escalates_to_next_staffed_level(
     await add_reviewers(db, 5, "d", "e", "f")
     await add_reviewers(db, 9, "top")
     assert await cast(reviews, {"a": V, "b": NV, "c": V}) == case_id
-    cases = CaseService(db.uow, STORE)
+    cases = CaseService(db.uow)
     shown = await cases.show(case_id)
     assert (shown.status, shown.level, shown.awaiting) == ("escalated", 5, "review")
     assert shown.transitions[0].cause == (
@@ -255,7 +253,7 @@ async def test_split_with_no_level_above_waits_for_a_supervisor(
     await add_reviewers(db, 4, "a", "b", "c", "d")
     await add_reviewers(db, 2, "low")
     assert await cast(reviews, {"a": V, "b": V, "c": NV}) == case_id
-    cases = CaseService(db.uow, STORE)
+    cases = CaseService(db.uow)
     shown = await cases.show(case_id)
     assert (shown.status, shown.level, shown.awaiting) == ("escalated", 4, "supervisor")
     assert shown.transitions[0].cause.endswith(
@@ -342,7 +340,7 @@ async def test_lowering_k_settles_cases_that_have_enough_votes(
             await reviews.vote(name, verdict)
     settings = await reviews.configure(votes_per_level=2)
     assert settings.settled == 2
-    cases = CaseService(db.uow, STORE)
+    cases = CaseService(db.uow)
     outcome = {c.id: (c.status, c.level) for c in (await cases.list()).items}
     assert outcome[agreed] == ("confirmed", 1)
     assert outcome[split] == ("escalated", 2)

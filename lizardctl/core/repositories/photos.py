@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 from sqlalchemy import func, select, update
 
-from lizardctl.core.db.models import Photo, PhotoStoreRow
+from lizardctl.core.db.models import Case, Photo, PhotoStoreRow
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
 from lizardctl.core.repositories.base import Repository
 from lizardctl.core.store import PhotoLocation
@@ -51,3 +51,32 @@ class PhotoRepository(Repository):
             )
         ).first()
         return None if row is None else PhotoLocation(*row)
+
+    async def between(self, low: str, high: str, limit: int) -> list[PhotoLocation]:
+        """Photos whose sha256 is from ``low`` to ``high``, in order: a sha256 prefix's
+        matches, found by a range scan of the primary key."""
+        query = (
+            select(Photo.sha256, Photo.size, Photo.pack, Photo.pack_offset)
+            .where(Photo.sha256.between(low, high))
+            .order_by(Photo.sha256)
+            .limit(limit)
+        )
+        return [PhotoLocation(*row) for row in await self.session.execute(query)]
+
+    async def of_cases_between(
+        self, low: uuid.UUID, high: uuid.UUID, limit: int
+    ) -> list[tuple[uuid.UUID, PhotoLocation]]:
+        """The photo of each case whose id is from ``low`` to ``high`` (a case id prefix's
+        matches: a range scan of the cases' primary key, then the photos')."""
+        query = (
+            select(Case.id, Photo.sha256, Photo.size, Photo.pack, Photo.pack_offset)
+            .join(Photo, Photo.sha256 == Case.photo_sha256)
+            .where(Case.id.between(low, high))
+            .order_by(Case.id)
+            .limit(limit)
+        )
+        return [(row[0], PhotoLocation(*row[1:])) for row in await self.session.execute(query)]
+
+    async def format_of(self, sha256: str) -> str | None:
+        """The photo's format as probed at ingest (``JPEG``, ``PNG``), for a file name."""
+        return await self.session.scalar(select(Photo.format).where(Photo.sha256 == sha256))

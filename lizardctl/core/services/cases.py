@@ -7,7 +7,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from lizardctl.core.db.models import Case
@@ -17,8 +16,25 @@ from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.paging import Page
 from lizardctl.core.repositories.ingest import CaseFilters
 from lizardctl.core.services.history import TransitionView, VoteView
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import PhotoLocation, PhotoStore
 from lizardctl.core.vocabulary import REVIEWABLE
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoPlace:
+    """Where a case's photo is. A packed photo (``pack`` set) has no file of its own:
+    ``path`` is then None, or, for ``review next``, the copy extracted to the review cache;
+    a photo stored before packs is a file in the store, and ``path`` is that file."""
+
+    store: str
+    location: PhotoLocation
+    where: str
+    path: str | None
+
+    @classmethod
+    def of(cls, store: PhotoStore, location: PhotoLocation) -> PhotoPlace:
+        path = None if location.pack is not None else store.where(location)
+        return cls(str(store.root), location, store.where(location), path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +53,7 @@ class CaseView:
     raw: dict[str, Any]
     level: int
     decided_at: datetime | None
-    photo_path: str | None = None
+    photo: PhotoPlace | None = None
     awaiting: str | None = None
     """``review`` or ``supervisor`` for an undecided case: who must act on it next."""
     votes: tuple[VoteView, ...] = ()
@@ -47,8 +63,8 @@ class CaseView:
     def of(
         cls,
         case: Case,
-        store: PhotoStore | None = None,
         *,
+        photo: PhotoPlace | None = None,
         awaiting: str | None = None,
         votes: tuple[VoteView, ...] = (),
         transitions: tuple[TransitionView, ...] = (),
@@ -68,7 +84,7 @@ class CaseView:
             case.raw,
             case.required_skill,
             case.decided_at,
-            str(store.path_for(case.photo_sha256)) if store is not None else None,
+            photo,
             awaiting,
             votes,
             transitions,
@@ -91,7 +107,7 @@ class CaseView:
         if detail:
             data |= {
                 "photo_sha256": self.photo_sha256,
-                "photo_path": self.photo_path,
+                **self._photo_fields(),
                 "source_photo": self.source_photo,
                 "source_metadata": self.source_metadata,
                 "raw": self.raw,
@@ -100,11 +116,32 @@ class CaseView:
             }
         return data
 
+    @property
+    def photo_path(self) -> str | None:
+        return self.photo.path if self.photo is not None else None
+
+    def _photo_fields(self) -> dict[str, Any]:
+        """``photo_path`` (a file people can open, or null for a packed photo) and where
+        the photo is stored: ``photo_store``, ``photo_pack`` and ``photo_offset`` (both
+        null for a photo stored as a file), ``photo_size``."""
+        place = self.photo
+        location = place.location if place is not None else None
+        return {
+            "photo_path": self.photo_path,
+            "photo_store": place.store if place is not None else None,
+            "photo_pack": location.pack if location is not None else None,
+            "photo_offset": location.offset if location is not None else None,
+            "photo_size": location.size if location is not None else None,
+        }
+
 
 class CaseService:
-    def __init__(self, uow_factory: UowFactory, store_root: Path) -> None:
+    """``store`` is the database's own photo store (``StoreService.open``), needed only to
+    say where a shown case's photo is."""
+
+    def __init__(self, uow_factory: UowFactory, store: PhotoStore | None = None) -> None:
         self.uow_factory = uow_factory
-        self.store = PhotoStore(store_root)
+        self.store = store
 
     async def list(
         self, filters: CaseFilters | None = None, *, limit: int = 100, offset: int = 0
@@ -138,9 +175,12 @@ class CaseService:
                 raise NotFoundError(f"no case {case_id}")
             votes = tuple(VoteView(*row) for row in await uow.assignments.votes(case_id))
             transitions = await uow.transitions.of_case(case_id)
+            location = await uow.photos.locate(case.photo_sha256)
             return CaseView.of(
                 case,
-                self.store,
+                photo=PhotoPlace.of(self.store, location)
+                if self.store is not None and location is not None
+                else None,
                 awaiting=(await self._awaiting(uow, [case])).get(case.id),
                 votes=votes,
                 transitions=tuple(TransitionView.of(t) for t in transitions),

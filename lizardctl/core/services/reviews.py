@@ -43,9 +43,8 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -70,9 +69,10 @@ from lizardctl.core.errors import (
 from lizardctl.core.ids import IdText, resolve_id
 from lizardctl.core.money import format_amount
 from lizardctl.core.output import quoted
-from lizardctl.core.services.cases import CaseView
+from lizardctl.core.services.cases import CaseView, PhotoPlace
 from lizardctl.core.services.history import TransitionView
 from lizardctl.core.store import PhotoStore
+from lizardctl.core.store.cache import ReviewCache
 from lizardctl.core.validation import describe_validation_error
 from lizardctl.core.vocabulary import DECIDED, OUTCOME_OF, REVIEWABLE, CaseStatus, Verdict
 
@@ -185,6 +185,7 @@ class LeaseView:
     expires_at: datetime
     resumed: bool
     case: CaseView
+    photo_format: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -354,13 +355,22 @@ class ReviewerService:
 
 
 class ReviewService:
-    """Leases, votes and settings; ``now`` is injected so lease expiry is testable."""
+    """Leases, votes and settings; ``now`` is injected so lease expiry is testable.
+
+    With a ``store`` and a ``cache``, ``next_case`` copies the leased case's photo to the
+    review cache and hands out that file's path; ``vote`` drops the copy again."""
 
     def __init__(
-        self, uow_factory: UowFactory, store_root: Path | None = None, now: Clock = utcnow
+        self,
+        uow_factory: UowFactory,
+        store: PhotoStore | None = None,
+        now: Clock = utcnow,
+        *,
+        cache: ReviewCache | None = None,
     ) -> None:
         self.uow_factory = uow_factory
-        self.store = PhotoStore(store_root) if store_root is not None else None
+        self.store = store
+        self.cache = cache
         self.now = now
 
     async def next_case(self, name: str) -> LeaseView | None:
@@ -372,7 +382,8 @@ class ReviewService:
                 raise UsageError(f"reviewer {name!r} is inactive")
             held = await uow.assignments.held(reviewer.id, now)
             if held is not None:
-                return await self._lease_view(uow, reviewer, held, resumed=True)
+                view = await self._lease_view(uow, reviewer, held, resumed=True)
+                return self._extracted(view)
             settings = await uow.review_settings.current()
             case_id = await self._claim(uow, reviewer, settings.votes_per_level, now)
             if case_id is None and await move_up_waiting(uow, reviewer.skill, now):
@@ -389,7 +400,22 @@ class ReviewService:
             await uow.assignments.add(lease)
             view = await self._lease_view(uow, reviewer, lease, resumed=False)
             await uow.commit()
-        return view
+        return self._extracted(view)
+
+    def _extracted(self, view: LeaseView) -> LeaseView:
+        """The lease with its photo copied to the review cache, ``photo_path`` that copy."""
+        place = view.case.photo
+        if self.cache is None or self.store is None or place is None:
+            return view
+        path = self.cache.extract(
+            self.store,
+            view.case.id,
+            place.location,
+            view.photo_format,
+            lease_seconds=(view.expires_at - view.assigned_at).total_seconds(),
+        )
+        case = replace(view.case, photo=replace(place, path=str(path)))
+        return replace(view, case=case)
 
     @staticmethod
     async def _claim(
@@ -426,13 +452,18 @@ class ReviewService:
         case = await uow.cases.get(lease.case_id)
         if case is None:
             raise NotFoundError(f"no case {lease.case_id}")
+        place = None
+        if self.store is not None:
+            location = await uow.photos.locate(case.photo_sha256)
+            place = PhotoPlace.of(self.store, location) if location is not None else None
         return LeaseView(
             reviewer.name,
             lease.level,
             lease.assigned_at,
             lease.expires_at,
             resumed,
-            CaseView.of(case, self.store, awaiting="review"),
+            CaseView.of(case, photo=place, awaiting="review"),
+            await uow.photos.format_of(case.photo_sha256) if place is not None else None,
         )
 
     async def vote(self, name: str, verdict: Verdict, case_id: IdText | None = None) -> VoteResult:
@@ -465,6 +496,8 @@ class ReviewService:
                 transition,
             )
             await uow.commit()
+        if self.cache is not None:
+            self.cache.drop(result.case_id)
         return result
 
     @staticmethod
