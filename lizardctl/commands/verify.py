@@ -14,13 +14,13 @@ from lizardctl.commands._runtime import (
     count_option,
     echo,
     emit_json,
+    open_store,
     page_title,
     print_table,
     run,
     seconds_option,
     show_progress,
     state,
-    store_root,
     wants_json,
 )
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S, MAX_MIN_AGE_S
@@ -41,6 +41,15 @@ def render(report: VerifyReport) -> None:
         f"{counts['store_files']:,} store files in {data['elapsed_s']:.1f}s "
         f"({data['cases_per_s']:,.0f} cases/s){hashed} · store {report.store}"
     )
+    space = report.space
+    if space.packs:
+        echo(
+            f"{counts['packed_photos']:,} photos in {space.packs:,} pack(s) of "
+            f"{space.pack_bytes / 1e6:,.1f} MB; {space.reclaimable_bytes / 1e6:,.1f} MB no photo "
+            f"uses ({space.unreferenced_packs:,} whole pack(s)), reclaimable with "
+            "`lizardctl store reclaim`"
+            + (f"; {space.active_packs} pack(s) being written" if space.active_packs else "")
+        )
     if report.problems == 0:
         echo("no problems found")
         return
@@ -78,8 +87,9 @@ def verify(
         bool,
         typer.Option(
             "--prune",
-            help="Delete store files no case uses, and temporary files left by interrupted "
-            "writes, once older than --min-age. Refuses (exit 3) while an ingest run is alive "
+            help="Delete store files no case uses, files a pack also holds, and temporary "
+            "files left by interrupted writes, once older than --min-age (packs: see "
+            "`store reclaim`). Refuses (exit 3) while an ingest run is alive "
             "in this database; ingest refuses to start while a prune runs.",
         ),
     ] = False,
@@ -101,8 +111,10 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Check that every case's photo is in the store with its recorded size (and, with
-    --read-data, its sha256), that every stored photo is used by a case, and that every
-    case's raw metadata still validates against its schema version.
+    --read-data, its sha256): a pack's record lies inside the pack and its header names the
+    photo; a file of the older layout is there with its size. Also that every stored file is
+    used by a case, and that every case's raw metadata still validates against its schema
+    version. Bytes of packs no photo uses are reported as reclaimable, not as problems.
     Exit 0 when all is well, 1 when something is wrong (listed, one line each), 3 when
     --prune meets a live ingest run.
     Example: lizardctl verify --read-data"""
@@ -132,7 +144,7 @@ def verify(
         )
 
     async def work(db: Database) -> VerifyReport:
-        service = VerifyService(db.uow, store_root(db, store))
+        service = VerifyService(db.uow, (await open_store(db, store)).root)
         if bar is None:
             return await service.verify(options)
         task = bar.add_task("verify", total=None)
