@@ -19,6 +19,7 @@ from lizardctl.commands import (
     review,
     reviewer,
     schema,
+    store,
     verify,
     violation,
 )
@@ -50,6 +51,7 @@ app.add_typer(violation.app, name="violation")
 app.add_typer(owner.app, name="owner")
 app.command()(fines.fines)
 app.command()(verify.verify)
+app.add_typer(store.app, name="store")
 
 
 def _version(value: bool) -> None:
