@@ -8,7 +8,6 @@ in a subprocess whose ``sitecustomize`` makes it SIGKILL itself at a chosen step
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -21,31 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select
 
-from lizardctl.core.config import parse_db_url
-from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case, IngestRun, Photo
 from lizardctl.core.store import FileStore, PhotoLocation, PhotoStore
 from lizardctl.core.store.packs import list_packs, pack_path
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli
+from tests.e2e.layouts import locations, on_db
+from tests.e2e.layouts import unpack as unpack_store
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def on_db(db_url: str, action: Any) -> Any:
-    """Run ``action(connection)`` in one committed transaction, behind the tool's back."""
-
-    async def main() -> Any:
-        db = Database(parse_db_url(db_url))
-        try:
-            async with db.engine.begin() as connection:
-                return await action(connection)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
 
 
 @dataclass(frozen=True)
@@ -56,11 +41,7 @@ class Ingested:
     tmp: Path
 
     def locations(self) -> list[PhotoLocation]:
-        async def rows(connection: Any) -> list[PhotoLocation]:
-            query = select(Photo.sha256, Photo.size, Photo.pack, Photo.pack_offset)
-            return [PhotoLocation(*row) for row in await connection.execute(query)]
-
-        return sorted(on_db(self.db_url, rows), key=lambda loc: loc.sha256)
+        return sorted(locations(self.db_url), key=lambda loc: loc.sha256)
 
     def all_read(self) -> None:
         """Every photo reads back, and verify --read-data finds nothing wrong."""
@@ -220,19 +201,7 @@ def test_a_reclaim_killed_between_its_steps_loses_nothing_and_a_rerun_finishes(
 
 
 def unpack(ingested: Ingested) -> list[PhotoLocation]:
-    """Turn the ingested store into a first-layout one: a file per photo, rows with no
-    pack, no packs."""
-    store = PhotoStore(ingested.store)
-    locations = ingested.locations()
-    store.files.put_many([(loc.sha256, store.read(loc)) for loc in locations])
-
-    async def no_packs(connection: Any) -> None:
-        await connection.execute(update(Photo).values(pack=None, pack_offset=None))
-
-    on_db(ingested.db_url, no_packs)
-    for name in list_packs(ingested.store):
-        pack_path(ingested.store, name).unlink()
-    return locations
+    return sorted(unpack_store(ingested.db_url, ingested.store), key=lambda loc: loc.sha256)
 
 
 def test_repack_moves_an_old_store_into_packs_and_keeps_a_damaged_file(
