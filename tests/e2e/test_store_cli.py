@@ -27,7 +27,7 @@ from lizardctl.core.store import FileStore, PhotoLocation, PhotoStore
 from lizardctl.core.store.packs import list_packs, pack_path
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli
-from tests.e2e.layouts import locations, on_db
+from tests.e2e.layouts import change_byte, locations, on_db
 from tests.e2e.layouts import unpack as unpack_store
 
 REPO = Path(__file__).resolve().parents[2]
@@ -252,3 +252,17 @@ def test_a_killed_repack_is_finished_by_the_next(ingested: Ingested, at: str) ->
     if not committed:  # the killed run's pack holds copies no row points at
         assert ingested.cli("store", "reclaim", "--json").json()["deleted"] == 1
         assert len(list_packs(ingested.store)) == 1
+
+
+def test_reclaim_never_copies_a_damaged_record_and_leaves_its_pack(ingested: Ingested) -> None:
+    (pack,) = list_packs(ingested.store)
+    ingested.forget(8)
+    live = [loc for loc in ingested.locations() if loc.pack == pack]
+    change_byte(ingested.store, live[0], 48 + 1)
+    out = ingested.cli("store", "reclaim", "--json")
+    assert out.code == 1, out.output
+    report = out.json()
+    assert (report["rewritten"], report["freed_bytes"]) == (0, 0)
+    assert pack in report["skipped"][0] and live[0].sha256 in report["skipped"][0]
+    assert pack in list_packs(ingested.store)
+    assert {loc.pack for loc in ingested.locations()} == {pack}

@@ -40,7 +40,7 @@ from lizardctl.core import rehash
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S
 from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.errors import LizardError, StoreMissing
-from lizardctl.core.repositories.verify import PageKey
+from lizardctl.core.repositories.verify import PackKey, PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.services.prune_guard import PruneGuard
@@ -238,22 +238,19 @@ class _StoreCursor:
 
 
 class _Hasher:
-    """Re-hashes stored photos on threads (reading and hashing release the GIL).
+    """Re-hashes stored photo files on the worker processes of ``pool``.
 
     Photos go in batches: a future per photo cost as much as hashing a 40 KB photo. A few
-    batches in flight keep the threads busy and memory flat.
+    batches in flight keep the workers busy and memory flat.
     """
 
-    def __init__(self, store: PhotoStore, threads: int, tally: _Tally) -> None:
+    def __init__(
+        self, store: PhotoStore, pool: ProcessPoolExecutor, workers: int, tally: _Tally
+    ) -> None:
         self._store = store
         self._tally = tally
-        self._pool = ProcessPoolExecutor(
-            threads,
-            mp_context=rehash.context(),
-            initializer=rehash.initialize,
-            initargs=(os.getpid(),),
-        )
-        self._in_flight = 2 * threads
+        self._pool = pool
+        self._in_flight = 2 * workers
         self._batch: list[_Group] = []
         self._pending: deque[tuple[list[_Group], Future[list[str | None]]]] = deque()
         self.bytes = 0
@@ -271,9 +268,6 @@ class _Hasher:
             self._submit()
         while self._pending:
             self._check(*self._pending.popleft())
-
-    def close(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
 
     def _submit(self) -> None:
         photos = [group.photo for group in self._batch]
@@ -307,6 +301,7 @@ class _Pass:
         tally: _Tally,
         now: float,
         guard: PruneGuard | None,
+        pool: ProcessPoolExecutor | None,
     ) -> None:
         self.uow_factory = uow_factory
         self.guard = guard
@@ -316,7 +311,7 @@ class _Pass:
         self.tally = tally
         self.now = now
         self.cursor = _StoreCursor(store)
-        self.hasher = _Hasher(store, options.hash_workers, tally) if options.read_data else None
+        self.hasher = None if pool is None else _Hasher(store, pool, options.hash_workers, tally)
         self.group: _Group | None = None
         self.passed: list[StoreEntry] = []
         self.orphans: list[tuple[str, StoreEntry]] = []
@@ -353,10 +348,6 @@ class _Pass:
         await self._sort_passed(final=True)
         if self.hasher is not None:
             self.hasher.drain()
-
-    def close(self) -> None:
-        if self.hasher is not None:
-            self.hasher.close()
 
     def _check_photo(self, group: _Group) -> None:
         entry = self.cursor.skip_to(group.photo, self.passed)
@@ -453,19 +444,11 @@ class _PackPass:
     """The packed photos in (pack, offset) order: records checked in jobs of consecutive
     records of one pack (in worker processes with ``read_data``), space added up per pack."""
 
-    def __init__(self, store: PhotoStore, options: VerifyOptions) -> None:
+    def __init__(
+        self, store: PhotoStore, options: VerifyOptions, pool: ProcessPoolExecutor | None
+    ) -> None:
         self.root = store.root
-        self.read_data = options.read_data
-        self.pool = (
-            ProcessPoolExecutor(
-                options.hash_workers,
-                mp_context=rehash.context(),
-                initializer=rehash.initialize,
-                initargs=(os.getpid(),),
-            )
-            if options.read_data
-            else None
-        )
+        self.pool = pool
         self._in_flight = 2 * options.hash_workers
         self._pending: deque[Future[tuple[int, list[rehash.PackFinding]]]] = deque()
         self._job: list[tuple[int, str, int]] = []
@@ -507,10 +490,6 @@ class _PackPass:
             )
         self.space = space
         return space
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
 
     def _submit(self) -> None:
         if not self._job:
@@ -611,6 +590,16 @@ class VerifyService:
         rows = await self._page(None)
         if rows and not self.store.root.is_dir():
             raise StoreMissing(self.store.root)
+        pool = (
+            ProcessPoolExecutor(
+                options.hash_workers,
+                mp_context=rehash.context(),
+                initializer=rehash.initialize,
+                initargs=(os.getpid(),),
+            )
+            if options.read_data
+            else None
+        )
         check = _Pass(
             self.uow_factory,
             self.store,
@@ -619,31 +608,27 @@ class VerifyService:
             tally,
             time.time() if now is None else now,
             guard,
+            pool,
         )
+        packs = _PackPass(self.store, options, pool)
         try:
-            while rows:
-                await check.page(rows)
-                if progress is not None:
-                    progress(check.cases)
-                rows = await self._page((rows[-1][0], rows[-1][1]))
+            # The two passes take turns a page at a time: the workers hash packed photos
+            # while this process validates metadata.
+            packed = await self._packed(None)
+            while rows or packed:
+                if rows:
+                    await check.page(rows)
+                    if progress is not None:
+                        progress(check.cases)
+                    rows = await self._page((rows[-1][0], rows[-1][1]))
+                if packed:
+                    packs.page(packed)
+                    packed = await self._packed((packed[-1][0], packed[-1][1]))
             await check.finish()
-        finally:
-            check.close()
-        packs = _PackPass(self.store, options)
-        try:
-            async with self.uow_factory() as uow:
-                packed = await uow.verify.packed_after(None, self.page)
-            while packed:
-                packs.page(packed)
-                if guard is not None:
-                    await guard.beat()
-                async with self.uow_factory() as uow:
-                    packed = await uow.verify.packed_after(
-                        (packed[-1][0], packed[-1][1]), self.page
-                    )
             space = packs.finish()
         finally:
-            packs.close()
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         await self._name_cases(packs.findings, tally)
         return VerifyReport(
             store=str(self.store.root),
@@ -689,6 +674,10 @@ class VerifyService:
                     message = f"{row.camera_type} v{row.version} no longer compiles: {exc}"
                     tally.add(Problem("bad-schema", message + "; its cases are not checked"))
         return compiled
+
+    async def _packed(self, after: PackKey | None) -> Sequence[Any]:
+        async with self.uow_factory() as uow:
+            return await uow.verify.packed_after(after, self.page)
 
     async def _page(self, after: PageKey | None) -> Sequence[Any]:
         """One short transaction per page: a long verify never holds SQLite's write lock."""
