@@ -491,6 +491,11 @@ class _PackPass:
         self.space = space
         return space
 
+    def take_findings(self) -> list[rehash.PackFinding]:
+        """The damaged records found so far, handed over once (memory stays flat)."""
+        findings, self.findings = self.findings, []
+        return findings
+
     def _submit(self) -> None:
         if not self._job:
             return
@@ -624,12 +629,14 @@ class VerifyService:
                 if packed:
                     packs.page(packed)
                     packed = await self._packed((packed[-1][0], packed[-1][1]))
+                if len(packs.findings) >= _CASES_CHUNK:
+                    await self._name_cases(packs.take_findings(), tally)
             await check.finish()
             space = packs.finish()
         finally:
             if pool is not None:
                 pool.shutdown(cancel_futures=True)
-        await self._name_cases(packs.findings, tally)
+        await self._name_cases(packs.take_findings(), tally)
         return VerifyReport(
             store=str(self.store.root),
             read_data=options.read_data,
@@ -649,8 +656,7 @@ class VerifyService:
 
     async def _name_cases(self, findings: list[rehash.PackFinding], tally: _Tally) -> None:
         """A problem per case using a photo whose record is damaged or missing (one per
-        photo no case uses), in photo order."""
-        findings.sort()
+        photo no case uses), in the order found."""
         for start in range(0, len(findings), _CASES_CHUNK):
             chunk = findings[start : start + _CASES_CHUNK]
             async with self.uow_factory() as uow:
