@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, Table, bindparam, func, insert, select, update
 
 from lizardctl.core.db.models import Photo, PhotoStoreRow
 from lizardctl.core.repositories.base import Repository
@@ -85,7 +85,7 @@ class PhotoRepository(Repository):
         copies, each only if its row still names the old place."""
         if not moves:
             return
-        table = Photo.__table__
+        table = cast(Table, Photo.__table__)
         statement = (
             update(table)
             .where(
@@ -126,7 +126,7 @@ class PhotoRepository(Repository):
         each only if its row still has no pack."""
         if not places:
             return
-        table = Photo.__table__
+        table = cast(Table, Photo.__table__)
         statement = (
             update(table)
             .where(table.c.sha256 == bindparam("b_sha256"), table.c.pack.is_(None))

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from lizardctl.core import rehash
 from lizardctl.core.choices import DEFAULT_MIN_AGE_S
@@ -661,12 +661,12 @@ class VerifyService:
             chunk = findings[start : start + _CASES_CHUNK]
             async with self.uow_factory() as uow:
                 cases = await uow.verify.cases_of([photo for photo, _, _ in chunk])
-            by_photo: dict[str, list[uuid.UUID]] = {}
+            by_photo: dict[str, list[uuid.UUID | None]] = {}
             for photo, case_id in cases:
                 by_photo.setdefault(photo, []).append(case_id)
             for photo, kind, message in chunk:
                 for case_id in by_photo.get(photo) or [None]:
-                    tally.add(Problem(kind, message, case_id, photo))  # type: ignore[arg-type]
+                    tally.add(Problem(cast(ProblemKind, kind), message, case_id, photo))
 
     async def _schemas(self, tally: _Tally) -> dict[int, CompiledSchema | None]:
         """Every schema version compiled once; one that no longer compiles is a problem."""
