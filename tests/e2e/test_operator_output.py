@@ -133,6 +133,8 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
         ("export",): [],
         ("fines",): [],
         ("verify",): [],
+        ("store", "reclaim"): ["--dry-run"],
+        ("store", "repack"): [],
         ("db", "downgrade"): ["head"],
     }
     assert set(args) == set(COMMANDS) | GROUP_COMMANDS, "every command is run here with --json"
