@@ -33,33 +33,35 @@ _SHOWN = 20
 
 def render_reclaim(report: ReclaimReport) -> None:
     data = report.to_dict()
-    verb = "would rewrite" if report.dry_run else "rewrote"
-    gone = "would delete" if report.dry_run else "deleted"
-    freed = "would free" if report.dry_run else "freed"
-    echo(
-        f"{report.packs:,} pack(s), {report.pack_bytes / 1e6:,.1f} MB; {verb} "
-        f"{data['rewritten']:,} with less than {report.live_below:.0%} live "
-        f"(copying {report.copied / 1e6:,.1f} MB), {gone} {data['deleted']:,} no photo uses: "
-        f"{freed} {report.freed / 1e6:,.1f} MB"
-        + (f"; {report.active} pack(s) being written left alone" if report.active else "")
-    )
-    if report.chosen:
-        print_table(
-            f"{min(len(report.chosen), _SHOWN)} of {len(report.chosen)} pack(s)",
-            ["pack", "photos", "MB", "live", "frees MB"],
-            [
-                (
-                    use.name,
-                    use.photos,
-                    f"{use.size / 1e6:,.1f}",
-                    f"{use.live_share:.0%}",
-                    f"{use.frees / 1e6:,.1f}",
-                )
-                for use in report.chosen[:_SHOWN]
-            ],
-        )
+    whole = f"{report.packs:,} pack(s), {report.pack_bytes / 1e6:,.1f} MB"
+    writing = f"; {report.active} pack(s) being written left alone" if report.active else ""
     for line in report.skipped:
         echo(f"left alone: {line}", err=True)
+    if not report.chosen:
+        what = "nothing reclaimed" if report.skipped else "nothing to reclaim"
+        echo(f"{whole}; {what} (packs less than {report.live_below:.0%} live){writing}")
+        return
+    would = "would " if report.dry_run else ""
+    echo(
+        f"{whole}; {would}{'rewrite' if would else 'rewrote'} {data['rewritten']:,} less "
+        f"than {report.live_below:.0%} live (copying {report.copied / 1e6:,.1f} MB), "
+        f"{would}{'delete' if would else 'deleted'} {data['deleted']:,} no photo uses: "
+        f"{would}{'free' if would else 'freed'} {report.freed / 1e6:,.1f} MB{writing}"
+    )
+    print_table(
+        f"{min(len(report.chosen), _SHOWN)} of {len(report.chosen)} pack(s)",
+        ["pack", "photos", "MB", "live", "frees MB"],
+        [
+            (
+                use.name,
+                use.photos,
+                f"{use.size / 1e6:,.1f}",
+                f"{use.live_share:.0%}",
+                f"{use.frees / 1e6:,.1f}",
+            )
+            for use in report.chosen[:_SHOWN]
+        ],
+    )
 
 
 @app.command()

@@ -43,12 +43,17 @@ def render(report: VerifyReport) -> None:
     )
     space = report.space
     if space.packs:
+        unused = (
+            f"{space.reclaimable_bytes / 1e6:,.1f} MB no photo uses "
+            f"({space.unreferenced_packs:,} whole pack(s)); "
+            "`lizardctl store reclaim --dry-run` says what it would free"
+            if space.reclaimable_bytes
+            else "nothing to reclaim"
+        )
+        writing = f"; {space.active_packs} pack(s) being written" if space.active_packs else ""
         echo(
             f"{counts['packed_photos']:,} photos in {space.packs:,} pack(s) of "
-            f"{space.pack_bytes / 1e6:,.1f} MB; {space.reclaimable_bytes / 1e6:,.1f} MB no photo "
-            f"uses ({space.unreferenced_packs:,} whole pack(s)), reclaimable with "
-            "`lizardctl store reclaim`"
-            + (f"; {space.active_packs} pack(s) being written" if space.active_packs else "")
+            f"{space.pack_bytes / 1e6:,.1f} MB; {unused}{writing}"
         )
     if report.problems == 0:
         echo("no problems found")

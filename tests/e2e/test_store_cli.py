@@ -119,7 +119,7 @@ def test_dry_run_says_what_it_would_free_and_reclaim_frees_it(ingested: Ingested
     assert list_packs(ingested.store) == [pack]  # nothing changed
     assert pack_path(ingested.store, pack).stat().st_size == size
     people = ingested.cli("store", "reclaim", "--dry-run")
-    assert "would rewrite 1 with less than 50% live" in people.stdout, people.output
+    assert "would rewrite 1 less than 50% live" in people.stdout, people.output
 
     done = ingested.cli("store", "reclaim", "--json")
     assert done.code == 0, done.output
