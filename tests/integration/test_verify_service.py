@@ -317,3 +317,35 @@ async def test_a_pack_header_the_size_of_the_file_is_a_damaged_record(
     report = await VerifyService(db.uow, store.root).verify(VerifyOptions(read_data=True))
     assert {(p.kind, p.case_id) for p in report.listed} == {("damaged-record", i) for i in ids}
     assert not report.ok
+
+
+async def test_a_photo_repacked_during_the_pass_is_not_missing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``store repack`` commits a photo's pack, then deletes its file: verify, reading the
+    case before and the store after, must ask where the photo is now."""
+    store = PhotoStore(tmp_path / "store")
+    store_id = create_identity(store.root)
+    data = {put(store.files, f"photo {n}".encode()): f"photo {n}".encode() for n in range(8)}
+    digests = sorted(data)
+    await add_cases(db, [(d, 7) for d in digests])
+    service = VerifyService(db.uow, store.root, page=2)
+    fetch = service._page
+    moved = digests[5]
+
+    async def page_then_repack(after: PageKey | None) -> Sequence[Any]:
+        rows = await fetch(after)
+        if after is not None and after[0] == digests[3]:  # its file is not listed yet
+            writer = store.writer(store_id)
+            ((pack, offset),) = writer.append([(moved, data[moved])])
+            writer.close()
+            async with db.uow() as uow:
+                await uow.photos.pack_files([(moved, pack, offset)])
+                await uow.commit()
+            store.files.path_for(moved).unlink()
+        return rows
+
+    monkeypatch.setattr(service, "_page", page_then_repack)
+    report = await service.verify(VerifyOptions())
+    assert report.ok, report.listed
+    assert not store.files.contains(moved)

@@ -316,6 +316,7 @@ class _Pass:
         self.passed: list[StoreEntry] = []
         self.orphans: list[tuple[str, StoreEntry]] = []
         self.leftovers: list[tuple[str, StoreEntry]] = []
+        self.vanished: list[_Group] = []
         self.cases = self.photos = 0
 
     async def page(self, rows: Sequence[Any]) -> None:
@@ -361,17 +362,14 @@ class _Pass:
             # A concurrent ingest may have stored it after the listing: look again.
             size = self.store.files.size_of(group.photo)
         if size is None:
-            kind: ProblemKind = "missing-photo"
-            message = "photo is not in the store"
+            # A concurrent ``store repack`` may have moved it into a pack: asked in batches.
+            self.vanished.append(group)
         elif size != group.size:
-            kind = "wrong-size"
             message = f"stored photo has {size} bytes, the database says {group.size}"
-        else:
-            if self.hasher is not None:
-                self.hasher.add(group, size)
-            return
-        for case_id in group.case_ids:
-            self.tally.add(Problem(kind, message, case_id, group.photo))
+            for case_id in group.case_ids:
+                self.tally.add(Problem("wrong-size", message, case_id, group.photo))
+        elif self.hasher is not None:
+            self.hasher.add(group, size)
 
     async def _sort_passed(self, *, final: bool = False) -> None:
         """Report (and prune) the stale temporary files and unused photos passed over.
@@ -392,6 +390,8 @@ class _Pass:
                     Problem("stale-temporary", message, path=entry.path, pruned=options.prune)
                 )
         self.passed.clear()
+        if self.vanished and (len(self.vanished) >= _ORPHAN_BATCH or final):
+            await self._sort_vanished()
         if self.leftovers and (len(self.leftovers) >= _ORPHAN_BATCH or final):
             await self._sort_leftovers()
         if not self.orphans or (len(self.orphans) < _ORPHAN_BATCH and not final):
@@ -419,6 +419,19 @@ class _Pass:
             self.tally.add(
                 Problem("orphan-photo", message, photo=digest, path=entry.path, pruned=prune)
             )
+
+    async def _sort_vanished(self) -> None:
+        """Report the photos whose files are missing, unless their rows now name a pack."""
+        async with self.uow_factory() as uow:
+            packed = await uow.photos.packed_among([group.photo for group in self.vanished])
+        for group in self.vanished:
+            if group.photo in packed:
+                continue
+            for case_id in group.case_ids:
+                self.tally.add(
+                    Problem("missing-photo", "photo is not in the store", case_id, group.photo)
+                )
+        self.vanished.clear()
 
     async def _sort_leftovers(self) -> None:
         """Report (and prune) files whose photos a pack holds: a row never leaves its pack
