@@ -19,8 +19,9 @@ from lizardctl.core.liveness import belong_to
 from lizardctl.core.store import FileStore
 from lizardctl.core.store.packs import RECORD, pack_path, record_header
 
-PackFinding = tuple[str, str, str]
-"""``(photo, problem kind, message)`` for a record that is not what its row says."""
+PackFinding = tuple[str, str, str, str, int]
+"""``(photo, problem kind, message, pack, offset)`` for a record that is not what its row
+says: the place checked, so that a row moved meanwhile (``store reclaim``) is not blamed."""
 
 
 def context(preload: str = __name__) -> BaseContext:
@@ -61,26 +62,28 @@ def check_records(
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         message = f"pack {pack} is not in the store"
-        return 0, [(sha256, "missing-photo", message) for _, sha256, _ in records]
+        return 0, [
+            (sha256, "missing-photo", message, pack, offset) for offset, sha256, _ in records
+        ]
     try:
         end = os.fstat(fd).st_size
         for offset, sha256, size in records:
             where = f"pack {pack} at offset {offset}"
             if offset + RECORD.size + size > end:
                 message = f"{where}: the pack ends at {end} bytes, before the record does"
-                findings.append((sha256, "damaged-record", message))
+                findings.append((sha256, "damaged-record", message, pack, offset))
                 continue
             data = os.pread(fd, RECORD.size + size if read_data else RECORD.size, offset)
             if data[: RECORD.size] != record_header(sha256, size):
                 message = f"{where}: the record's header does not name this photo"
-                findings.append((sha256, "damaged-record", message))
+                findings.append((sha256, "damaged-record", message, pack, offset))
                 continue
             if read_data:
                 hashed += size
                 actual = hashlib.sha256(memoryview(data)[RECORD.size :]).hexdigest()
                 if actual != sha256:
                     message = f"{where}: the stored photo's content hashes to {actual}"
-                    findings.append((sha256, "wrong-hash", message))
+                    findings.append((sha256, "wrong-hash", message, pack, offset))
     finally:
         os.close(fd)
     return hashed, findings

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from lizardctl.core.db.database import Database
+from lizardctl.core.repositories.verify import PackKey
 from lizardctl.core.services.store_space import StoreSpaceService
 from lizardctl.core.services.verify import VerifyOptions, VerifyService
 from lizardctl.core.store import PhotoStore
@@ -76,3 +81,31 @@ async def test_live_below_decides_which_packs_are_rewritten(db: Database, tmp_pa
         plan = await service.reclaim(share, dry_run=True)
         chosen[share] = sorted(use.name for use in plan.chosen)
     assert chosen == {0.1: [], 0.5: [names[0]], 0.9: sorted(names)}  # in name order
+
+
+async def test_verify_does_not_blame_photos_a_concurrent_reclaim_moved(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Plain verify is not held back by the guard: a reclaim may move rows and delete the
+    pack between verify reading the rows and reading the pack."""
+    store = PhotoStore(tmp_path / "store")
+    store_id = create_identity(store.root)
+    writer = store.writer(store_id)
+    items = photos("moved", 4)
+    places = writer.append(items)
+    writer.close()
+    await add_cases(db, [(items[0][0], len(items[0][1]))], {items[0][0]: places[0]})
+    service = VerifyService(db.uow, store.root)
+    fetch = service._packed
+
+    async def read_then_reclaim(after: PackKey | None) -> Sequence[Any]:
+        rows = await fetch(after)
+        if after is None:  # the old pack's rows are read: now it goes
+            done = await StoreSpaceService(db.uow, store).reclaim()
+            assert [use.name for use in done.chosen] == [places[0][0]], done
+        return rows
+
+    monkeypatch.setattr(service, "_packed", read_then_reclaim)
+    report = await service.verify(VerifyOptions())
+    assert report.ok, report.listed
+    assert places[0][0] not in list_packs(store.root)

@@ -48,13 +48,13 @@ def test_each_kind_of_damage_names_its_photo_only(tmp_path: Path) -> None:
     os.truncate(path, records[3][0] + RECORD.size + 1)  # the last record cut short
     hashed, quick = rehash.check_records(tmp_path, pack, records, False)
     assert hashed == 0
-    assert [(photo, kind) for photo, kind, _ in quick] == [
+    assert [(photo, kind) for photo, kind, *_ in quick] == [
         (records[0][1], "damaged-record"),
         (records[3][1], "damaged-record"),
     ]
     hashed, full = rehash.check_records(tmp_path, pack, records, True)
     assert hashed == len(PHOTOS[1]) + len(PHOTOS[2])
-    assert [(photo, kind) for photo, kind, _ in full] == [
+    assert [(photo, kind) for photo, kind, *_ in full] == [
         (records[0][1], "damaged-record"),
         (records[1][1], "wrong-hash"),
         (records[3][1], "damaged-record"),
@@ -65,12 +65,12 @@ def test_a_record_whose_row_gives_another_size_is_damaged(tmp_path: Path) -> Non
     pack, records = write(tmp_path)
     offset, digest, size = records[2]
     _, found = rehash.check_records(tmp_path, pack, [(offset, digest, size - 1)], True)
-    assert [kind for _, kind, _ in found] == ["damaged-record"]
+    assert [kind for _, kind, *_ in found] == ["damaged-record"]
 
 
 def test_a_missing_pack_makes_every_record_missing(tmp_path: Path) -> None:
     pack, records = write(tmp_path)
     pack_path(tmp_path, pack).unlink()
     _, found = rehash.check_records(tmp_path, pack, records, True)
-    assert {kind for _, kind, _ in found} == {"missing-photo"}
+    assert {kind for _, kind, *_ in found} == {"missing-photo"}
     assert len(found) == len(records)

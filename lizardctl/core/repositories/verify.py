@@ -87,3 +87,15 @@ class VerifyRepository(Repository):
             )
             found.extend((photo, case_id) for photo, case_id in await self.session.execute(query))
         return found
+
+    async def places_of(self, hashes: Collection[str]) -> dict[str, tuple[str | None, int | None]]:
+        """Where each of these photos is now: ``(pack, offset)``, both None for a file."""
+        wanted = sorted(hashes)
+        found: dict[str, tuple[str | None, int | None]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            query = select(Photo.sha256, Photo.pack, Photo.pack_offset).where(
+                Photo.sha256.in_(wanted[start : start + _CHUNK])
+            )
+            for sha256, pack, offset in await self.session.execute(query):
+                found[sha256] = (pack, offset)
+        return found

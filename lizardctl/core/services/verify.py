@@ -669,15 +669,20 @@ class VerifyService:
 
     async def _name_cases(self, findings: list[rehash.PackFinding], tally: _Tally) -> None:
         """A problem per case using a photo whose record is damaged or missing (one per
-        photo no case uses), in the order found."""
+        photo no case uses), in the order found; none for a photo whose row no longer names
+        the place checked (moved by a concurrent ``store reclaim``, or gone)."""
         for start in range(0, len(findings), _CASES_CHUNK):
             chunk = findings[start : start + _CASES_CHUNK]
+            photos = [finding[0] for finding in chunk]
             async with self.uow_factory() as uow:
-                cases = await uow.verify.cases_of([photo for photo, _, _ in chunk])
+                places = await uow.verify.places_of(photos)
+                cases = await uow.verify.cases_of(photos)
             by_photo: dict[str, list[uuid.UUID | None]] = {}
             for photo, case_id in cases:
                 by_photo.setdefault(photo, []).append(case_id)
-            for photo, kind, message in chunk:
+            for photo, kind, message, pack, offset in chunk:
+                if places.get(photo) != (pack, offset):
+                    continue
                 for case_id in by_photo.get(photo) or [None]:
                     tally.add(Problem(cast(ProblemKind, kind), message, case_id, photo))
 
