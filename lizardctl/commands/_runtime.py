@@ -128,8 +128,9 @@ def in_cli_terms(exc: LizardError) -> str:
             return f"--metrics-file {exc.path}: {exc.problem}"
         case PruneRunning():
             return (
-                f"verify --prune is deleting unused photos ({exc.prunes}): ingest could re-use "
-                "a photo it deletes, so it does not start; run it again when the prune is done"
+                "a prune (verify --prune, store reclaim or store repack) is deleting photos "
+                f"({exc.prunes}): ingest could re-use a photo it deletes, so it does not start; "
+                "run it again when the prune is done"
             )
         case StatementRefused():
             return (

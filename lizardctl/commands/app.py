@@ -20,6 +20,7 @@ from lizardctl.commands import (
     review,
     reviewer,
     schema,
+    store,
     verify,
     violation,
 )
@@ -52,6 +53,7 @@ app.add_typer(owner.app, name="owner")
 app.command()(fines.fines)
 app.command()(verify.verify)
 app.add_typer(photo.app, name="photo")
+app.add_typer(store.app, name="store")
 
 
 def _version(value: bool) -> None:

@@ -41,6 +41,20 @@ def render(report: VerifyReport) -> None:
         f"{counts['store_files']:,} store files in {data['elapsed_s']:.1f}s "
         f"({data['cases_per_s']:,.0f} cases/s){hashed} · store {report.store}"
     )
+    space = report.space
+    if space.packs:
+        unused = (
+            f"{space.reclaimable_bytes / 1e6:,.1f} MB no photo uses "
+            f"({space.unreferenced_packs:,} whole pack(s)); "
+            "`lizardctl store reclaim --dry-run` says what it would free"
+            if space.reclaimable_bytes
+            else "nothing to reclaim"
+        )
+        writing = f"; {space.active_packs} pack(s) being written" if space.active_packs else ""
+        echo(
+            f"{counts['packed_photos']:,} photos in {space.packs:,} pack(s) of "
+            f"{space.pack_bytes / 1e6:,.1f} MB; {unused}{writing}"
+        )
     if report.problems == 0:
         echo("no problems found")
         return
@@ -78,8 +92,9 @@ def verify(
         bool,
         typer.Option(
             "--prune",
-            help="Delete store files no case uses, and temporary files left by interrupted "
-            "writes, once older than --min-age. Refuses (exit 3) while an ingest run is alive "
+            help="Delete store files no case uses, files a pack also holds, and temporary "
+            "files left by interrupted writes, once older than --min-age (packs: see "
+            "`store reclaim`). Refuses (exit 3) while an ingest run is alive "
             "in this database; ingest refuses to start while a prune runs.",
         ),
     ] = False,
@@ -101,8 +116,10 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Check that every case's photo is in the store with its recorded size (and, with
-    --read-data, its sha256), that every stored photo is used by a case, and that every
-    case's raw metadata still validates against its schema version.
+    --read-data, its sha256): a pack's record lies inside the pack and its header names the
+    photo; a file of the older layout is there with its size. Also that every stored file is
+    used by a case, and that every case's raw metadata still validates against its schema
+    version. Bytes of packs no photo uses are reported as reclaimable, not as problems.
     Exit 0 when all is well, 1 when something is wrong (listed, one line each), 3 when
     --prune meets a live ingest run.
     Example: lizardctl verify --read-data"""

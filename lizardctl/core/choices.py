@@ -25,6 +25,10 @@ MAX_VOTES_PER_LEVEL = 100
 MAX_LEASE_MINUTES = 7 * 24 * 60
 DEFAULT_MIN_AGE_S = 3600.0
 """``verify``: temporary and unused store files younger than this are left alone."""
+DEFAULT_LIVE_BELOW = 0.5
+"""``store reclaim``: packs less live than this are rewritten. Copying a live half frees the
+other, so a rewrite frees at least the bytes it copies; restic's ``--max-unused`` default,
+5% of the whole repository, would rewrite far more often for little."""
 DEFAULT_SETTLE_S = 60.0
 """``ingest --settle``: files younger than this may still be being written."""
 DEFAULT_BATCH_SIZE = 256

@@ -83,6 +83,7 @@ CASES: list[list[str]] = [
     *(["ingest", "{dump}", "--claim-lease", value] for value in HOSTILE_FLOATS),
     *(["ingest", "{dump}", "--settle", value] for value in HOSTILE_FLOATS),
     *(["verify", "--prune", "--min-age", value] for value in HOSTILE_FLOATS),
+    *(["store", "reclaim", "--live-below", value] for value in [*HOSTILE_FLOATS, "1.5", "-0.1"]),
     *(["camera", "add", "--type", "camerus1", "--lat", v, "--lon", "0"] for v in HOSTILE_FLOATS),
     *([*command, "--since", value] for command in SINCE_COMMANDS for value in OVERFLOWING_SINCE),
     ["ingest", "{dump}", "--shard", f"{BIG}/{BIG}9"],

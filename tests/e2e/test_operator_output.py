@@ -134,6 +134,8 @@ def test_every_command_prints_json(cli: Cli, dump: DumpManifest, tmp_path: Path)
         ("fines",): [],
         ("photo", "get"): [case["id"], "-o", tmp_path / "photo.jpg"],
         ("verify",): [],
+        ("store", "reclaim"): ["--dry-run"],
+        ("store", "repack"): [],
         ("db", "downgrade"): ["head"],
     }
     assert set(args) == set(COMMANDS) | GROUP_COMMANDS, "every command is run here with --json"

@@ -27,6 +27,7 @@ from lizardctl.core.db.models import Case, IngestRun, Prune
 from lizardctl.core.ingest.jobs import JobMembership
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli
+from tests.e2e.layouts import unpack
 
 HOST = socket.gethostname()
 
@@ -68,6 +69,7 @@ def test_prune_refuses_while_an_ingest_may_reuse_an_old_orphan(
     store = tmp_path / "store"
     ingest = cli("ingest", dump, "--settle", "0", "--workers", "0", "--store", store)
     assert ingest.code == 0, ingest.output
+    unpack(db_url, store)  # a store of the first layout, whose unused files prune deletes
 
     async def interrupt_one(connection: Any) -> str:
         photo = await connection.scalar(select(Case.photo_sha256).limit(1))
@@ -123,7 +125,10 @@ def test_ingest_refuses_while_a_prune_runs_and_records_nothing(
     on_db(db_url, hold)
     out = cli("ingest", dump, "--settle", "0", "--workers", "0", "--store", tmp_path / "s")
     assert out.code == 3, out.output
-    assert out.stderr.startswith(f"Error: verify --prune is deleting unused photos ({HOST}:")
+    assert out.stderr.startswith(
+        "Error: a prune (verify --prune, store reclaim or store repack) is deleting photos "
+        f"({HOST}:"
+    )
     assert out.stderr.count("\n") == 1
 
     async def counts(connection: Any) -> tuple[int, int]:
@@ -148,7 +153,7 @@ def test_ingest_that_registered_as_a_prune_started_refuses_and_is_recorded_faile
     monkeypatch.setattr(JobMembership, "join", prune_starts_then_join)
     out = cli("ingest", dump, "--settle", "0", "--workers", "0", "--store", tmp_path / "s")
     assert out.code == 3, out.output
-    assert "verify --prune is deleting unused photos" in out.stderr
+    assert "verify --prune, store reclaim or store repack" in out.stderr
 
     async def outcome(connection: Any) -> tuple[int, list[str]]:
         cases = await connection.scalar(select(func.count()).select_from(Case))

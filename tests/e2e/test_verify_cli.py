@@ -1,8 +1,10 @@
 """``lizardctl verify`` on a really ingested dump, damaged behind the tool's back.
 
 Every test runs on a SQLite file and on PostgreSQL: twelve cases of the three built-in
-camera types are ingested, then a store file is deleted, corrupted, truncated or added,
-a case's raw metadata is edited in the database, or temporary files are left behind.
+camera types are ingested into a pack, then the pack is cut short, changed or deleted, a
+case's raw metadata is edited in the database; or the store is turned into the first
+layout (a file per photo) and a file is deleted, corrupted, added, or temporary files are
+left behind.
 """
 
 from __future__ import annotations
@@ -17,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from lizardctl.core.config import parse_db_url
 from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case
+from lizardctl.core.store import PhotoLocation
+from lizardctl.core.store.packs import pack_path
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli, Outcome
+from tests.e2e.layouts import change_byte, locations, on_db, unpack
 
 CASES = 12
 TWO_HOURS_AGO = time.time() - 7200
@@ -38,15 +43,29 @@ class Ingested:
     def verify(self, *args: str) -> Outcome:
         return self.cli("verify", "--store", self.store, *args)
 
-    def photos(self) -> list[Path]:
-        return sorted(p for p in self.store.rglob("*") if p.is_file())
+    def packed(self) -> list[PhotoLocation]:
+        """The photos in their pack's order."""
+        return locations(self.db_url)
 
-    def case_of(self, photo: Path) -> str:
-        """The id of the case whose photo this is, as ``cases`` shows it."""
-        for case in self.cli("cases", "list", "--json").json()["items"]:
-            if self.cli("cases", "show", case["id"], "--json").json()["photo_sha256"] == photo.name:
-                return str(case["id"])
-        raise AssertionError(f"no case uses {photo}")
+    def photos(self) -> list[Path]:
+        """The store's files, once ``unpack`` made it a first-layout one."""
+        return sorted(p for p in self.store.rglob("*") if p.is_file() and p.parent != self.packs)
+
+    @property
+    def packs(self) -> Path:
+        return self.store / "packs"
+
+    def unpack(self) -> None:
+        unpack(self.db_url, self.store)
+
+    def case_of(self, photo: str) -> str:
+        """The id of the (one) case whose photo this is, read in the database."""
+
+        async def case(connection: Any) -> uuid.UUID:
+            query = select(Case.id).where(Case.photo_sha256 == photo)
+            return (await connection.scalars(query)).one()  # type: ignore[no-any-return]
+
+        return str(on_db(self.db_url, case))
 
 
 @pytest.fixture
@@ -90,57 +109,110 @@ def test_clean_store_and_database_exit_0(ingested: Ingested) -> None:
     assert report["counts"] | {"problems": 0} == {
         "cases": CASES,
         "photos": CASES,
-        "store_files": CASES,
+        "store_files": 0,
+        "packed_photos": CASES,
         "bytes_hashed": 0,
         "problems": 0,
         "pruned": 0,
         "kept_recent": 0,
     }
+    space = report["space"]
+    assert (space["packs"], space["reclaimable_bytes"], space["active_packs"]) == (1, 0, 0)
+    assert space["live_bytes"] == sum(48 + loc.size for loc in ingested.packed())
     human = ingested.verify("--read-data")
     assert human.code == 0, human.output
     assert f"checked {CASES} cases" in human.stdout
+    assert f"{CASES} photos in 1 pack(s)" in human.stdout
     assert "no problems found" in human.stdout
+    hashed = ingested.verify("--read-data", "--json").json()["counts"]["bytes_hashed"]
+    assert hashed == sum(loc.size for loc in ingested.packed())
 
 
-def test_deleted_photo_is_found_and_names_the_case(ingested: Ingested) -> None:
+def test_a_pack_cut_short_names_the_case_of_the_cut_record(ingested: Ingested) -> None:
+    last = ingested.packed()[-1]
+    assert last.pack is not None and last.offset is not None
+    case_id = ingested.case_of(last.sha256)
+    os.truncate(pack_path(ingested.store, last.pack), last.offset + 48 + last.size // 2)
+    found = problems(ingested.verify("--json"))
+    assert [(p["kind"], p["case_id"], p["photo"]) for p in found] == [
+        ("damaged-record", case_id, last.sha256)
+    ]
+    assert "the pack ends at" in found[0]["message"]
+    human = ingested.verify()
+    assert human.code == 1
+    for shown in ("damaged-record", case_id, last.sha256, "1 problem(s)"):
+        assert shown in human.stdout
+
+
+def test_a_deleted_pack_makes_every_photo_in_it_missing(ingested: Ingested) -> None:
+    (pack,) = {loc.pack for loc in ingested.packed()}
+    assert pack is not None
+    pack_path(ingested.store, pack).unlink()
+    report = ingested.verify("--json").json()
+    assert report["problems_by_kind"] == {"missing-photo": CASES}
+    assert f"pack {pack} is not in the store" in report["problems"][0]["message"]
+
+
+def test_corruption_of_same_size_is_found_only_by_read_data(ingested: Ingested) -> None:
+    photo = ingested.packed()[3]
+    change_byte(ingested.store, photo, 48 + photo.size // 2)
+    case_id = ingested.case_of(photo.sha256)
+    assert ingested.verify().code == 0
+    found = problems(ingested.verify("--read-data", "--json"))
+    assert [(p["kind"], p["case_id"], p["photo"]) for p in found] == [
+        ("wrong-hash", case_id, photo.sha256)
+    ]
+    assert "content hashes to" in found[0]["message"]
+
+
+def test_a_changed_record_header_is_found_without_read_data(ingested: Ingested) -> None:
+    photo = ingested.packed()[0]
+    change_byte(ingested.store, photo, 10)  # inside the sha256 the header names
+    found = problems(ingested.verify("--json"))
+    assert [(p["kind"], p["photo"]) for p in found] == [("damaged-record", photo.sha256)]
+
+
+def test_old_layout_store_is_clean_and_a_deleted_file_names_the_case(ingested: Ingested) -> None:
+    ingested.unpack()
+    clean = ingested.verify("--read-data", "--json")
+    assert clean.code == 0, clean.output
+    assert (clean.json()["counts"]["store_files"], clean.json()["counts"]["packed_photos"]) == (
+        CASES,
+        0,
+    )
     photo = ingested.photos()[5]
-    case_id = ingested.case_of(photo)
+    case_id = ingested.case_of(photo.name)
     photo.unlink()
     found = problems(ingested.verify("--json"))
     assert [(p["kind"], p["case_id"], p["photo"]) for p in found] == [
         ("missing-photo", case_id, photo.name)
     ]
-    human = ingested.verify()
-    assert human.code == 1
-    for shown in ("missing-photo", case_id, photo.name, "1 problem(s)"):
-        assert shown in human.stdout
 
 
-def test_corruption_of_same_size_is_found_only_by_read_data(ingested: Ingested) -> None:
-    photo = ingested.photos()[3]
-    data = bytearray(photo.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    photo.write_bytes(bytes(data))
-    case_id = ingested.case_of(photo)
-    assert ingested.verify().code == 0
-    found = problems(ingested.verify("--read-data", "--json"))
-    assert [(p["kind"], p["case_id"], p["photo"]) for p in found] == [
-        ("wrong-hash", case_id, photo.name)
-    ]
-    assert hashlib.sha256(data).hexdigest() in found[0]["message"]
-
-
-def test_truncated_photo_is_found_without_read_data(ingested: Ingested) -> None:
-    photo = ingested.photos()[0]
-    size = photo.stat().st_size
-    with photo.open("r+b") as f:
+def test_old_layout_truncated_and_corrupt_files_are_found(ingested: Ingested) -> None:
+    ingested.unpack()
+    truncated, corrupt = ingested.photos()[0], ingested.photos()[3]
+    size = truncated.stat().st_size
+    with truncated.open("r+b") as f:
         f.truncate(size // 2)
+    data = bytearray(corrupt.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupt.write_bytes(bytes(data))
     found = problems(ingested.verify("--json"))
-    assert [(p["kind"], p["photo"]) for p in found] == [("wrong-size", photo.name)]
+    assert [(p["kind"], p["photo"]) for p in found] == [("wrong-size", truncated.name)]
     assert f"{size // 2} bytes, the database says {size}" in found[0]["message"]
+    full = problems(ingested.verify("--read-data", "--json"))
+    assert {(p["kind"], p["photo"]) for p in full} == {
+        ("wrong-size", truncated.name),
+        ("wrong-hash", corrupt.name),
+    }
+    assert hashlib.sha256(data).hexdigest() in next(
+        p["message"] for p in full if p["kind"] == "wrong-hash"
+    )
 
 
 def test_unreferenced_photo_is_an_orphan_and_prune_deletes_it(ingested: Ingested) -> None:
+    ingested.unpack()
     data = b"a photo no case uses"
     digest = hashlib.sha256(data).hexdigest()
     orphan = ingested.store / digest[:2] / digest[2:4] / digest
@@ -160,14 +232,15 @@ def test_unreferenced_photo_is_an_orphan_and_prune_deletes_it(ingested: Ingested
     assert pruned.code == 0, pruned.output
     assert [(p["kind"], p["pruned"]) for p in pruned.json()["problems"]] == [("orphan-photo", True)]
     assert not orphan.exists()
-    assert len(ingested.photos()) == CASES
+    assert len(ingested.photos()) == CASES + 1  # and the store's identity file
     assert ingested.verify().code == 0
 
 
 def test_stale_temporary_files_are_reported_and_pruned_fresh_ones_left(
     ingested: Ingested,
 ) -> None:
-    leaf = ingested.photos()[0].parent
+    ingested.unpack()
+    leaf = next(p for p in ingested.photos() if p.parent != ingested.store).parent
     stale, fresh = leaf / ".tmp-0123456789abcdef", leaf / ".tmp-fedcba9876543210"
     stale.write_bytes(b"half a photo from a killed ingest")
     fresh.write_bytes(b"a photo being written right now")
@@ -184,31 +257,36 @@ def test_stale_temporary_files_are_reported_and_pruned_fresh_ones_left(
 
 
 def test_raw_metadata_that_no_longer_validates_is_reported(ingested: Ingested) -> None:
-    case = ingested.cli("cases", "list", "--json").json()["items"][0]
-    raw = ingested.cli("cases", "show", case["id"], "--json").json()["raw"]
+    async def first(connection: Any) -> tuple[uuid.UUID, dict[str, Any]]:
+        return (await connection.execute(select(Case.id, Case.raw).limit(1))).one()  # type: ignore[no-any-return]
+
+    case_id, raw = on_db(ingested.db_url, first)
     del raw["datetime"]
-    set_raw(ingested.db_url, case["id"], raw)
+    set_raw(ingested.db_url, str(case_id), raw)
 
     found = problems(ingested.verify("--json"))
-    assert [(p["kind"], p["case_id"]) for p in found] == [("invalid-metadata", case["id"])]
+    assert [(p["kind"], p["case_id"]) for p in found] == [("invalid-metadata", str(case_id))]
     assert "datetime: required" in found[0]["message"]
 
 
+def damage_three(ingested: Ingested) -> None:
+    for photo in ingested.packed()[:3]:
+        change_byte(ingested.store, photo, 10)
+
+
 def test_every_problem_is_counted_and_limit_caps_the_list(ingested: Ingested) -> None:
-    for photo in ingested.photos()[:3]:
-        photo.unlink()
+    damage_three(ingested)
     report = problems(ingested.verify("--json", "--limit", "2"))
     assert len(report) == 2
     full = ingested.verify("--json", "--limit", "2").json()
     assert full["counts"]["problems"] == 3
-    assert full["problems_by_kind"] == {"missing-photo": 3}
+    assert full["problems_by_kind"] == {"damaged-record": 3}
     human = ingested.verify("--limit", "2")
     assert "2 of 3 problem(s); more: --offset 2" in human.stdout
 
 
 def test_offset_pages_on_through_the_problems(ingested: Ingested) -> None:
-    for photo in ingested.photos()[:3]:
-        photo.unlink()
+    damage_three(ingested)
     first = ingested.verify("--json", "--limit", "2").json()
     rest = ingested.verify("--json", "--limit", "2", "--offset", "2").json()
     assert (rest["offset"], rest["listed"], rest["counts"]["problems"]) == (2, 1, 3)
@@ -222,10 +300,10 @@ def test_offset_pages_on_through_the_problems(ingested: Ingested) -> None:
 def test_quiet_prints_nothing_when_clean_and_the_problems_when_not(ingested: Ingested) -> None:
     quiet = ingested.cli("--quiet", "verify", "--store", ingested.store)
     assert (quiet.code, quiet.stdout) == (0, "")
-    ingested.photos()[0].unlink()
+    damage_three(ingested)
     loud = ingested.cli("--quiet", "verify", "--store", ingested.store)
     assert loud.code == 1
-    assert "missing-photo" in loud.stdout
+    assert "damaged-record" in loud.stdout
 
 
 def test_missing_store_is_a_usage_error(ingested: Ingested, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import prune_guard
 from lizardctl.core.services.prune_guard import PruneGuard, refuse_if_pruning
 from lizardctl.core.services.verify import VerifyOptions, VerifyService
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import FileStore
 from tests.integration import test_verify_service as verify_tests
 from tests.integration.test_verify_service import add_cases
 
@@ -41,7 +41,7 @@ HOST = socket.gethostname()
 db = verify_tests.db  # the same migrated database with one camera, on both engines
 
 
-def stored(store: PhotoStore, data: bytes, *, age_s: float = 0.0) -> str:
+def stored(store: FileStore, data: bytes, *, age_s: float = 0.0) -> str:
     digest = verify_tests.put(store, data)
     if age_s:
         then = time.time() - age_s
@@ -111,7 +111,7 @@ async def test_prune_refuses_while_a_live_run_may_reuse_an_old_orphan(
     db: Database, tmp_path: Path
 ) -> None:
     """The reproduction: an interrupted run's photo, old, about to be re-used by a live run."""
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     used = stored(store, b"committed photo")
     await add_cases(db, [(used, 15)])
     orphan = stored(store, b"left by an interrupted run", age_s=2 * HOUR)
@@ -132,7 +132,7 @@ async def test_prune_refuses_while_a_live_run_may_reuse_an_old_orphan(
 async def test_verify_without_prune_is_not_blocked_by_a_live_run(
     db: Database, tmp_path: Path
 ) -> None:
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     orphan = stored(store, b"orphan", age_s=2 * HOUR)
     await add_run(db)
     report = await VerifyService(db.uow, store.root).verify(VerifyOptions())
@@ -164,7 +164,7 @@ async def test_verify_without_prune_is_not_blocked_by_a_live_run(
 async def test_a_run_that_is_over_or_dead_does_not_block(
     run: dict[str, Any], db: Database, tmp_path: Path
 ) -> None:
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     orphan = stored(store, b"orphan", age_s=2 * HOUR)
     if run.get("pid") == -1:
         run = {**run, "pid": dead_pid()}
@@ -181,7 +181,7 @@ async def test_a_run_that_is_over_or_dead_does_not_block(
 async def test_a_run_on_another_host_blocks_while_its_lease_runs(
     heartbeat_age_s: float, claim_lease_s: float | None, db: Database, tmp_path: Path
 ) -> None:
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     orphan = stored(store, b"orphan", age_s=2 * HOUR)
     await add_run(
         db, host="elsewhere", pid=4242, heartbeat_age_s=heartbeat_age_s, claim_lease_s=claim_lease_s
@@ -199,7 +199,7 @@ async def test_an_ingest_starting_after_the_check_stops_the_deletes(
     (A real ingest would have seen the guard row and refused; this one stands for a prune
     stalled past the stale window, whose row an ingest took for dead.)
     """
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     digests = sorted(stored(store, f"used {n}".encode()) for n in range(6))
     await add_cases(db, [(d, 6) for d in digests])
     orphan = stored(store, b"left by an interrupted run", age_s=2 * HOUR)

@@ -1,4 +1,5 @@
-"""VerifyService on both engines: the merge of case pages with the store listing.
+"""VerifyService on both engines: the merge of case pages with the store listing (photos
+stored as files, the first layout), and the pass over packed photos in pack order.
 
 Pages of three cases make every boundary case happen: a photo shared by cases on two pages,
 unused and missing photos at page edges, orphans found in batches. Expected problems are
@@ -26,7 +27,9 @@ from lizardctl.core.db.models import Camera, Case, Photo, SchemaVersion
 from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import verify as verify_module
 from lizardctl.core.services.verify import VerifyOptions, VerifyReport, VerifyService
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import FileStore, PhotoLocation, PhotoStore
+from lizardctl.core.store.identity import create_identity
+from lizardctl.core.store.packs import PACK_HEADER, RECORD, pack_path
 
 CAMERA = uuid.UUID("104fc08a-efb6-427f-9193-2d54e4ed3e12")
 WHEN = datetime(2026, 1, 1, tzinfo=UTC)
@@ -61,8 +64,14 @@ def raw(n: int) -> dict[str, Any]:
     }
 
 
-async def add_cases(db: Database, photos: Sequence[tuple[str, int]]) -> list[uuid.UUID]:
-    """One case per (photo digest, size); a digest given twice is a photo two cases share."""
+async def add_cases(
+    db: Database,
+    photos: Sequence[tuple[str, int]],
+    places: dict[str, tuple[str, int]] | None = None,
+) -> list[uuid.UUID]:
+    """One case per (photo digest, size); a digest given twice is a photo two cases share.
+    ``places`` gives the (pack, offset) of packed photos; the others are files."""
+    places = places or {}
     async with db.engine.begin() as connection:
         schema_id = await connection.scalar(
             select(SchemaVersion.id).where(SchemaVersion.camera_type == "camerus1")
@@ -73,7 +82,15 @@ async def add_cases(db: Database, photos: Sequence[tuple[str, int]]) -> list[uui
             await connection.execute(
                 insert(Photo),
                 [
-                    {"sha256": d, "size": s, "format": "jpeg", "width": 1, "height": 1}
+                    {
+                        "sha256": d,
+                        "size": s,
+                        "format": "jpeg",
+                        "width": 1,
+                        "height": 1,
+                        "pack": places.get(d, (None, None))[0],
+                        "pack_offset": places.get(d, (None, None))[1],
+                    }
                     for d, s in new.items()
                 ],
             )
@@ -103,7 +120,7 @@ async def add_cases(db: Database, photos: Sequence[tuple[str, int]]) -> list[uui
     return ids
 
 
-def put(store: PhotoStore, data: bytes) -> str:
+def put(store: FileStore, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     store.put(digest, data)
     return digest
@@ -119,7 +136,7 @@ async def test_every_damage_is_found_across_page_boundaries(
 ) -> None:
     monkeypatch.setattr(verify_module, "_ORPHAN_BATCH", 2)
     rng = random.Random(seed)
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     expected: Found = set()
     hash_only: Found = set()
     photos: list[tuple[str, int]] = []
@@ -162,7 +179,7 @@ async def test_a_case_committed_during_the_pass_makes_its_photo_used(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ingest stores a photo before committing its case: verify must look again."""
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     digests = sorted(put(store, f"photo {n}".encode()) for n in range(8))
     await add_cases(db, [(d, 7) for d in digests[1:]])
     service = VerifyService(db.uow, store.root, page=2)
@@ -195,7 +212,7 @@ async def test_a_schema_version_that_no_longer_compiles_is_one_problem(db: Datab
 async def test_prune_removes_old_unused_photos_and_keeps_young_ones(
     db: Database, tmp_path: Path
 ) -> None:
-    store = PhotoStore(tmp_path / "store")
+    store = FileStore(tmp_path / "store")
     used = put(store, b"used")
     await add_cases(db, [(used, 4)])
     old, young = put(store, b"old orphan"), put(store, b"young orphan")
@@ -205,3 +222,130 @@ async def test_prune_removes_old_unused_photos_and_keeps_young_ones(
     assert {(p.photo, p.pruned) for p in report.listed} == {(old, True), (young, False)}
     assert (report.pruned, report.kept_recent, report.ok) == (1, 1, False)
     assert sorted(store.iter_hashes()) == sorted([used, young])
+
+
+def packed(
+    store: PhotoStore, store_id: uuid.UUID, photos: list[bytes]
+) -> dict[str, tuple[str, int]]:
+    """Append ``photos`` to a pack of their own, sealed; their (pack, offset) by digest."""
+    writer = store.writer(store_id)
+    items = [(hashlib.sha256(data).hexdigest(), data) for data in photos]
+    places = writer.append(items)
+    writer.sync()
+    writer.close()
+    return {digest: place for (digest, _), place in zip(items, places, strict=True)}
+
+
+def flip(path: Path, at: int) -> None:
+    """Change one byte of a (read-only) pack behind the store's back."""
+    path.chmod(0o644)
+    with path.open("r+b") as file:
+        file.seek(at)
+        byte = file.read(1)
+        file.seek(at)
+        file.write(bytes([byte[0] ^ 0xFF]))
+
+
+async def test_damaged_packs_name_their_cases_and_unused_bytes_are_reclaimable(
+    db: Database, tmp_path: Path
+) -> None:
+    store = PhotoStore(tmp_path / "store")
+    store_id = create_identity(store.root)
+    data = [f"photo number {n} ".encode() * (n + 3) for n in range(13)]
+    digest = [hashlib.sha256(d).hexdigest() for d in data]
+    places: dict[str, tuple[str, int]] = {}
+    for first in (0, 4, 8):  # packs A, B and C: four photos each
+        places |= packed(store, store_id, data[first : first + 4])
+    pack_b, pack_c = (places[digest[n]][0] for n in (4, 8))
+    unused_pack = next(iter(packed(store, store_id, [b"nobody's", b"photos"]).values()))[0]
+    gone = packed(store, store_id, [data[12]])  # pack E: removed below
+    places |= gone
+    places.pop(digest[3])  # A's last record: no row points at it
+    # B is cut inside its third record; C's second record's header and first photo change.
+    cut = places[digest[6]][1] + RECORD.size + 3
+    os.truncate(pack_path(store.root, pack_b), cut)
+    flip(pack_path(store.root, pack_c), places[digest[9]][1] + 8)
+    flip(pack_path(store.root, pack_c), places[digest[8]][1] + RECORD.size)
+    pack_path(store.root, places[digest[12]][0]).unlink()
+    # A file a pack also holds: left over by a repack killed before its deletions.
+    store.files.put(digest[0], data[0])
+    wanted = [n for n in range(13) if n != 3]
+    ids = await add_cases(
+        db, [(digest[n], len(data[n])) for n in wanted] + [(digest[6], len(data[6]))], places
+    )
+    case_of: dict[int, set[uuid.UUID]] = {}
+    for n, case_id in zip([*wanted, 6], ids, strict=True):
+        case_of.setdefault(n, set()).add(case_id)
+    damaged = {6: "damaged-record", 7: "damaged-record", 9: "damaged-record", 12: "missing-photo"}
+    expected: Found = {
+        (kind, case_id, digest[n]) for n, kind in damaged.items() for case_id in case_of[n]
+    }
+    expected.add(("leftover-file", None, digest[0]))
+
+    service = VerifyService(db.uow, store.root, page=3)
+    quick = await service.verify(VerifyOptions())
+    assert found(quick) == expected
+    assert quick.packed_photos == 12
+    assert "the pack ends at" in next(p.message for p in quick.listed if p.photo == digest[7])
+    unused = pack_path(store.root, unused_pack).stat().st_size
+    assert quick.space.unreferenced_packs == 1
+    assert quick.space.reclaimable_bytes == unused + RECORD.size + len(data[3])
+    assert quick.space.packs == 4  # A to D: E is gone
+    full = await service.verify(VerifyOptions(read_data=True, hash_workers=2))
+    assert found(full) == expected | {("wrong-hash", c, digest[8]) for c in case_of[8]}
+    healthy = {0, 1, 2, 4, 5, 10, 11}  # 9's header is damaged, so it is not hashed
+    assert full.bytes_hashed == sum(len(data[n]) for n in healthy | {8})
+
+    pruned = await service.verify(VerifyOptions(prune=True, min_age_s=0))
+    assert {p.photo for p in pruned.listed if p.pruned} == {digest[0]}
+    assert not store.files.contains(digest[0])
+    assert store.read(PhotoLocation(digest[1], len(data[1]), *places[digest[1]])) == data[1]
+
+
+async def test_a_pack_header_the_size_of_the_file_is_a_damaged_record(
+    db: Database, tmp_path: Path
+) -> None:
+    """A pack cut right after its own header: every record it held is named."""
+    store = PhotoStore(tmp_path / "store")
+    store_id = create_identity(store.root)
+    places = packed(store, store_id, [b"first", b"second"])
+    name = next(iter(places.values()))[0]
+    os.truncate(pack_path(store.root, name), PACK_HEADER.size)
+    ids = await add_cases(
+        db, [(d, 5 if o == PACK_HEADER.size else 6) for d, (_, o) in places.items()], places
+    )
+    report = await VerifyService(db.uow, store.root).verify(VerifyOptions(read_data=True))
+    assert {(p.kind, p.case_id) for p in report.listed} == {("damaged-record", i) for i in ids}
+    assert not report.ok
+
+
+async def test_a_photo_repacked_during_the_pass_is_not_missing(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``store repack`` commits a photo's pack, then deletes its file: verify, reading the
+    case before and the store after, must ask where the photo is now."""
+    store = PhotoStore(tmp_path / "store")
+    store_id = create_identity(store.root)
+    data = {put(store.files, f"photo {n}".encode()): f"photo {n}".encode() for n in range(8)}
+    digests = sorted(data)
+    await add_cases(db, [(d, 7) for d in digests])
+    service = VerifyService(db.uow, store.root, page=2)
+    fetch = service._page
+    moved = digests[5]
+
+    async def page_then_repack(after: PageKey | None) -> Sequence[Any]:
+        rows = await fetch(after)
+        if after is not None and after[0] == digests[3]:  # its file is not listed yet
+            writer = store.writer(store_id)
+            ((pack, offset),) = writer.append([(moved, data[moved])])
+            writer.close()
+            async with db.uow() as uow:
+                await uow.photos.pack_files([(moved, pack, offset)])
+                await uow.commit()
+            store.files.path_for(moved).unlink()
+        return rows
+
+    monkeypatch.setattr(service, "_page", page_then_repack)
+    report = await service.verify(VerifyOptions())
+    assert report.ok, report.listed
+    assert not store.files.contains(moved)

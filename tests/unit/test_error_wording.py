@@ -57,9 +57,9 @@ CASES: list[tuple[LizardError, str]] = [
     ),
     (
         PruneRunning("db1:42, started 2026-11-25 03:00:00 UTC"),
-        "verify --prune is deleting unused photos (db1:42, started 2026-11-25 03:00:00 UTC): "
-        "ingest could re-use a photo it deletes, so it does not start; run it again when the "
-        "prune is done",
+        "a prune (verify --prune, store reclaim or store repack) is deleting photos (db1:42, "
+        "started 2026-11-25 03:00:00 UTC): ingest could re-use a photo it deletes, so it does "
+        "not start; run it again when the prune is done",
     ),
 ]
 

@@ -1,4 +1,5 @@
-"""PhotoStore's whole-store reads for ``verify``: scan, size_of, read_digest, remove_temporary."""
+"""FileStore's whole-store reads for ``verify`` (the first layout): scan, size_of, read_digest,
+remove_temporary."""
 
 from __future__ import annotations
 
@@ -8,22 +9,22 @@ from pathlib import Path
 import pytest
 
 from lizardctl.core.errors import UsageError
-from lizardctl.core.store import PhotoStore, StoreEntry
+from lizardctl.core.store import FileStore, StoreEntry
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> PhotoStore:
-    return PhotoStore(tmp_path / "store")
+def store(tmp_path: Path) -> FileStore:
+    return FileStore(tmp_path / "store")
 
 
-def put(store: PhotoStore, data: bytes) -> str:
+def put(store: FileStore, data: bytes) -> str:
     digest = hashlib.sha256(data).hexdigest()
     store.put(digest, data)
     return digest
 
 
 def test_scan_lists_photos_in_digest_order_with_temporaries_and_skips_the_rest(
-    store: PhotoStore,
+    store: FileStore,
 ) -> None:
     digests = sorted(put(store, f"photo {n}".encode() * n) for n in range(1, 30))
     leaf = store.path_for(digests[0]).parent
@@ -44,10 +45,10 @@ def test_scan_lists_photos_in_digest_order_with_temporaries_and_skips_the_rest(
 
 
 def test_scan_of_a_missing_store_is_empty(tmp_path: Path) -> None:
-    assert list(PhotoStore(tmp_path / "none").scan()) == []
+    assert list(FileStore(tmp_path / "none").scan()) == []
 
 
-def test_size_of_and_read_digest_read_the_file_as_it_is_now(store: PhotoStore) -> None:
+def test_size_of_and_read_digest_read_the_file_as_it_is_now(store: FileStore) -> None:
     data = b"x" * 3_000_000  # larger than the read buffer
     digest = put(store, data)
     assert store.size_of(digest) == len(data)
@@ -60,7 +61,7 @@ def test_size_of_and_read_digest_read_the_file_as_it_is_now(store: PhotoStore) -
 
 
 def test_remove_temporary_deletes_only_a_temporary_file_of_this_store(
-    store: PhotoStore, tmp_path: Path
+    store: FileStore, tmp_path: Path
 ) -> None:
     digest = put(store, b"photo")
     temporary = store.path_for(digest).parent / ".tmp-00ff"

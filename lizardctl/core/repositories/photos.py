@@ -1,12 +1,18 @@
-"""The store this database uses, and where each photo is in it."""
+"""The store this database uses, and where each photo is in it.
+
+Moving photos (``store reclaim``, ``store repack``) updates a row only where it still says
+what the mover read: a row changed meanwhile is left as it is, never pointed at bytes that
+may not be its photo.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 
 from lizardctl.core.db.models import Case, Photo, PhotoStoreRow
 from lizardctl.core.repositories._dialect import insert_ignoring_conflicts
@@ -80,3 +86,96 @@ class PhotoRepository(Repository):
     async def format_of(self, sha256: str) -> str | None:
         """The photo's format as probed at ingest (``JPEG``, ``PNG``), for a file name."""
         return await self.session.scalar(select(Photo.format).where(Photo.sha256 == sha256))
+
+    async def pack_usage_after(self, after: str | None, limit: int) -> Sequence[Row[Any]]:
+        """``(pack, photos, photo bytes)`` of the next ``limit`` packs rows point at."""
+        query = (
+            select(Photo.pack, func.count(), func.sum(Photo.size))
+            .where(Photo.pack.is_not(None))
+            .group_by(Photo.pack)
+            .order_by(Photo.pack)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(Photo.pack > after)
+        return (await self.session.execute(query)).all()
+
+    async def in_pack(self, pack: str, after: int | None, limit: int) -> Sequence[Row[Any]]:
+        """``(sha256, size, offset)`` of the photos of ``pack`` past offset ``after``."""
+        query = (
+            select(Photo.sha256, Photo.size, Photo.pack_offset)
+            .where(Photo.pack == pack)
+            .order_by(Photo.pack_offset)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(Photo.pack_offset > after)
+        return (await self.session.execute(query)).all()
+
+    async def move(self, moves: Sequence[tuple[str, str, int, str, int]]) -> None:
+        """Point photos ``(sha256, old pack, old offset, new pack, new offset)`` at their
+        copies, each only if its row still names the old place."""
+        if not moves:
+            return
+        table = cast(Table, Photo.__table__)
+        statement = (
+            update(table)
+            .where(
+                table.c.sha256 == bindparam("b_sha256"),
+                table.c.pack == bindparam("b_old_pack"),
+                table.c.pack_offset == bindparam("b_old_offset"),
+            )
+            .values(pack=bindparam("b_pack"), pack_offset=bindparam("b_offset"))
+        )
+        await self.session.execute(
+            statement,
+            [
+                {
+                    "b_sha256": sha256,
+                    "b_old_pack": old_pack,
+                    "b_old_offset": old_offset,
+                    "b_pack": pack,
+                    "b_offset": offset,
+                }
+                for sha256, old_pack, old_offset, pack, offset in moves
+            ],
+        )
+
+    async def unpacked_after(self, after: str | None, limit: int) -> Sequence[Row[Any]]:
+        """``(sha256, size)`` of the next ``limit`` photos stored as files (no pack)."""
+        query = (
+            select(Photo.sha256, Photo.size)
+            .where(Photo.pack.is_(None))
+            .order_by(Photo.sha256)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(Photo.sha256 > after)
+        return (await self.session.execute(query)).all()
+
+    async def pack_files(self, places: Sequence[tuple[str, str, int]]) -> None:
+        """Point photos ``(sha256, pack, offset)`` stored as files at their packed copies,
+        each only if its row still has no pack."""
+        if not places:
+            return
+        table = cast(Table, Photo.__table__)
+        statement = (
+            update(table)
+            .where(table.c.sha256 == bindparam("b_sha256"), table.c.pack.is_(None))
+            .values(pack=bindparam("b_pack"), pack_offset=bindparam("b_offset"))
+        )
+        await self.session.execute(
+            statement,
+            [{"b_sha256": s, "b_pack": p, "b_offset": o} for s, p, o in places],
+        )
+
+    async def packed_among(self, hashes: Collection[str]) -> set[str]:
+        """Which of these photos a pack holds (their files, if any, are left over)."""
+        wanted = sorted(hashes)
+        found: set[str] = set()
+        for start in range(0, len(wanted), 400):
+            query = select(Photo.sha256).where(
+                Photo.sha256.in_(wanted[start : start + 400]), Photo.pack.is_not(None)
+            )
+            found.update(await self.session.scalars(query))
+        return found
