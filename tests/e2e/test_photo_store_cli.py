@@ -216,8 +216,6 @@ def test_two_sqlite_files_in_one_folder_keep_their_photos_apart(
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in packs_b}
 
     pruned = a("verify", "--prune", "--min-age", "0")
-    if pruned.code == 70 and "'scan'" in pruned.stderr:
-        pytest.xfail("verify cannot read a pack store yet: issue 13's verify task makes it")
     assert pruned.code in (0, 1), pruned.output
     assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in packs_b} == before
     for case in cases_b:
