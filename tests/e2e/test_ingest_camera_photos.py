@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from lizardctl.core.store import PhotoStore
 from lizardctl.testing.dumpgen import DumpManifest
 from tests.e2e.conftest import Cli
 from tests.e2e.test_ingest_cli import count, good, ingest_json, must
 from tests.e2e.test_ingest_hostile import clean, rejects  # noqa: F401 - fixture
+from tests.stored import stored_photos_at
 from tests.unit.test_photos_tolerant import TRAILER, before, jpeg, mpo, pillow_decodes_every_frame
 
 ACCEPTED = {
@@ -56,6 +56,6 @@ def test_camera_photos_are_ingested_and_cut_ones_rejected(
     assert "truncated JPEG" in messages[replaced["cut-first-image"].name]
 
     # Stored as sent, trailer and second frame included: the photo is evidence.
-    store = PhotoStore(tmp_path / "store")
+    stored = stored_photos_at(db_url, tmp_path / "store")
     for name, data in ACCEPTED.items():
-        assert store.path_for(hashlib.sha256(data).hexdigest()).read_bytes() == data, name
+        assert stored[hashlib.sha256(data).hexdigest()] == data, name

@@ -8,6 +8,7 @@ Most runs use ``--workers 0`` (in-process, fast); a few use the process pool.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import json
 import os
@@ -34,6 +35,7 @@ from lizardctl.testing.dumpgen import (
     generate_dump,
 )
 from tests.e2e.conftest import Cli, Outcome
+from tests.stored import default_store, pack_records, stored_photos_at
 
 SUMMARY_KEYS = {
     "run_id",
@@ -116,22 +118,15 @@ def case_keys(db_url: str) -> list[tuple[str, str]]:
 
 
 def check_store(store: Path, db_url: str) -> set[str]:
-    """Every photo under its final name is whole: its bytes hash to its name, its size is the
-    photos table's, and it sits where its hash puts it. Returns the stored digests."""
-    final: dict[str, Path] = {}
-    for path in (p for p in store.rglob("*") if p.is_file()):
-        if DIGEST.fullmatch(path.name):
-            assert path == store / path.name[:2] / path.name[2:4] / path.name
-            final[path.name] = path
-    sizes = dict(sql(db_url, "SELECT sha256, size FROM photos"))
-    assert set(sizes) <= set(final), "a photo row without its file in the store"
-    for digest, path in final.items():
-        assert file_sha256(path) == digest, f"{path} does not hold the photo its name says"
-        if digest in sizes:
-            assert path.stat().st_size == sizes[digest]
+    """Every photo record in the store's packs is whole (its bytes hash to the digest its
+    header names), and every photo row reads back, by its pack and offset, the bytes of its
+    digest and size; every case's photo has a row. Returns the digests the packs hold."""
+    records = set(pack_records(store))
+    rows = stored_photos_at(db_url, store)
+    assert set(rows) <= records
     case_photos = {p for p, _ in case_keys(db_url)}
-    assert case_photos <= set(final)
-    return set(final)
+    assert case_photos <= set(rows), "a case whose photo is not stored"
+    return records
 
 
 def make_young(*paths: Path) -> None:
@@ -187,9 +182,10 @@ def clean(cli: Cli, tmp_path: Path) -> DumpManifest:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Path:
-    """The default store: beside the SQLite file, or ./photos (the cli runs in tmp_path)."""
-    return tmp_path / "photos"
+def store(tmp_path: Path, db_url: str) -> Path:
+    """The default store: named after the SQLite file, beside it, or ./photos for
+    PostgreSQL (the cli runs in tmp_path)."""
+    return default_store(db_url, tmp_path)
 
 
 def ingest(cli: Cli, *args: str | Path, workers: int = 0, settle: float = 0) -> Outcome:
@@ -569,14 +565,27 @@ def test_unwritable_store_is_exit_3_and_ingests_nothing(
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "pool"])
 def test_store_failing_mid_run_is_exit_3_and_leaves_no_partial_batch(
-    cli: Cli, db_url: str, clean: DumpManifest, store: Path, workers: int
+    cli: Cli,
+    db_url: str,
+    clean: DumpManifest,
+    store: Path,
+    workers: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The disk fills up as the victim's photo is appended to a pack (workers are forked,
+    so they fail alike): its batch commits nothing, the run fails, a re-run completes."""
     victim = clean.shots[len(clean.shots) // 2]
-    digest = file_sha256(must(victim.photo))
-    store.mkdir()
-    blocker = store / digest[:2]
-    blocker.write_text("a file where the store needs a folder")
+    photo = must(victim.photo).read_bytes()
+    digest = hashlib.sha256(photo).hexdigest()
+    disk_full = [True]
+    real_writev = os.writev
 
+    def writev(fd: int, buffers: list[Any]) -> int:
+        if disk_full[0] and any(buffer == photo for buffer in buffers):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", writev)
     out = ingest(cli, clean.dump_dir, "--batch-size", "4", workers=workers)
     assert out.code == 3, out.output
     assert out.stdout == ""
@@ -588,8 +597,9 @@ def test_store_failing_mid_run_is_exit_3_and_leaves_no_partial_batch(
     assert view["ingested"] == len(committed) < len(clean.shots)
     assert digest not in {photo for photo, _ in committed}
     check_store(store, db_url)  # every committed case has its whole photo
+    assert digest not in pack_records(store)
 
-    blocker.unlink()
+    disk_full[0] = False
     out, summary = ingest_json(cli, clean.dump_dir, workers=workers)
     assert out.code == 0, out.output
     assert summary["ingested"] == len(clean.shots) - len(committed)

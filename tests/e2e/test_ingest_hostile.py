@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import PackWriter
 from lizardctl.testing.dumpgen import DumpManifest, GeneratedShot, generate_dump
 from tests.e2e.conftest import Cli
 from tests.e2e.test_ingest_cli import SMALL_PHOTOS, count, good, ingest, ingest_json, must
@@ -239,10 +239,10 @@ def resend_during_the_run(monkeypatch: pytest.MonkeyPatch, resend: Sequence[Path
     """A camera re-sends files after they were read, before their batch commits: the first
     store write of the run replaces the first by rename (a new inode), grows the second in
     place and rewrites the third in place with the same bytes (only its mtime changes)."""
-    put_many = PhotoStore.put_many
+    append = PackWriter.append
     pending = list(resend)
 
-    def put_many_and_resend(self: PhotoStore, items: Any) -> int:
+    def append_and_resend(self: PackWriter, items: Any) -> Any:
         if pending:
             renamed, grown, rewritten = pending
             fresh = renamed.with_name(f".{renamed.name}.tmp")
@@ -254,9 +254,9 @@ def resend_during_the_run(monkeypatch: pytest.MonkeyPatch, resend: Sequence[Path
             rewritten.write_bytes(rewritten.read_bytes())
             assert rewritten.stat().st_mtime_ns != before
             pending.clear()
-        return put_many(self, items)
+        return append(self, items)
 
-    monkeypatch.setattr(PhotoStore, "put_many", put_many_and_resend)
+    monkeypatch.setattr(PackWriter, "append", append_and_resend)
 
 
 def resent_shots(clean: DumpManifest) -> list[GeneratedShot]:

@@ -43,8 +43,10 @@ from lizardctl.core.repositories.claims import FolderPlan
 from lizardctl.core.repositories.ingest import ShotRepository
 from lizardctl.core.services.cameras import CameraService
 from lizardctl.core.services.schemas import register_builtins
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.services.stores import StoreService
+from lizardctl.core.store import PackWriter
 from lizardctl.core.vocabulary import Reason
+from tests.stored import pack_records, stored_photos
 from tests.unit.test_identity import encode_binary_padded
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "schemas"
@@ -117,6 +119,7 @@ class World:
     url: str
     store: Path
     dump: Path
+    store_id: uuid.UUID
 
     async def run(self) -> uuid.UUID:
         run_id = uuid.uuid4()
@@ -129,6 +132,7 @@ class World:
         return BatchSettings(
             db_url=self.url,
             store_root=str(self.store),
+            store_id=self.store_id,
             run_id=options.pop("run_id", None) or await self.run(),
             now=datetime.now(UTC),
             max_pixels=DEFAULT_MAX_PIXELS,
@@ -143,6 +147,10 @@ class World:
             return await processor.process(shots, units or [])
         finally:
             await processor.close()
+
+    async def stored(self) -> dict[str, bytes]:
+        """Every photo the database records, read back from the store by its location."""
+        return await stored_photos(self.db, self.store)
 
     async def count(self, model: Any) -> int:
         async with self.db.uow() as uow:
@@ -162,8 +170,10 @@ async def make_world(url: str, tmp_path: Path) -> AsyncIterator[World]:
     cameras = CameraService(db.uow)
     for camera_type, camera_id in CAMERA_IDS.items():
         await cameras.add(camera_type, 55.75, 37.62, camera_id=camera_id)
+    store = await StoreService(db.uow, db.url).open(tmp_path / "photos", create=True)
+    assert store.id is not None
     try:
-        yield World(db, url, tmp_path / "photos", tmp_path / "dump")
+        yield World(db, url, store.store.root, tmp_path / "dump", store.id)
     finally:
         await db.dispose()
 
@@ -203,10 +213,6 @@ def names_in(folder: bytes) -> list[bytes]:
 
 def outcomes(result: BatchResult) -> dict[str, int]:
     return {key: value for key, value in result.outcomes.items() if value}
-
-
-def stored(store: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in store.rglob("*") if p.is_file()}
 
 
 def good_shots(world: World, count: int, folder: str = "a") -> list[ShotFiles]:
@@ -254,8 +260,9 @@ async def test_a_batch_becomes_cases_photos_and_store_files(world: World) -> Non
         assert case.occurred_at == datetime(2024, 1, 1, tzinfo=UTC)
         assert versions[case.schema_version_id] == sorted(CAMERA_IDS)[n % 3]
         assert case.raw == metadata(sorted(CAMERA_IDS)[n % 3], n)
-    files = stored(world.store)
+    files = await world.stored()
     assert len(files) == 6
+    assert sorted(pack_records(world.store)) == sorted(files), "each photo written once"
     assert all(hashlib.sha256(data).hexdigest() == name for name, data in files.items())
     photos = {photo.sha256: photo for photo in await world.rows(Photo)}
     assert set(photos) == set(files)
@@ -273,7 +280,8 @@ async def test_duplicates_inside_one_batch(world: World) -> None:
     assert outcomes(result) == {"ingested": 2, "duplicate": 2}
     assert await world.count(Case) == 2
     assert await world.count(Photo) == 2  # identical photos are kept once
-    assert len(stored(world.store)) == 2
+    assert len(await world.stored()) == 2
+    assert len(pack_records(world.store)) == 2
     assert {case.source_photo for case in await world.rows(Case)} == {first.photo, second.photo}
 
 
@@ -498,14 +506,14 @@ async def test_racing_batches_with_re_encoded_shots_make_one_case_per_photo(
     inserts (they meet at the photo store), so only the database's unique photo key can
     keep each photo to one case; on PostgreSQL the loser's insert waits for the winner's
     commit, then finds its case."""
-    put_many = PhotoStore.put_many
+    append = PackWriter.append
     barrier = threading.Barrier(2, timeout=30)
 
-    def put_many_together(self: PhotoStore, items: Any) -> Any:
+    def append_together(self: PackWriter, items: Any) -> Any:
         barrier.wait()
-        return put_many(self, items)
+        return append(self, items)
 
-    monkeypatch.setattr(PhotoStore, "put_many", put_many_together)
+    monkeypatch.setattr(PackWriter, "append", append_together)
     types = sorted(CAMERA_IDS)
     plain = [
         write_shot(world.dump / "one", f"s{n}", jpeg(n), metadata(types[n % 3], n))
@@ -697,7 +705,7 @@ async def test_dry_run_writes_nothing(world: World) -> None:
     assert result.by_type == {"camerus1": 2, "camerus2": 1, "camerus3": 1}
     for model in (Case, Photo, Rejection):
         assert await world.count(model) == 0
-    assert not world.store.exists() or stored(world.store) == {}
+    assert pack_records(world.store) == []
     assert all(exists(*files_of(shots)))
 
 
@@ -720,7 +728,7 @@ async def test_delete_source_removes_ingested_and_duplicate_shots_only(world: Wo
     assert not any(exists(*files_of([*shots, resent])))
     assert all(exists(bad.photo, bad.metadata, orphan.photo))
     # What was deleted is durably in the store and the database.
-    files = stored(world.store)
+    files = await world.stored()
     assert {hashlib.sha256(jpeg(n)).hexdigest() for n in range(3)} <= set(files)
     assert await world.count(Case) == 3
 

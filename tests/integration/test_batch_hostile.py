@@ -22,7 +22,7 @@ import pytest
 from lizardctl.core.db.models import Case, Rejection
 from lizardctl.core.ingest.batch import MAX_MESSAGE, BatchProcessor
 from lizardctl.core.ingest.walk import ShotFiles
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import PackWriter
 from tests.integration.test_batch import (
     BASE_JPEG,
     World,
@@ -141,13 +141,13 @@ async def test_rounds_store_photos_as_they_go_and_count_as_one_batch(
         for n, suffix in ((0, ".json"), (3, ".bin"))
     ]
     calls: list[int] = []
-    put_many = PhotoStore.put_many
+    append = PackWriter.append
 
-    def counting(self: PhotoStore, items: Any) -> int:
+    def counting(self: PackWriter, items: Any) -> Any:
         calls.append(len(items))
-        return put_many(self, items)
+        return append(self, items)
 
-    monkeypatch.setattr(PhotoStore, "put_many", counting)
+    monkeypatch.setattr(PackWriter, "append", counting)
     budget = 2 * len(jpeg(0))  # about two shots a round
     result = await world.process(shots, read_budget=budget)
     assert outcomes(result) == {"ingested": 6, "duplicate": 2}
@@ -196,13 +196,13 @@ async def test_delete_source_keeps_a_shot_whose_file_changed(
 ) -> None:
     shots = good_shots(world, 3)
     changed: ShotFiles = shots[1]
-    put_many = PhotoStore.put_many
+    append = PackWriter.append
 
-    def put_many_and_touch(self: PhotoStore, items: Any) -> int:
+    def append_and_touch(self: PackWriter, items: Any) -> Any:
         os.utime(str(changed.metadata), ns=(1, 1))
-        return put_many(self, items)
+        return append(self, items)
 
-    monkeypatch.setattr(PhotoStore, "put_many", put_many_and_touch)
+    monkeypatch.setattr(PackWriter, "append", append_and_touch)
     result = await world.process(shots, delete_source=True)
     assert outcomes(result) == {"ingested": 3, "kept_changed": 1}
     assert [Path(str(p)).exists() for s in shots for p in (s.photo, s.metadata)] == [

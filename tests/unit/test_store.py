@@ -1,4 +1,5 @@
-"""PhotoStore: layout, idempotence, batch durability, concurrency, and failures as StoreError.
+"""FileStore, the first layout (a file per photo): layout, idempotence, batch durability,
+concurrency, and failures as StoreError.
 
 Tests that touch the disk run under both durability strategies: one syncfs per stage of a
 batch, and the per-file fsync fallback. Tests run as root, which ignores permission bits, so
@@ -23,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from lizardctl.core import store as store_module
 from lizardctl.core.errors import EnvironmentFailure, UsageError
-from lizardctl.core.store import PhotoStore, StoreError
+from lizardctl.core.store import FileStore, StoreError
+from lizardctl.core.store import files as store_module
 
 
 def photo(n: int) -> tuple[str, bytes]:
@@ -48,9 +49,9 @@ def strategy(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def open_store(tmp_path: Path, strategy: str) -> PhotoStore:
+def open_store(tmp_path: Path, strategy: str) -> FileStore:
     """A store using ``strategy``; open it after patching the flush it calls."""
-    return PhotoStore(tmp_path / "photos", syncfs=strategy == "syncfs")
+    return FileStore(tmp_path / "photos", syncfs=strategy == "syncfs")
 
 
 def flush_call(strategy: str) -> tuple[object, str]:
@@ -59,7 +60,7 @@ def flush_call(strategy: str) -> tuple[object, str]:
 
 
 @pytest.fixture
-def store(tmp_path: Path, strategy: str) -> PhotoStore:
+def store(tmp_path: Path, strategy: str) -> FileStore:
     return open_store(tmp_path, strategy)
 
 
@@ -71,7 +72,7 @@ def test_store_error_is_an_environment_failure() -> None:
 # --- layout and lookups ----------------------------------------------------------------------
 
 
-def test_path_is_derived_from_the_hash_only(store: PhotoStore) -> None:
+def test_path_is_derived_from_the_hash_only(store: FileStore) -> None:
     sha, _ = photo(1)
     assert store.path_for(sha) == store.root / sha[:2] / sha[2:4] / sha
 
@@ -89,7 +90,7 @@ def test_path_is_derived_from_the_hash_only(store: PhotoStore) -> None:
         "a" * 64 + "\n",
     ],
 )
-def test_invalid_digests_are_refused(store: PhotoStore, bad: str) -> None:
+def test_invalid_digests_are_refused(store: FileStore, bad: str) -> None:
     for call in (
         store.path_for,
         store.contains,
@@ -102,7 +103,7 @@ def test_invalid_digests_are_refused(store: PhotoStore, bad: str) -> None:
     assert not store.root.exists()
 
 
-def test_put_then_contains_and_read_back(store: PhotoStore) -> None:
+def test_put_then_contains_and_read_back(store: FileStore) -> None:
     sha, data = photo(1)
     assert not store.contains(sha)
     assert store.put(sha, data) is True
@@ -113,7 +114,7 @@ def test_put_then_contains_and_read_back(store: PhotoStore) -> None:
     assert files_under(store.root) == [store.path_for(sha)]
 
 
-def test_put_is_idempotent(store: PhotoStore) -> None:
+def test_put_is_idempotent(store: FileStore) -> None:
     sha, data = photo(1)
     assert store.put(sha, data) is True
     mtime = store.path_for(sha).stat().st_mtime_ns
@@ -122,13 +123,13 @@ def test_put_is_idempotent(store: PhotoStore) -> None:
     assert files_under(store.root) == [store.path_for(sha)]
 
 
-def test_empty_photo_is_stored(store: PhotoStore) -> None:
+def test_empty_photo_is_stored(store: FileStore) -> None:
     sha = hashlib.sha256(b"").hexdigest()
     assert store.put(sha, b"") is True
     assert store.contains(sha, size=0)
 
 
-def test_put_many_counts_new_photos_once(store: PhotoStore) -> None:
+def test_put_many_counts_new_photos_once(store: FileStore) -> None:
     photos = [photo(n) for n in range(5)]
     store.put(*photos[0])
     batch = [*photos, photos[3], photos[1]]  # one already stored, two repeated in the batch
@@ -279,7 +280,7 @@ def test_without_syncfs_the_store_fsyncs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fsynced: list[Path]
 ) -> None:
     monkeypatch.setattr(store_module, "_syncfs", None)
-    assert PhotoStore(tmp_path / "photos").put_many(same_directory_photos(2)) == 2
+    assert FileStore(tmp_path / "photos").put_many(same_directory_photos(2)) == 2
     assert len(fsynced) == 2 + 4  # two files, then the leaf and its three ancestors
 
 
@@ -314,7 +315,7 @@ def test_syncfs_failure_is_an_oserror_with_its_errno() -> None:
 # --- concurrency -------------------------------------------------------------------------------
 
 
-def _put_all(store: PhotoStore, items: list[tuple[str, bytes]], start: Any, written: Any) -> None:
+def _put_all(store: FileStore, items: list[tuple[str, bytes]], start: Any, written: Any) -> None:
     start.wait()
     for sha, data in items:
         if store.put(sha, data):
@@ -323,7 +324,7 @@ def _put_all(store: PhotoStore, items: list[tuple[str, bytes]], start: Any, writ
 
 
 @pytest.mark.slow
-def test_two_processes_putting_the_same_photos_leave_one_correct_file(store: PhotoStore) -> None:
+def test_two_processes_putting_the_same_photos_leave_one_correct_file(store: FileStore) -> None:
     items = [photo(n) for n in range(40)]
     context = multiprocessing.get_context("fork")
     start = context.Barrier(2)
@@ -350,7 +351,7 @@ def test_two_processes_putting_the_same_photos_leave_one_correct_file(store: Pho
 def test_store_under_a_regular_file_raises_store_error(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("")
-    store = PhotoStore(blocker / "photos")
+    store = FileStore(blocker / "photos")
     sha, data = photo(1)
     for call in (
         lambda: store.put(sha, data),
@@ -413,7 +414,7 @@ def test_flush_failures_become_one_line_store_errors_and_leave_no_temporaries(
     ],
 )
 def test_os_failures_become_one_line_store_errors_and_leave_no_temporaries(
-    store: PhotoStore,
+    store: FileStore,
     monkeypatch: pytest.MonkeyPatch,
     function: str,
     errno_code: int,
@@ -468,7 +469,7 @@ def test_temporary_files_are_removed_when_interrupted(
 # --- iteration and removal -----------------------------------------------------------------------
 
 
-def test_iter_hashes_yields_only_stored_photos(store: PhotoStore) -> None:
+def test_iter_hashes_yields_only_stored_photos(store: FileStore) -> None:
     photos = [photo(n) for n in range(3)]
     store.put_many(photos)
     leaf = store.path_for(photos[0][0]).parent
@@ -483,11 +484,11 @@ def test_iter_hashes_yields_only_stored_photos(store: PhotoStore) -> None:
     assert list(store.iter_hashes()) == sorted(sha for sha, _ in photos)
 
 
-def test_iter_hashes_of_a_missing_store_is_empty(store: PhotoStore) -> None:
+def test_iter_hashes_of_a_missing_store_is_empty(store: FileStore) -> None:
     assert list(store.iter_hashes()) == []
 
 
-def test_remove(store: PhotoStore) -> None:
+def test_remove(store: FileStore) -> None:
     kept, removed = photo(1), photo(2)
     store.put_many([kept, removed])
     store.remove(removed[0])

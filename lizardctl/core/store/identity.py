@@ -34,14 +34,18 @@ def read_identity(root: Path) -> uuid.UUID | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise StoreIdentityError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise StoreIdentityError(
+            f"photo store {root}: cannot read {path}: {exc.strerror or exc}"
+        ) from exc
     try:
         content = json.loads(text)
         if content.get("format") != _FORMAT:
             raise ValueError("not a lizardctl store")
         return uuid.UUID(content["id"])
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise StoreIdentityError(f"{path}: not a lizardctl store identity file") from exc
+        raise StoreIdentityError(
+            f"photo store {root}: {path} is not a lizardctl store identity file"
+        ) from exc
 
 
 def make_folder(root: Path) -> None:
@@ -78,7 +82,9 @@ def create_identity(root: Path, store_id: uuid.UUID | None = None) -> uuid.UUID:
             os.link(temporary, root / IDENTITY_FILE)
         fsync_directory(root)
     except OSError as exc:
-        raise StoreIdentityError(f"{root}: cannot write: {exc.strerror or exc}") from exc
+        raise StoreIdentityError(
+            f"photo store {root}: cannot write: {exc.strerror or exc}"
+        ) from exc
     finally:
         with contextlib.suppress(OSError):
             temporary.unlink()
