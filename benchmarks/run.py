@@ -151,8 +151,9 @@ def parse_args() -> argparse.Namespace:
         "--store",
         type=Path,
         metavar="DIR",
-        help="put each lizardctl pair's photo store in a fresh folder under DIR (e.g. on "
-        "/dev/shm, so the disk does not count), removed afterwards; default: the work folder",
+        help="put each lizardctl pair's photo store in a fresh folder under DIR (a store is "
+        "bound to the database that first used it, so every pair needs a new one), removed "
+        "afterwards; default: the work folder (NAME.photos beside a SQLite file)",
     )
     parser.add_argument("--pg", metavar="URL", help="also measure PostgreSQL at this URL")
     parser.add_argument("--only", action="append", choices=ROWS, help="rows to run (repeatable)")

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from lizardctl.core.storable import storable, storable_json
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Outcome, invoke
@@ -36,8 +38,9 @@ def _cli(db_url: str, *args: str | Path) -> Outcome:
 
 
 def test_ingest_of_non_utf8_root_and_subfolder_finishes_and_shows_escaped_names(
-    db_url: str, tmp_path: Path
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # PostgreSQL's default store is ./photos: not in the checkout
     assert _cli(db_url, "db", "upgrade").code == 0
     manifest = generate_dump(
         tmp_path / "gen", cameras=3, shots_per_camera=2, bad=False, photo_bytes=SMALL_PHOTOS

@@ -44,7 +44,7 @@ def read_identity(root: Path) -> uuid.UUID | None:
         return uuid.UUID(content["id"])
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreIdentityError(
-            f"photo store {root}: {path} is not a lizardctl store identity file"
+            f"photo store {root}: {path}: not a lizardctl store identity file"
         ) from exc
 
 
