@@ -269,17 +269,21 @@ def test_cases_show_gives_the_stored_photo_and_raw_metadata(
             continue
         shown_suffixes.add(metadata.suffix)
 
-        photo = Path(detail["photo_path"])
-        assert photo.is_relative_to(store)
-        assert photo.name == detail["photo_sha256"] == file_sha256(photo)
-        assert photo.read_bytes() == Path(detail["source_photo"]).read_bytes()
-        assert photo.stat().st_size == sizes[photo.name]
+        assert detail["photo_path"] is None  # packed: no file of its own
+        assert Path(detail["photo_store"]) == store.resolve()
+        assert (store / "packs" / detail["photo_pack"]).is_file()
+        assert detail["photo_size"] == sizes[detail["photo_sha256"]]
+        copy = store.parent / "shown.jpg"
+        assert cli("photo", "get", case["id"], "-o", copy).code == 0
+        assert copy.read_bytes() == Path(detail["source_photo"]).read_bytes()
+        assert file_sha256(copy) == detail["photo_sha256"]
         raw = decode_metadata(metadata.read_bytes(), metadata.suffix)
         assert detail["raw"] == raw
 
         text = cli("cases", "show", case["id"])
         assert text.code == 0, text.output
-        assert str(photo) in text.stdout
+        assert detail["photo_pack"] in text.stdout
+        assert f"offset {detail['photo_offset']}" in text.stdout
         assert case["plate"] in text.stdout
         printed_raw = text.stdout.split("raw metadata:\n", 1)[1]
         assert json.loads(printed_raw) == raw

@@ -78,6 +78,8 @@ class StoreService:
             bound = await self._bind(root)
         location = _location(root)
         if found is None:
+            if location != bound.location and not root.exists() and not create:
+                raise StoreMissing(root)
             if location != bound.location:
                 raise StoreMismatch(
                     f"photo store {root} is not this database's: its store is "
