@@ -25,7 +25,6 @@ from lizardctl.core.config import (
     DB_URL_ENV,
     STORE_ENV,
     default_db_url,
-    default_store_dir,
     parse_db_url,
     scrub_secrets,
 )
@@ -645,10 +644,6 @@ async def open_store(db: Database, store: Path | None, *, create: bool = False) 
     from lizardctl.core.services.stores import StoreService  # start-up: imports the ORM
 
     return (await StoreService(db.uow, db.url).open(store, create=create)).store
-
-
-def store_root(db: Database, store: Path | None) -> Path:
-    return store or default_store_dir(db.url)
 
 
 def lock_option(st: AppState) -> dict[str, float]:

@@ -8,12 +8,10 @@ an ingest started while a prune runs must refuse without committing anything.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,29 +19,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, insert, select, update
 
-from lizardctl.core.config import parse_db_url
-from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case, IngestRun, Prune
 from lizardctl.core.ingest.jobs import JobMembership
 from lizardctl.testing.dumpgen import generate_dump
 from tests.e2e.conftest import Cli
-from tests.e2e.layouts import unpack
+from tests.e2e.layouts import on_db, unpack
 
 HOST = socket.gethostname()
-
-
-def on_db(db_url: str, action: Callable[[Any], Coroutine[Any, Any, Any]]) -> Any:
-    """Run ``action(connection)`` in one committed transaction, behind the tool's back."""
-
-    async def main() -> Any:
-        db = Database(parse_db_url(db_url))
-        try:
-            async with db.engine.begin() as connection:
-                return await action(connection)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(main())
 
 
 def live_prune_row() -> dict[str, Any]:
