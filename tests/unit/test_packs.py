@@ -11,8 +11,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -288,6 +291,62 @@ def test_a_full_disk_gives_the_pack_up_cut_back_to_what_was_synced(tmp_path: Pat
         writer.sync()
         writer.close()
         assert again != name and scan_pack(pack_path(root, again)).sealed
+
+
+def test_a_batch_whose_unsynced_photos_another_batch_failure_cut_cannot_sync(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two batches share a writer (``--workers 0``): the second one's failed write gives the
+    pack up and cuts the first one's unsynced photos, so the first one's sync must fail
+    rather than let it commit rows that point past the end of the pack."""
+    writer = PackWriter(tmp_path, STORE_ID)
+    synced = writer.append([photo(0)])
+    writer.sync(synced)
+    first = writer.append([photo(1), photo(2)])
+    failing = photo(3)
+    real_writev = os.writev
+
+    def writev(fd: int, buffers: list[Any]) -> int:
+        if any(bytes(buffer) == failing[1] for buffer in buffers):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_writev(fd, buffers)
+
+    monkeypatch.setattr(os, "writev", writev)
+    with pytest.raises(PackError, match="cannot write"):
+        writer.append([failing])
+    with pytest.raises(PackError, match="2 photos appended were cut"):
+        writer.sync(first)
+    writer.sync(synced)  # what was durable before the failure stays so
+    ((name, offset),) = synced
+    assert read_record(tmp_path, name, offset, photo(0)[0], 300) == photo(0)[1]
+    monkeypatch.setattr(os, "writev", real_writev)
+    again = writer.append([photo(1)])
+    writer.sync(again)
+    assert again[0][0] != name
+
+
+def test_batches_appending_from_several_threads_get_places_of_their_own(tmp_path: Path) -> None:
+    """``--workers 0`` runs batches side by side, each appending from the thread pool."""
+    writer = PackWriter(tmp_path, STORE_ID, limit=200_000)
+    batches = [[photo(t * 1000 + n, 100 + n) for n in range(20)] for t in range(8)]
+    barrier = threading.Barrier(len(batches))
+
+    def run(batch: list[tuple[str, bytes]]) -> list[tuple[str, int]]:
+        barrier.wait()
+        places = [place for item in batch for place in writer.append([item])]
+        writer.sync(places)
+        return places
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        results = list(pool.map(run, batches))
+    writer.close()
+    for batch, places in zip(batches, results, strict=True):
+        for (sha256, data), (pack, offset) in zip(batch, places, strict=True):
+            assert read_record(tmp_path, pack, offset, sha256, len(data)) == data
+    records = [
+        r for name in list_packs(tmp_path) for r in scan_pack(pack_path(tmp_path, name)).records
+    ]
+    assert len(records) == sum(map(len, batches))
 
 
 def test_a_new_pack_starts_with_the_store_id(tmp_path: Path) -> None:

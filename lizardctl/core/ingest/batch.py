@@ -353,7 +353,8 @@ class BatchProcessor:
             return result
 
         if self.packs is not None:
-            await asyncio.to_thread(self.packs.sync)  # durable before any row points at it
+            # Durable before any row points at it; fails if another batch's failure cut it.
+            await asyncio.to_thread(self.packs.sync, list(places.values()))
         # Rows go in in photo order, so concurrent runs take their row locks in one global
         # order: on PostgreSQL, two batches inserting the same shots in opposite orders
         # deadlock. The unique photo key makes the insert skip photos that have a case.

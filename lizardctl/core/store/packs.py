@@ -34,10 +34,11 @@ import re
 import secrets
 import socket
 import struct
+import threading
 import time
 import uuid
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,9 +113,11 @@ def _crc(digest: bytes, length: int) -> int:
 class PackWriter:
     """Appends photos to packs of its own under ``root/packs``; one per writer process.
 
-    Not thread-safe: a worker calls it from one thread at a time. ``append`` writes (not
-    durable), ``sync`` makes everything appended durable, and only then may rows pointing at
-    it be committed. ``close`` seals the open pack.
+    ``append`` writes (not durable), ``sync`` makes everything appended durable, and only
+    then may rows pointing at it be committed. ``close`` seals the open pack. Batches run
+    side by side in one process (``--workers 0``) share a writer: each call holds a lock, and
+    a batch's ``sync`` names the places it appended, because another batch's failure gives
+    up the pack and cuts what was not synced yet, the first batch's photos included.
     """
 
     def __init__(
@@ -136,6 +139,8 @@ class PackWriter:
         self._synced = 0
         self._new = False  # the pack's directory entry is not durable yet
         self._root_synced = False  # the packs folder's entry in the root is durable
+        self._lost: dict[str, int] = {}  # pack given up -> its bytes that were durable
+        self._lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -150,6 +155,10 @@ class PackWriter:
         """
         if not items:
             return []
+        with self._lock:
+            return self._append(items)
+
+    def _append(self, items: Sequence[tuple[str, bytes]]) -> list[tuple[str, int]]:
         try:
             if self._fd is None:
                 self._open()
@@ -171,10 +180,22 @@ class PackWriter:
         self._records += len(items)
         return places
 
-    def sync(self) -> None:
+    def sync(self, places: Iterable[tuple[str, int]] = ()) -> None:
         """Make every append durable: ``fdatasync`` the pack, and its directory entry when
         the pack is new. Seals the pack afterwards if it has reached the size limit. On
-        failure the pack is given up and ``PackError`` raised: commit nothing then."""
+        failure the pack is given up and ``PackError`` raised: commit nothing then. Also
+        raised when any of ``places`` (as ``append`` returned them) was cut since, when a
+        failure gave its pack up."""
+        with self._lock:
+            self._sync()
+            cut = [offset for pack, offset in places if offset >= self._lost.get(pack, offset + 1)]
+            if cut:
+                raise PackError(
+                    f"photo store {self.root}: {len(cut)} photos appended were cut when their "
+                    "pack was given up after a failure to write it"
+                )
+
+    def _sync(self) -> None:
         if self._fd is None or (self._synced == self._size and not self._new):
             return
         try:
@@ -193,10 +214,14 @@ class PackWriter:
             # only the seal. The pack is given up unsealed, like a dead writer's, and the
             # batch goes on; the next append, in a new pack, meets the full disk if any.
             with contextlib.suppress(PackError):
-                self.close()
+                self._close()
 
     def close(self) -> None:
         """Seal the open pack (durably) and let it go; the next append starts a new one."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._fd is None:
             return
         try:
@@ -244,6 +269,7 @@ class PackWriter:
         """Drop the pack after a failure: cut unsynced bytes (best effort), never seal it."""
         if self._fd is None:
             return
+        self._lost[self._name] = self._synced
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, self._synced)
         with contextlib.suppress(OSError):
