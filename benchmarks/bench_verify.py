@@ -217,7 +217,7 @@ def main() -> None:
         store = work / "photos"
         packs = options.layout == "packs"
         seconds = asyncio.run(
-            fill(url, PhotoStore(store), options.cases, options.photo_bytes, packs)
+            fill(url, PhotoStore.at(store), options.cases, options.photo_bytes, packs)
         )
         os.sync()  # no writeback of the fill competing with the timed runs
         mb = options.cases * options.photo_bytes / 1e6

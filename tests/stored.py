@@ -29,7 +29,7 @@ async def stored_photos(db: Database, root: Path) -> dict[str, bytes]:
     async with db.uow() as uow:
         query = select(Photo.sha256, Photo.size, Photo.pack, Photo.pack_offset)
         rows = (await uow.photos.session.execute(query)).all()
-    store = PhotoStore(root)
+    store = PhotoStore.at(root)
     photos: dict[str, bytes] = {}
     for row in rows:
         location = PhotoLocation(*row)

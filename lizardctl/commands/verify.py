@@ -149,7 +149,7 @@ def verify(
         )
 
     async def work(db: Database) -> VerifyReport:
-        service = VerifyService(db.uow, (await open_store(db, store)).root)
+        service = VerifyService(db.uow, await open_store(db, store))
         if bar is None:
             return await service.verify(options)
         task = bar.add_task("verify", total=None)

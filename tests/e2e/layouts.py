@@ -56,7 +56,7 @@ def change_byte(store: Path, location: PhotoLocation, at: int) -> None:
 def unpack(db_url: str, store: Path) -> list[PhotoLocation]:
     """Make an ingested store a first-layout one: a file per photo, rows with no pack, no
     packs; returns where the photos were."""
-    photos = PhotoStore(store)
+    photos = PhotoStore.at(store)
     found = locations(db_url)
     photos.files.put_many([(loc.sha256, photos.read(loc)) for loc in found])
 

@@ -157,7 +157,7 @@ def check_every_case_reads_back(db_url: str, store: Path) -> int:
         "JOIN photos p ON p.sha256 = c.photo_sha256",
     )
     assert len(rows) == len(case_keys(db_url)), "a case without its photo row"
-    photos = PhotoStore(store)
+    photos = PhotoStore.at(store)
     for sha256, size, pack, offset in rows:
         assert pack is not None, "a new photo stored outside the packs"
         data = photos.read(PhotoLocation(sha256, size, pack, offset))

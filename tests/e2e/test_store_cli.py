@@ -45,7 +45,7 @@ class Ingested:
 
     def all_read(self) -> None:
         """Every photo reads back, and verify --read-data finds nothing wrong."""
-        store = PhotoStore(self.store)
+        store = PhotoStore.at(self.store)
         for location in self.locations():
             assert len(store.read(location)) == location.size
         out = self.cli("verify", "--read-data", "--json")
@@ -178,7 +178,7 @@ def test_reclaim_refuses_while_an_ingest_run_is_alive(ingested: Ingested) -> Non
 @pytest.mark.parametrize(
     "at",
     [
-        "lizardctl.core.services.store_space:remove_pack",  # rows moved, old pack still there
+        "lizardctl.core.store.folder:FolderBackend.remove",  # rows moved, old pack still there
         "lizardctl.core.repositories.photos:PhotoRepository.move",  # copies durable, rows not
     ],
 )
@@ -236,7 +236,7 @@ def test_a_killed_repack_is_finished_by_the_next(ingested: Ingested, at: str) ->
     locations = unpack(ingested)
     ingested.killed("store", "repack", "--store", str(ingested.store), at=at)
     committed = at.endswith("remove_file")
-    store = PhotoStore(ingested.store)
+    store = PhotoStore.at(ingested.store)
     for location in ingested.locations():
         assert len(store.read(location)) == location.size
     found = ingested.cli("verify", "--read-data", "--json").json()

@@ -131,7 +131,7 @@ class World:
     async def settings(self, **options: Any) -> BatchSettings:
         return BatchSettings(
             db_url=self.url,
-            store_root=str(self.store),
+            store=str(self.store),
             store_id=self.store_id,
             run_id=options.pop("run_id", None) or await self.run(),
             now=datetime.now(UTC),
@@ -173,7 +173,7 @@ async def make_world(url: str, tmp_path: Path) -> AsyncIterator[World]:
     store = await StoreService(db.uow, db.url).open(tmp_path / "photos", create=True)
     assert store.id is not None
     try:
-        yield World(db, url, store.store.root, tmp_path / "dump", store.id)
+        yield World(db, url, tmp_path / "photos", tmp_path / "dump", store.id)
     finally:
         await db.dispose()
 

@@ -32,7 +32,7 @@ from lizardctl.core.repositories.verify import PageKey
 from lizardctl.core.services import prune_guard
 from lizardctl.core.services.prune_guard import PruneGuard, refuse_if_pruning
 from lizardctl.core.services.verify import VerifyOptions, VerifyService
-from lizardctl.core.store import FileStore
+from lizardctl.core.store import FileStore, PhotoStore
 from tests.integration import test_verify_service as verify_tests
 from tests.integration.test_verify_service import add_cases
 
@@ -118,7 +118,7 @@ async def test_prune_refuses_while_a_live_run_may_reuse_an_old_orphan(
     run_id = await add_run(db)  # alive: this very process
 
     with pytest.raises(IngestRunning) as caught:
-        await VerifyService(db.uow, store.root).verify(VerifyOptions(prune=True))
+        await VerifyService(db.uow, PhotoStore.at(store.root)).verify(VerifyOptions(prune=True))
 
     assert caught.value.exit_code == 3
     message = str(caught.value)
@@ -135,7 +135,7 @@ async def test_verify_without_prune_is_not_blocked_by_a_live_run(
     store = FileStore(tmp_path / "store")
     orphan = stored(store, b"orphan", age_s=2 * HOUR)
     await add_run(db)
-    report = await VerifyService(db.uow, store.root).verify(VerifyOptions())
+    report = await VerifyService(db.uow, PhotoStore.at(store.root)).verify(VerifyOptions())
     assert [(p.kind, p.pruned) for p in report.listed] == [("orphan-photo", False)]
     assert store.path_for(orphan).exists()
 
@@ -169,7 +169,9 @@ async def test_a_run_that_is_over_or_dead_does_not_block(
     if run.get("pid") == -1:
         run = {**run, "pid": dead_pid()}
     await add_run(db, **run)
-    report = await VerifyService(db.uow, store.root).verify(VerifyOptions(prune=True))
+    report = await VerifyService(db.uow, PhotoStore.at(store.root)).verify(
+        VerifyOptions(prune=True)
+    )
     assert (report.pruned, report.ok) == (1, True)
     assert not store.path_for(orphan).exists()
     assert await markers(db) == 0
@@ -187,7 +189,7 @@ async def test_a_run_on_another_host_blocks_while_its_lease_runs(
         db, host="elsewhere", pid=4242, heartbeat_age_s=heartbeat_age_s, claim_lease_s=claim_lease_s
     )
     with pytest.raises(IngestRunning, match="elsewhere:4242"):
-        await VerifyService(db.uow, store.root).verify(VerifyOptions(prune=True))
+        await VerifyService(db.uow, PhotoStore.at(store.root)).verify(VerifyOptions(prune=True))
     assert store.path_for(orphan).exists()
 
 
@@ -203,7 +205,7 @@ async def test_an_ingest_starting_after_the_check_stops_the_deletes(
     digests = sorted(stored(store, f"used {n}".encode()) for n in range(6))
     await add_cases(db, [(d, 6) for d in digests])
     orphan = stored(store, b"left by an interrupted run", age_s=2 * HOUR)
-    service = VerifyService(db.uow, store.root, page=2)
+    service = VerifyService(db.uow, PhotoStore.at(store.root), page=2)
     fetch = service._page
 
     async def page_then_ingest_starts(after: PageKey | None) -> Sequence[Any]:

@@ -17,7 +17,8 @@ LEASE_S = 600.0
 
 
 def _packed(tmp_path: Path, count: int) -> tuple[PhotoStore, list[PhotoLocation]]:
-    store = PhotoStore(tmp_path / "store")
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
     writer = store.writer(store.create_identity())
     photos = [os.urandom(1000 + n) for n in range(count)]
     digests = [hashlib.sha256(p).hexdigest() for p in photos]

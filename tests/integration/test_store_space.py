@@ -31,8 +31,9 @@ async def test_a_pack_being_written_is_never_judged_nor_touched(
     db: Database, tmp_path: Path
 ) -> None:
     """A live writer's pack holds records whose rows are not committed yet: not garbage."""
-    store = PhotoStore(tmp_path / "store")
-    store_id = create_identity(store.root)
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
+    store_id = create_identity(root)
     live = store.writer(store_id)
     live.append(photos("in flight", 5))
     live.sync()  # durable, its rows still to come; the writer holds the pack's lock
@@ -45,14 +46,14 @@ async def test_a_pack_being_written_is_never_judged_nor_touched(
     await add_cases(db, [(items[0][0], len(items[0][1]))], used)
     service = StoreSpaceService(db.uow, store)
     try:
-        space = (await VerifyService(db.uow, store.root).verify(VerifyOptions())).space
+        space = (await VerifyService(db.uow, store).verify(VerifyOptions())).space
         assert (space.packs, space.active_packs, space.unreferenced_packs) == (2, 1, 0)
         plan = await service.reclaim(dry_run=True)
         assert [use.name for use in plan.chosen] == [places[0][0]]
         assert plan.active == 1
         done = await service.reclaim()
-        assert live_pack in list_packs(store.root)
-        assert places[0][0] not in list_packs(store.root)
+        assert live_pack in list_packs(root)
+        assert places[0][0] not in list_packs(root)
         assert done.freed == plan.freed
     finally:
         live.close()
@@ -63,8 +64,9 @@ async def test_a_pack_being_written_is_never_judged_nor_touched(
 
 
 async def test_live_below_decides_which_packs_are_rewritten(db: Database, tmp_path: Path) -> None:
-    store = PhotoStore(tmp_path / "store")
-    store_id = create_identity(store.root)
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
+    store_id = create_identity(root)
     chosen: dict[float, list[str]] = {}
     rows: dict[str, tuple[str, int]] = {}
     names = []
@@ -88,14 +90,15 @@ async def test_verify_does_not_blame_photos_a_concurrent_reclaim_moved(
 ) -> None:
     """Plain verify is not held back by the guard: a reclaim may move rows and delete the
     pack between verify reading the rows and reading the pack."""
-    store = PhotoStore(tmp_path / "store")
-    store_id = create_identity(store.root)
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
+    store_id = create_identity(root)
     writer = store.writer(store_id)
     items = photos("moved", 4)
     places = writer.append(items)
     writer.close()
     await add_cases(db, [(items[0][0], len(items[0][1]))], {items[0][0]: places[0]})
-    service = VerifyService(db.uow, store.root)
+    service = VerifyService(db.uow, store)
     fetch = service._packed
 
     async def read_then_reclaim(after: PackKey | None) -> Sequence[Any]:
@@ -108,4 +111,4 @@ async def test_verify_does_not_blame_photos_a_concurrent_reclaim_moved(
     monkeypatch.setattr(service, "_packed", read_then_reclaim)
     report = await service.verify(VerifyOptions())
     assert report.ok, report.listed
-    assert places[0][0] not in list_packs(store.root)
+    assert places[0][0] not in list_packs(root)

@@ -165,7 +165,7 @@ async def test_every_damage_is_found_across_page_boundaries(
             target = hash_only if damage == "corrupt" else expected
             target.add((kinds[damage], case_id, digest))
 
-    service = VerifyService(db.uow, store.root, page=3)
+    service = VerifyService(db.uow, PhotoStore.at(store.root), page=3)
     quick = await service.verify(VerifyOptions())
     assert found(quick) == expected
     assert quick.cases == len(photos)
@@ -182,7 +182,7 @@ async def test_a_case_committed_during_the_pass_makes_its_photo_used(
     store = FileStore(tmp_path / "store")
     digests = sorted(put(store, f"photo {n}".encode()) for n in range(8))
     await add_cases(db, [(d, 7) for d in digests[1:]])
-    service = VerifyService(db.uow, store.root, page=2)
+    service = VerifyService(db.uow, PhotoStore.at(store.root), page=2)
     fetch = service._page
 
     async def page_then_ingest(after: PageKey | None) -> Sequence[Any]:
@@ -204,7 +204,7 @@ async def test_a_schema_version_that_no_longer_compiles_is_one_problem(db: Datab
                 camera_type="camerus1", version=99, digest="0" * 64, content="{", file_format="json"
             )
         )
-    report = await VerifyService(db.uow, Path("/nonexistent")).verify(VerifyOptions())
+    report = await VerifyService(db.uow, PhotoStore.at("/nonexistent")).verify(VerifyOptions())
     assert [(p.kind, p.case_id) for p in report.listed] == [("bad-schema", None)]
     assert "camerus1 v99 no longer compiles" in report.listed[0].message
 
@@ -218,7 +218,9 @@ async def test_prune_removes_old_unused_photos_and_keeps_young_ones(
     old, young = put(store, b"old orphan"), put(store, b"young orphan")
     long_ago = time.time() - 2 * HOUR
     os.utime(store.path_for(old), (long_ago, long_ago))
-    report = await VerifyService(db.uow, store.root).verify(VerifyOptions(prune=True))
+    report = await VerifyService(db.uow, PhotoStore.at(store.root)).verify(
+        VerifyOptions(prune=True)
+    )
     assert {(p.photo, p.pruned) for p in report.listed} == {(old, True), (young, False)}
     assert (report.pruned, report.kept_recent, report.ok) == (1, 1, False)
     assert sorted(store.iter_hashes()) == sorted([used, young])
@@ -249,8 +251,9 @@ def flip(path: Path, at: int) -> None:
 async def test_damaged_packs_name_their_cases_and_unused_bytes_are_reclaimable(
     db: Database, tmp_path: Path
 ) -> None:
-    store = PhotoStore(tmp_path / "store")
-    store_id = create_identity(store.root)
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
+    store_id = create_identity(root)
     data = [f"photo number {n} ".encode() * (n + 3) for n in range(13)]
     digest = [hashlib.sha256(d).hexdigest() for d in data]
     places: dict[str, tuple[str, int]] = {}
@@ -263,10 +266,10 @@ async def test_damaged_packs_name_their_cases_and_unused_bytes_are_reclaimable(
     places.pop(digest[3])  # A's last record: no row points at it
     # B is cut inside its third record; C's second record's header and first photo change.
     cut = places[digest[6]][1] + RECORD.size + 3
-    os.truncate(pack_path(store.root, pack_b), cut)
-    flip(pack_path(store.root, pack_c), places[digest[9]][1] + 8)
-    flip(pack_path(store.root, pack_c), places[digest[8]][1] + RECORD.size)
-    pack_path(store.root, places[digest[12]][0]).unlink()
+    os.truncate(pack_path(root, pack_b), cut)
+    flip(pack_path(root, pack_c), places[digest[9]][1] + 8)
+    flip(pack_path(root, pack_c), places[digest[8]][1] + RECORD.size)
+    pack_path(root, places[digest[12]][0]).unlink()
     # A file a pack also holds: left over by a repack killed before its deletions.
     store.files.put(digest[0], data[0])
     wanted = [n for n in range(13) if n != 3]
@@ -282,12 +285,12 @@ async def test_damaged_packs_name_their_cases_and_unused_bytes_are_reclaimable(
     }
     expected.add(("leftover-file", None, digest[0]))
 
-    service = VerifyService(db.uow, store.root, page=3)
+    service = VerifyService(db.uow, store, page=3)
     quick = await service.verify(VerifyOptions())
     assert found(quick) == expected
     assert quick.packed_photos == 12
     assert "the pack ends at" in next(p.message for p in quick.listed if p.photo == digest[7])
-    unused = pack_path(store.root, unused_pack).stat().st_size
+    unused = pack_path(root, unused_pack).stat().st_size
     assert quick.space.unreferenced_packs == 1
     assert quick.space.reclaimable_bytes == unused + RECORD.size + len(data[3])
     assert quick.space.packs == 4  # A to D: E is gone
@@ -306,15 +309,16 @@ async def test_a_pack_header_the_size_of_the_file_is_a_damaged_record(
     db: Database, tmp_path: Path
 ) -> None:
     """A pack cut right after its own header: every record it held is named."""
-    store = PhotoStore(tmp_path / "store")
-    store_id = create_identity(store.root)
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
+    store_id = create_identity(root)
     places = packed(store, store_id, [b"first", b"second"])
     name = next(iter(places.values()))[0]
-    os.truncate(pack_path(store.root, name), PACK_HEADER.size)
+    os.truncate(pack_path(root, name), PACK_HEADER.size)
     ids = await add_cases(
         db, [(d, 5 if o == PACK_HEADER.size else 6) for d, (_, o) in places.items()], places
     )
-    report = await VerifyService(db.uow, store.root).verify(VerifyOptions(read_data=True))
+    report = await VerifyService(db.uow, store).verify(VerifyOptions(read_data=True))
     assert {(p.kind, p.case_id) for p in report.listed} == {("damaged-record", i) for i in ids}
     assert not report.ok
 
@@ -324,12 +328,13 @@ async def test_a_photo_repacked_during_the_pass_is_not_missing(
 ) -> None:
     """``store repack`` commits a photo's pack, then deletes its file: verify, reading the
     case before and the store after, must ask where the photo is now."""
-    store = PhotoStore(tmp_path / "store")
-    store_id = create_identity(store.root)
+    root = tmp_path / "store"
+    store = PhotoStore.at(root)
+    store_id = create_identity(root)
     data = {put(store.files, f"photo {n}".encode()): f"photo {n}".encode() for n in range(8)}
     digests = sorted(data)
     await add_cases(db, [(d, 7) for d in digests])
-    service = VerifyService(db.uow, store.root, page=2)
+    service = VerifyService(db.uow, store, page=2)
     fetch = service._page
     moved = digests[5]
 

@@ -20,7 +20,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from lizardctl.core.choices import DEFAULT_MAX_METADATA_BYTES, DEFAULT_MAX_PHOTO_BYTES
 from lizardctl.core.config import parse_db_url
@@ -35,7 +34,8 @@ from lizardctl.core.ingest.walk import Part, ShotFiles, inside, pair, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
-from lizardctl.core.store import PackError, PackWriter, PhotoStore
+from lizardctl.core.store import PackError, PhotoStore
+from lizardctl.core.store.backend import PackSink
 from lizardctl.core.store.packs import DEFAULT_PACK_BYTES
 from lizardctl.core.vocabulary import Reason
 
@@ -63,7 +63,7 @@ class BatchSettings:
     """Everything a worker process needs to judge and persist shots (picklable)."""
 
     db_url: str
-    store_root: str
+    store: str
     run_id: uuid.UUID
     now: datetime
     max_pixels: int
@@ -188,9 +188,9 @@ class BatchProcessor:
         self.db = db
         self.context = context
         self.schema_ids = schema_ids
-        self.packs: PackWriter | None = None
+        self.packs: PackSink | None = None
         if settings.store_id is not None and not settings.dry_run:
-            store = PhotoStore(Path(settings.store_root))
+            store = PhotoStore.at(settings.store)
             self.packs = store.writer(settings.store_id, limit=settings.pack_bytes)
 
     @classmethod

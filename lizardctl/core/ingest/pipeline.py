@@ -73,7 +73,8 @@ class Pipeline:
     """
 
     db: Database
-    store_root: Path
+    store: str
+    """The store's location (``PhotoStore.location``): workers open it again."""
     store_id: uuid.UUID | None
     worker: str
     admit: Callable[[], Awaitable[None]]
@@ -147,7 +148,7 @@ class Pipeline:
         """What every worker needs to judge and persist shots (picklable)."""
         return BatchSettings(
             db_url=self.db.url.render_as_string(hide_password=False),
-            store_root=str(self.store_root),
+            store=self.store,
             store_id=self.store_id,
             lock_timeout=self.db.lock_timeout,
             run_id=run_id,
@@ -178,7 +179,7 @@ class Pipeline:
             run_id=run_id,
             dry_run=options.dry_run,
             database=self.db.display_url,
-            store=str(self.store_root),
+            store=self.store,
             elapsed_s=time.monotonic() - started,
             pending=pending.count,
             pending_future=pending.future,

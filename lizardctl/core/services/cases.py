@@ -34,7 +34,7 @@ class PhotoPlace:
     @classmethod
     def of(cls, store: PhotoStore, location: PhotoLocation) -> PhotoPlace:
         path = None if location.pack is not None else store.where(location)
-        return cls(str(store.root), location, store.where(location), path)
+        return cls(store.location, location, store.where(location), path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ neither runs while an ingest on this database is alive, nor an ingest while they
 neither touches a pack a live writer holds (its ``flock``).
 
 Crash safety is the order of the steps, for each pack: copies appended and made durable
-(``PackWriter.sync``), rows pointed at the copies and committed (each only where it still
+(``PackSink.sync``), rows pointed at the copies and committed (each only where it still
 names the old place), and only then the old pack unlinked and its directory synced. Killed
 before the commit, the new pack is unreferenced: the next reclaim deletes it. Killed after
 it, the old pack is: the next reclaim deletes that. Every row reads at every moment.
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,17 +31,12 @@ from typing import Any
 from lizardctl.core.choices import DEFAULT_LIVE_BELOW
 from lizardctl.core.db.uow import UowFactory
 from lizardctl.core.services.prune_guard import PruneGuard
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import FileStore, PhotoStore
+from lizardctl.core.store.backend import PackSink
 from lizardctl.core.store.packs import (
     PACK_HEADER,
-    PACKS_DIR,
     RECORD,
     DamagedRecord,
-    PackWriter,
-    is_being_written,
-    list_packs,
-    pack_path,
-    read_record,
 )
 
 _PAGE = 1000
@@ -168,15 +162,14 @@ class StoreSpaceService:
             after = rows[-1][0]
         chosen: list[PackUse] = []
         packs = pack_bytes = active = 0
-        root = self.store.root
-        for name in list_packs(root):
-            try:
-                size = pack_path(root, name).stat().st_size
-            except FileNotFoundError:
+        backend = self.store.backend
+        for name in backend.packs():
+            size = backend.size(name)
+            if size is None:
                 continue
             packs += 1
             pack_bytes += size
-            if is_being_written(root, name):
+            if backend.being_written(name):
                 active += 1
                 continue
             count, total = photos.get(name, (0, 0))
@@ -223,7 +216,7 @@ class StoreSpaceService:
                     if await self._still_used(use.name):
                         skipped.append(f"{use.name}: a row still points at it; left as it is")
                         continue
-                    remove_pack(self.store.root, use.name)
+                    self.store.backend.remove(use.name)
                     freed += use.size
                     done.append(use)
             finally:
@@ -242,7 +235,7 @@ class StoreSpaceService:
             time.perf_counter() - started,
         )
 
-    async def _rewrite(self, use: PackUse, writer: PackWriter) -> int:
+    async def _rewrite(self, use: PackUse, writer: PackSink) -> int:
         """Copy the pack's live records into ``writer``'s pack, make them durable, point
         the rows at them and commit. Returns the bytes copied (records, headers included)."""
         moves: list[tuple[str, str, int, str, int]] = []
@@ -256,7 +249,7 @@ class StoreSpaceService:
             items = []
             for sha256, size, offset in rows:
                 try:
-                    data = read_record(self.store.root, use.name, offset, sha256, size)
+                    data = self.store.backend.read(use.name, offset, sha256, size)
                 except (DamagedRecord, FileNotFoundError) as exc:
                     raise _Unsafe(f"photo {sha256} cannot be read ({exc}); left as it is") from exc
                 if hashlib.sha256(data).hexdigest() != sha256:
@@ -275,6 +268,11 @@ class StoreSpaceService:
             await uow.commit()
         return copied
 
+    @property
+    def _files(self) -> FileStore:
+        assert self.store.files is not None  # repack returns at once on a store without
+        return self.store.files
+
     async def _still_used(self, pack: str) -> bool:
         async with self.uow_factory() as uow:
             return bool(await uow.photos.in_pack(pack, None, 1))
@@ -285,8 +283,8 @@ class StoreSpaceService:
         started = time.perf_counter()
         report = RepackReport()
         store_id = self.store.identity()
-        if store_id is None:
-            return report
+        if store_id is None or self.store.files is None:
+            return report  # nothing stored yet, or a store that never had the first layout
         async with PruneGuard(self.uow_factory) as guard:
             writer = self.store.writer(store_id)
             try:
@@ -319,7 +317,7 @@ class StoreSpaceService:
     def _read_file(self, sha256: str, size: int, report: RepackReport) -> bytes | None:
         """The file's bytes, if they are the photo its row names; else it is skipped."""
         try:
-            data = self.store.files.path_for(sha256).read_bytes()
+            data = self._files.path_for(sha256).read_bytes()
         except FileNotFoundError:
             why = "its file is missing"
         else:
@@ -334,7 +332,7 @@ class StoreSpaceService:
     async def _pack_files(
         self,
         items: list[tuple[str, bytes]],
-        writer: PackWriter,
+        writer: PackSink,
         guard: PruneGuard,
         report: RepackReport,
     ) -> None:
@@ -352,14 +350,14 @@ class StoreSpaceService:
             await uow.commit()
         await guard.before_deleting()
         for sha256, data in items:
-            remove_file(self.store.files.path_for(sha256))
+            remove_file(self._files.path_for(sha256))
             report.moved += 1
             report.bytes += len(data)
 
     async def _sweep(self, guard: PruneGuard, report: RepackReport) -> None:
         """Delete files whose photos rows say a pack holds: left by a killed repack."""
         batch: list[str] = []
-        for digest in itertools.chain(self.store.files.iter_hashes(), [None]):
+        for digest in itertools.chain(self._files.iter_hashes(), [None]):
             if digest is not None:
                 batch.append(digest)
             if batch and (len(batch) >= _SWEEP or digest is None):
@@ -368,19 +366,9 @@ class StoreSpaceService:
                 if packed:
                     await guard.before_deleting()
                 for sha256 in sorted(packed):
-                    remove_file(self.store.files.path_for(sha256))
+                    remove_file(self._files.path_for(sha256))
                     report.leftovers_deleted += 1
                 batch = []
-
-
-def remove_pack(root: Path, pack: str) -> None:
-    """Delete a pack no row points at any more, durably (the directory synced)."""
-    pack_path(root, pack).unlink(missing_ok=True)
-    directory = os.open(Path(root) / PACKS_DIR, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def remove_file(path: Path) -> None:

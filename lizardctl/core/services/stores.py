@@ -38,7 +38,7 @@ class StoreService:
         self.uow_factory = uow_factory
         self.url = url
 
-    async def open(self, given: Path | None, *, create: bool = False) -> OpenStore:
+    async def open(self, given: Path | str | None, *, create: bool = False) -> OpenStore:
         """The database's store (``given``, else the one it remembers, else the default).
 
         A store used for the first time is given an id, in the database and then in the
@@ -58,10 +58,10 @@ class StoreService:
         if given is not None:
             root = given
         elif bound is not None:
-            root = Path(bound.location)
+            root = bound.location
         else:
             root = self._default(has_photos)
-        store = PhotoStore(root)
+        store = PhotoStore.at(root)
         found = store.identity()
         if bound is None and found is not None:
             async with self.uow_factory() as uow:  # its binder committed before writing it
@@ -73,12 +73,12 @@ class StoreService:
                     "give this database a store of its own with --store or "
                     f"{STORE_ENV} (a folder that does not exist yet)"
                 )
-            if not root.exists() and not create:
+            if not store.exists() and not create:
                 return OpenStore(store, None)
-            bound = await self._bind(root)
-        location = _location(root)
+            bound = await self._bind(store)
+        location = store.location
         if found is None:
-            if location != bound.location and not root.exists() and not create:
+            if location != bound.location and not store.exists() and not create:
                 raise StoreMissing(root)
             if location != bound.location:
                 raise StoreMismatch(
@@ -86,7 +86,7 @@ class StoreService:
                     f"{bound.location} (id {bound.id}); give that one with --store "
                     f"or {STORE_ENV}"
                 )
-            if not root.is_dir():
+            if not store.exists():
                 raise StoreMissing(root)
             # Bound, but the file is not written yet: a first use under way, one that
             # crashed in between, or a store written before ids.
@@ -102,12 +102,12 @@ class StoreService:
                 await uow.commit()
         return OpenStore(store, bound.id)
 
-    async def _bind(self, root: Path) -> BoundStore:
-        """Record ``root`` as the database's store, unless a concurrent first use recorded
+    async def _bind(self, store: PhotoStore) -> BoundStore:
+        """Record ``store`` as the database's store, unless a concurrent first use recorded
         one first; returns the store recorded."""
-        PhotoStore(root).make_folder()
+        store.make()
         async with self.uow_factory() as uow:
-            await uow.photos.bind_store(uuid.uuid4(), _location(root), datetime.now(UTC))
+            await uow.photos.bind_store(uuid.uuid4(), store.location, datetime.now(UTC))
             await uow.commit()
         async with self.uow_factory() as uow:
             bound = await uow.photos.store()
@@ -121,7 +121,3 @@ class StoreService:
         if has_photos and legacy.is_dir():
             return legacy
         return default_store_dir(self.url)
-
-
-def _location(root: Path) -> str:
-    return str(root.resolve())

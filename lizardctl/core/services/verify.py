@@ -33,7 +33,6 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, cast
 
 from lizardctl.core import rehash
@@ -44,14 +43,11 @@ from lizardctl.core.repositories.verify import PackKey, PageKey
 from lizardctl.core.schema import CompiledSchema, ShotInvalid
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.services.prune_guard import PruneGuard
-from lizardctl.core.store import PhotoStore, StoreEntry
+from lizardctl.core.store import FileStore, PhotoStore, StoreEntry
+from lizardctl.core.store.backend import PackFinding
 from lizardctl.core.store.packs import (
     PACK_HEADER,
     RECORD,
-    SEAL_MAGIC,
-    is_being_written,
-    list_packs,
-    pack_path,
 )
 
 ProblemKind = Literal[
@@ -215,7 +211,8 @@ class _StoreCursor:
     """The store's listing, consumed in step with the cases: what it passes over is unused."""
 
     def __init__(self, store: PhotoStore) -> None:
-        self._entries: Iterator[StoreEntry] = store.files.scan()
+        entries = iter(()) if store.files is None else store.files.scan()
+        self._entries: Iterator[StoreEntry] = entries
         self._next: StoreEntry | None = next(self._entries, None)
         self.files = 0
 
@@ -271,7 +268,8 @@ class _Hasher:
 
     def _submit(self) -> None:
         photos = [group.photo for group in self._batch]
-        future = self._pool.submit(rehash.read_digests, self._store.root, photos)
+        assert self._store.files is not None  # only photos found as files are hashed here
+        future = self._pool.submit(rehash.read_digests, self._store.files.root, photos)
         self._pending.append((self._batch, future))
         self._batch = []
 
@@ -319,6 +317,11 @@ class _Pass:
         self.vanished: list[_Group] = []
         self.cases = self.photos = 0
 
+    @property
+    def _files(self) -> FileStore:
+        assert self.store.files is not None  # files are found, and pruned, only in a folder
+        return self.store.files
+
     async def page(self, rows: Sequence[Any]) -> None:
         """Check a page of cases, and the photos and store files they have moved past."""
         tally, schemas = self.tally, self.schemas
@@ -360,7 +363,7 @@ class _Pass:
         size = None if entry is None else entry.size
         if size != group.size:
             # A concurrent ingest may have stored it after the listing: look again.
-            size = self.store.files.size_of(group.photo)
+            size = None if self.store.files is None else self.store.files.size_of(group.photo)
         if size is None:
             # A concurrent ``store repack`` may have moved it into a pack: asked in batches.
             self.vanished.append(group)
@@ -383,7 +386,7 @@ class _Pass:
                 self.orphans.append((entry.digest, entry))
             elif now - entry.mtime >= options.min_age_s:
                 if options.prune:
-                    self.store.files.remove_temporary(entry.path)
+                    self._files.remove_temporary(entry.path)
                 age = _age(now - entry.mtime)
                 message = f"temporary file left by an interrupted write, {age} old"
                 self.tally.add(
@@ -412,7 +415,7 @@ class _Pass:
         for digest, entry in unused:
             prune = options.prune and digest in old
             if prune:
-                self.store.files.remove(digest)
+                self._files.remove(digest)
             elif options.prune:
                 self.tally.kept_recent += 1
             message = f"no case uses this photo ({entry.size} bytes, {_age(now - entry.mtime)} old)"
@@ -441,7 +444,7 @@ class _Pass:
             await self.guard.before_deleting()
         for digest, entry in self.leftovers:
             if options.prune:
-                self.store.files.remove(digest)
+                self._files.remove(digest)
             message = (
                 f"a pack holds this photo; this file ({entry.size} bytes) is left over from "
                 "an interrupted store repack"
@@ -460,16 +463,16 @@ class _PackPass:
     def __init__(
         self, store: PhotoStore, options: VerifyOptions, pool: ProcessPoolExecutor | None
     ) -> None:
-        self.root = store.root
+        self.backend = store.backend
         self.pool = pool
         self._in_flight = 2 * options.hash_workers
-        self._pending: deque[Future[tuple[int, list[rehash.PackFinding]]]] = deque()
+        self._pending: deque[Future[tuple[int, list[PackFinding]]]] = deque()
         self._job: list[tuple[int, str, int]] = []
         self._job_bytes = 0
         self._pack: str | None = None
         self._live = 0
         self.seen: set[str] = set()
-        self.findings: list[rehash.PackFinding] = []
+        self.findings: list[PackFinding] = []
         self.photos = self.bytes = 0
         self.space = PackSpace()
 
@@ -491,20 +494,20 @@ class _PackPass:
         while self._pending:
             self._collect(self._pending.popleft())
         space = self.space
-        for name in list_packs(self.root):
+        for name in self.backend.packs():
             if name in self.seen:
                 continue
-            if is_being_written(self.root, name):
+            if self.backend.being_written(name):
                 space = _plus(space, packs=1, active_packs=1)
                 continue
-            size = _size(self.root, name) or 0
+            size = self.backend.size(name) or 0
             space = _plus(
                 space, packs=1, pack_bytes=size, reclaimable_bytes=size, unreferenced_packs=1
             )
         self.space = space
         return space
 
-    def take_findings(self) -> list[rehash.PackFinding]:
+    def take_findings(self) -> list[PackFinding]:
         """The damaged records found so far, handed over once (memory stays flat)."""
         findings, self.findings = self.findings, []
         return findings
@@ -515,18 +518,16 @@ class _PackPass:
         assert self._pack is not None
         job, self._job, self._job_bytes = self._job, [], 0
         if self.pool is None:
-            self._add(rehash.check_records(self.root, self._pack, job, False))
+            self._add(self.backend.check_records(self._pack, job, False))
             return
-        self._pending.append(
-            self.pool.submit(rehash.check_records, self.root, self._pack, job, True)
-        )
+        self._pending.append(self.pool.submit(rehash.check_records, self.backend, self._pack, job))
         while len(self._pending) > self._in_flight:
             self._collect(self._pending.popleft())
 
-    def _collect(self, future: Future[tuple[int, list[rehash.PackFinding]]]) -> None:
+    def _collect(self, future: Future[tuple[int, list[PackFinding]]]) -> None:
         self._add(future.result())
 
-    def _add(self, result: tuple[int, list[rehash.PackFinding]]) -> None:
+    def _add(self, result: tuple[int, list[PackFinding]]) -> None:
         hashed, findings = result
         self.bytes += hashed
         self.findings.extend(findings)
@@ -539,13 +540,13 @@ class _PackPass:
             return
         self.seen.add(name)
         self._pack = None
-        size = _size(self.root, name)
+        size = self.backend.size(name)
         if size is None:
             return  # its records are reported missing by the job
-        if is_being_written(self.root, name):
+        if self.backend.being_written(name):
             self.space = _plus(self.space, packs=1, active_packs=1)
             return
-        unused = max(size - PACK_HEADER.size - self._live - _seal(self.root, name, size), 0)
+        unused = max(size - PACK_HEADER.size - self._live - self.backend.seal_bytes(name, size), 0)
         self.space = _plus(
             self.space, packs=1, pack_bytes=size, live_bytes=self._live, reclaimable_bytes=unused
         )
@@ -555,27 +556,10 @@ def _plus(space: PackSpace, **more: int) -> PackSpace:
     return PackSpace(**{key: value + more.get(key, 0) for key, value in space.to_dict().items()})
 
 
-def _size(root: Path, pack: str) -> int | None:
-    try:
-        return pack_path(root, pack).stat().st_size
-    except FileNotFoundError:
-        return None
-
-
-def _seal(root: Path, pack: str, size: int) -> int:
-    """The seal record's size when one ends the pack (not reclaimable: it is the pack's
-    own), else 0."""
-    if size < PACK_HEADER.size + RECORD.size:
-        return 0
-    with pack_path(root, pack).open("rb", buffering=0) as file:
-        tail = os.pread(file.fileno(), RECORD.size, size - RECORD.size)
-    return RECORD.size if tail[:4] == SEAL_MAGIC else 0
-
-
 class VerifyService:
-    def __init__(self, uow_factory: UowFactory, store_root: Path, *, page: int = PAGE) -> None:
+    def __init__(self, uow_factory: UowFactory, store: PhotoStore, *, page: int = PAGE) -> None:
         self.uow_factory = uow_factory
-        self.store = PhotoStore(store_root)
+        self.store = store
         self.page = page
 
     async def verify(
@@ -606,8 +590,8 @@ class VerifyService:
         tally = _Tally(options.limit, options.offset)
         schemas = await self._schemas(tally)
         rows = await self._page(None)
-        if rows and not self.store.root.is_dir():
-            raise StoreMissing(self.store.root)
+        if rows and not self.store.exists():
+            raise StoreMissing(self.store.location)
         pool = (
             ProcessPoolExecutor(
                 options.hash_workers,
@@ -651,7 +635,7 @@ class VerifyService:
                 pool.shutdown(cancel_futures=True)
         await self._name_cases(packs.take_findings(), tally)
         return VerifyReport(
-            store=str(self.store.root),
+            store=self.store.location,
             read_data=options.read_data,
             cases=check.cases,
             photos=check.photos,
@@ -667,7 +651,7 @@ class VerifyService:
             space=space,
         )
 
-    async def _name_cases(self, findings: list[rehash.PackFinding], tally: _Tally) -> None:
+    async def _name_cases(self, findings: list[PackFinding], tally: _Tally) -> None:
         """A problem per case using a photo whose record is damaged or missing (one per
         photo no case uses), in the order found; none for a photo whose row no longer names
         the place checked (moved by a concurrent ``store reclaim``, or gone)."""

@@ -1,8 +1,10 @@
-"""The photo store: a folder of pack files (and, for stores older than packs, a file per photo).
+"""The photo store: packs in a folder or an S3 bucket (and, for folder stores older than
+packs, a file per photo).
 
-``PhotoStore`` is the one way in: it writes through a ``PackWriter``, reads a photo from
-wherever its row says it is, and knows the store's identity. See ``packs.py`` for the
-format and the durability rules, ``files.py`` for the first layout.
+``PhotoStore`` is the one way in: it writes through its backend's pack writer, reads a
+photo from wherever its row says it is, and knows the store's identity. See ``packs.py``
+for the format and the durability rules, ``backend.py`` for what a backend does,
+``folder.py`` for the folder one, ``files.py`` for the first layout.
 """
 
 from __future__ import annotations
@@ -12,20 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lizardctl.core.errors import EnvironmentFailure
+from lizardctl.core.store.backend import Backend, PackSink
 from lizardctl.core.store.files import FileStore, StoreEntry, StoreError
-from lizardctl.core.store.identity import create_identity, make_folder, read_identity
-from lizardctl.core.store.packs import (
-    DEFAULT_PACK_BYTES,
-    DamagedRecord,
-    PackError,
-    PackWriter,
-    pack_path,
-    read_record,
-)
+from lizardctl.core.store.folder import FolderBackend
+from lizardctl.core.store.packs import DEFAULT_PACK_BYTES, DamagedRecord, PackError, PackWriter
 
 __all__ = [
     "FileStore",
     "PackError",
+    "PackWriter",
     "PhotoLocation",
     "PhotoStore",
     "PhotoUnreadable",
@@ -50,41 +47,58 @@ class PhotoUnreadable(EnvironmentFailure):
 
 
 class PhotoStore:
-    """The store folder ``root``: new photos go to packs, old ones are read where they are."""
+    """A store: new photos go to packs, old ones are read where they are. ``files`` is the
+    first layout, which only a folder store can have (None for any other)."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = Path(root)
-        self.files = FileStore(self.root)
+    def __init__(self, backend: Backend, files: FileStore | None = None) -> None:
+        self.backend = backend
+        self.files = files
+
+    @classmethod
+    def at(cls, location: str | Path) -> PhotoStore:
+        """The store at ``location``: a folder path."""
+        root = Path(location)
+        return cls(FolderBackend(root), FileStore(root))
+
+    @property
+    def location(self) -> str:
+        """The store as the database remembers it and people read it."""
+        return self.backend.location
 
     def identity(self) -> uuid.UUID | None:
         """The id the store's identity file holds; None for a store that has none yet."""
-        return read_identity(self.root)
+        return self.backend.identity()
 
     def create_identity(self, store_id: uuid.UUID | None = None) -> uuid.UUID:
         """Give the store an id (or return the one it already has)."""
-        return create_identity(self.root, store_id)
+        return self.backend.create_identity(store_id)
 
-    def make_folder(self) -> None:
-        """Create the store's folder (and missing parents), durably."""
-        make_folder(self.root)
+    def exists(self) -> bool:
+        return self.backend.exists()
+
+    def make(self) -> None:
+        """Create the store (a folder and missing parents), durably."""
+        self.backend.make()
 
     def check_writable(self) -> None:
         """Fail before a run starts, not at its first batch, when photos cannot be written."""
-        self.files.check_writable()
+        self.backend.check_writable()
 
-    def writer(self, store_id: uuid.UUID, *, limit: int = DEFAULT_PACK_BYTES) -> PackWriter:
+    def writer(self, store_id: uuid.UUID, *, limit: int = DEFAULT_PACK_BYTES) -> PackSink:
         """A pack writer of this process's own."""
-        return PackWriter(self.root, store_id, limit=limit)
+        return self.backend.writer(store_id, limit)
 
     def read(self, location: PhotoLocation) -> bytes:
-        """The photo's bytes: one ``pread`` from its pack, or its file in the first layout."""
+        """The photo's bytes: one read from its pack, or its file in the first layout."""
         try:
             if location.pack is None:
+                if self.files is None:
+                    raise PhotoUnreadable(
+                        f"photo {location.sha256} has no pack, and {self.location} holds packs only"
+                    )
                 return self.files.path_for(location.sha256).read_bytes()
             assert location.offset is not None
-            return read_record(
-                self.root, location.pack, location.offset, location.sha256, location.size
-            )
+            return self.backend.read(location.pack, location.offset, location.sha256, location.size)
         except DamagedRecord as exc:
             raise PhotoUnreadable(f"photo {location.sha256} is damaged: {exc}") from exc
         except FileNotFoundError as exc:
@@ -93,11 +107,12 @@ class PhotoStore:
             ) from exc
         except OSError as exc:
             raise StoreError(
-                f"photo store {self.root}: cannot read {exc.filename}: {exc.strerror or exc}"
+                f"photo store {self.location}: cannot read {exc.filename}: {exc.strerror or exc}"
             ) from exc
 
     def where(self, location: PhotoLocation) -> str:
         """Where the photo is, for people: its pack and offset, or its file."""
         if location.pack is None:
-            return str(self.files.path_for(location.sha256))
-        return f"{pack_path(self.root, location.pack)} at offset {location.offset}"
+            return str(self.files.path_for(location.sha256)) if self.files else self.location
+        assert location.offset is not None
+        return self.backend.where(location.pack, location.offset)
