@@ -126,7 +126,7 @@ def migrated_db_url(
     return db_url
 
 
-def _weed() -> Path:
+def weed_or_skip() -> Path:
     """The ``weed`` binary, or skip (fail under CI) naming what brings it."""
     binary = weed_binary()
     if binary is None:
@@ -141,7 +141,7 @@ def _weed() -> Path:
 def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
     """This process's S3 server (one per xdist worker, about 2.5 s to start): ``endpoint``,
     ``access_key``, ``secret_key``, ``region``, ``env``, ``make_bucket()``."""
-    server = WeedServer.start(_weed(), tmp_path_factory.mktemp("s3server"))
+    server = WeedServer.start(weed_or_skip(), tmp_path_factory.mktemp("s3server"))
     try:
         yield server
     finally:
@@ -157,7 +157,7 @@ def s3_store(s3_server: WeedServer) -> S3Location:
 @pytest.fixture
 def own_s3_server(tmp_path: Path) -> Iterator[WeedServer]:
     """A server of the test's own, to ``kill()`` or ``stop()`` mid-run; stopped after."""
-    server = WeedServer.start(_weed(), tmp_path / "s3server")
+    server = WeedServer.start(weed_or_skip(), tmp_path / "s3server")
     try:
         yield server
     finally:

@@ -111,6 +111,22 @@ def _is_stale_socket(path: Path) -> bool:
     return False
 
 
+def grpc_sockets(ports: dict[str, int]) -> list[Path]:
+    """The Unix sockets ``weed`` opens in /tmp for a server on ``ports``."""
+    return [
+        Path(f"/tmp/seaweedfs-{service}-grpc-{ports[flag]}.sock")
+        for flag, service in _SOCKET_SERVICES.items()
+    ]
+
+
+def remove_stale_sockets(ports: dict[str, int]) -> None:
+    """Remove the sockets a stopped server on ``ports`` left (a killed ``weed`` leaves
+    all of them); one that a live process listens on again is not ours any more."""
+    for path in grpc_sockets(ports):
+        if _is_stale_socket(path):
+            path.unlink(missing_ok=True)
+
+
 def _sign(key: bytes, text: str) -> bytes:
     return hmac.new(key, text.encode(), hashlib.sha256).digest()
 
@@ -334,7 +350,4 @@ class WeedServer:
         # The group outlives its leader if the leader forked; none may be left.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
-        for flag, service in _SOCKET_SERVICES.items():
-            path = Path(f"/tmp/seaweedfs-{service}-grpc-{self.ports[flag]}.sock")
-            if _is_stale_socket(path):
-                path.unlink(missing_ok=True)
+        remove_stale_sockets(self.ports)
