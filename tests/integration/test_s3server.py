@@ -36,7 +36,8 @@ _LOOPBACK = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1 i
 
 @pytest.fixture
 def obstore() -> ModuleType:
-    return pytest.importorskip("obstore", reason="obstore is not installed")
+    module: ModuleType = pytest.importorskip("obstore", reason="obstore is not installed")
+    return module
 
 
 def _open(obstore: ModuleType, location: S3Location, monkeypatch: pytest.MonkeyPatch) -> Any:
