@@ -11,7 +11,8 @@ The process gets its own process group and ``PR_SET_PDEATHSIG``, so it dies with
 test process even when that is SIGKILLed. ``weed`` also listens on Unix sockets at fixed
 paths in /tmp (``/tmp/seaweedfs-<service>-grpc-<port>.sock``, whatever ``TMPDIR`` says);
 it removes them on a clean stop, and :meth:`WeedServer.stop` removes those a killed
-server left. Only a SIGKILL of pytest itself leaves them behind.
+server left. Only a SIGKILL of pytest itself leaves them behind. Its logs go to
+``weed.log`` beside its data (``-logtostderr``; glog's default is /tmp).
 
 Buckets are made with a SigV4-signed ``CreateBucket`` from the standard library, so the
 fixture needs no S3 client of its own.
@@ -138,6 +139,7 @@ def _spawn(
     data.mkdir(parents=True)
     args = [
         str(binary),
+        "-logtostderr",  # else glog writes weed.* files into /tmp
         "mini",
         f"-dir={data}",
         "-ip=127.0.0.1",
@@ -164,6 +166,7 @@ def _spawn(
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=run_dir,
+            env=os.environ | {"TMPDIR": str(run_dir)},
             start_new_session=True,
             preexec_fn=partial(belong_to, os.getpid()),
         )

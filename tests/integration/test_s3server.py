@@ -166,6 +166,7 @@ def test_stop_leaves_no_process_listener_or_socket(own_s3_server: WeedServer) ->
     assert own_s3_server.pids() == set()
     assert own_s3_server.request("GET", f"/{SESSION_BUCKET}") == (0, b"")
     assert [path for path in grpc_sockets(own_s3_server.ports) if path.exists()] == []
+    assert list(Path("/tmp").glob(f"weed.*.{own_s3_server.process.pid}")) == []  # glog's files
 
 
 @pytest.mark.slow
