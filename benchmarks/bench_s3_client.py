@@ -41,6 +41,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -64,6 +65,7 @@ GET_CLIENTS = ("obstore", "obstore-sync", "aiobotocore")
 LIBRARIES = {"obstore": "obstore", "aiobotocore": "aiobotocore"}
 IMPORTS = {"obstore": "obstore, obstore.store", "aiobotocore": "aiobotocore.session"}
 PR_SET_PDEATHSIG = 1
+WORK_PREFIX = "bench-s3-"
 
 
 def die_with_parent() -> None:
@@ -122,7 +124,14 @@ def seaweedfs(workdir: Path, secret: str) -> Iterator[str]:
         *flags,
     ]
     log = (workdir / "weed.log").open("wb")
-    # weed puts its gRPC unix sockets in TMPDIR: ours, so that they go with it.
+    # weed logs to TMPDIR (ours), but puts its gRPC sockets at fixed /tmp paths, named by
+    # port: they are removed with the folder (here, or by the next run's sweep_abandoned).
+    sockets = [
+        f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock"
+        for name, port in zip(names, ports, strict=True)
+        if name.endswith(".grpc")
+    ]
+    (workdir / "sockets").write_text("\n".join(sockets))
     proc = subprocess.Popen(
         argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
         start_new_session=True, cwd=workdir, env={**os.environ, "TMPDIR": str(workdir)},
@@ -146,6 +155,14 @@ def seaweedfs(workdir: Path, secret: str) -> Iterator[str]:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+        remove_sockets(workdir)
+
+
+def remove_sockets(workdir: Path) -> None:
+    """Remove the gRPC sockets weed left in /tmp (listed in ``workdir/sockets``)."""
+    listed = workdir / "sockets"
+    for path in listed.read_text().split() if listed.exists() else []:
+        Path(path).unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- clients (child side)
@@ -710,6 +727,9 @@ def child(args: argparse.Namespace, client: str, task: str, secret: str, **extra
         argv, env=env, capture_output=True, text=True, preexec_fn=die_with_parent, check=False
     )
     wall = time.perf_counter() - t0
+    if proc.returncode != 0 and task == "cold":
+        # Seen once under load: obstore's cold child killed by SIGABRT. Counted, not fatal.
+        return {"died": f"exit {proc.returncode}: {proc.stderr[-300:]!r}"}
     if proc.returncode != 0:
         raise RuntimeError(f"{client} {task}: exit {proc.returncode}\n{proc.stderr[-3000:]}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -760,6 +780,18 @@ def installed_mb(package: str, scratch: Path) -> tuple[float, str]:
     return (size() - base) / MB, ", ".join(added)
 
 
+def sweep_abandoned() -> None:
+    """Remove work folders of runs that were killed (SIGKILL leaves no chance to clean up)."""
+    for owner in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*/owner"):
+        try:
+            os.kill(int(owner.read_text()), 0)
+        except ProcessLookupError:
+            remove_sockets(owner.parent)
+            shutil.rmtree(owner.parent, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -784,8 +816,10 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds: weed stopped, dir gone
     secret = secrets.token_hex(16)
     report: dict[str, Any] = {"runs": []}
-    with tempfile.TemporaryDirectory(prefix="bench-s3-") as tmp:
+    sweep_abandoned()
+    with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as tmp:
         scratch = Path(tmp)
+        (scratch / "owner").write_text(str(os.getpid()))
         with seaweedfs(scratch, secret) as endpoint:
             args.endpoint = endpoint
             args.get_key = "packs/get-source.pack"
@@ -813,9 +847,11 @@ def main() -> None:
                 for name in order:
                     if name in GET_CLIENTS:
                         colds = [child(args, name, "cold", secret) for _ in range(args.cold)]
+                        died = [c["died"] for c in colds if "died" in c]
+                        ok = [c for c in colds if "died" not in c]
                         rows[name]["cold"] = {
-                            k: statistics.median(c[k] for c in colds) for k in colds[0]
-                        }
+                            k: statistics.median(c[k] for c in ok) for k in ok[0]
+                        } | {"died": died}
                 report["runs"].append({"run": run, "order": order, "clients": rows})
                 print_run(report["runs"][-1], args)
             report["probes"] = {
@@ -851,6 +887,8 @@ def print_run(run: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"{name:13} {g['median_ms']:>9.2f} {g['p95_ms']:>7.2f} {g['cpu_ms_per_get']:>10.2f}"
               f" |       {c['import_ms']:>6.0f} {c['client_ms']:>6.1f} {c['first_get_ms']:>7.1f}"
               f" {c['spawn_to_exit_ms']:>10.0f} {c['cpu_ms']:>6.0f}")  # fmt: skip
+        for death in c["died"]:
+            print(f"{'':13} a cold start died: {death}")
 
 
 def print_rest(report: dict[str, Any]) -> None:
