@@ -1,16 +1,17 @@
 """Micro-benchmark of the per-shot photo work: probing and storing.
 
 Prints microseconds per photo for ``probe_photo`` (JPEG fast path, sha256 included) against
-a bare ``PIL.Image.open``, and for ``PhotoStore.put_many`` in batches against one ``put``
-per photo, with MB/s of photo data, for each durability strategy: per-file fsync one at a
-time, per-file fsync on a thread pool, and one syncfs per batch stage. Photos are ~30-50 KB
-JPEGs of random noise, so their entropy-coded data is as long as a real shot's. Run the
-store part on the disk the store will live on: on tmpfs, flushing is free and the figures
-mean nothing. Every store timing starts after a ``sync``, so no dirty page left by an earlier
-row (or another program) is flushed on its clock. The stores' directories are created
-beforehand, as in a store that has seen a few hundred thousand photos: creating them costs
-as much as storing the photos (on our ext4 VM any inode, file or directory, takes ~0.3-0.8 ms
-of kernel time), and a store pays it only once; ``--fresh-stores`` times it too.
+a bare ``PIL.Image.open``, and for ``FileStore.put_many`` (the store's first layout, a file
+per photo, kept to read old stores) in batches against one ``put`` per photo, with MB/s of
+photo data, for each durability strategy: per-file fsync one at a time, per-file fsync on a
+thread pool, and one syncfs per batch stage. Photos are ~30-50 KB JPEGs of random noise, so
+their entropy-coded data is as long as a real shot's. Run the store part on the disk the
+store will live on: on tmpfs, flushing is free and the figures mean nothing. Every store
+timing starts after a ``sync``, so no dirty page left by an earlier row (or another program)
+is flushed on its clock. The stores' directories are created beforehand, as in a store that
+has seen a few hundred thousand photos: creating them costs as much as storing the photos
+(on our ext4 VM any inode, file or directory, takes ~0.3-0.8 ms of kernel time), and a store
+pays it only once; ``--fresh-stores`` times it too.
 
     python benchmarks/bench_photos.py --photos 1024 --dir /srv/lizard --strategy syncfs
 """
@@ -29,14 +30,14 @@ from pathlib import Path
 
 from PIL import Image
 
-from lizardctl.core import store as store_module
 from lizardctl.core.photos import probe_photo
-from lizardctl.core.store import PhotoStore
+from lizardctl.core.store import FileStore
+from lizardctl.core.store import files as store_module
 
-STRATEGIES: dict[str, Callable[[Path], PhotoStore]] = {
-    "fsync-serial": lambda root: PhotoStore(root, syncfs=False, fsync_threads=1),
-    "fsync-parallel": lambda root: PhotoStore(root, syncfs=False),
-    "syncfs": PhotoStore,
+STRATEGIES: dict[str, Callable[[Path], FileStore]] = {
+    "fsync-serial": lambda root: FileStore(root, syncfs=False, fsync_threads=1),
+    "fsync-parallel": lambda root: FileStore(root, syncfs=False),
+    "syncfs": FileStore,
 }
 
 
