@@ -63,7 +63,7 @@ class S3Settings:
     bucket: str
     prefix: str
     region: str = DEFAULT_REGION
-    endpoint: str | None = None
+    endpoint: str | None = field(default=None, repr=False)  # its user part may hold a secret
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
