@@ -129,6 +129,15 @@ def test_no_files_and_no_variables_leave_the_client_its_own_chain(tmp_path: Path
     assert settings.store_options() == {"region": DEFAULT_REGION}
 
 
+@pytest.mark.parametrize(
+    "endpoint", ["notaurl", "ftp://127.0.0.1:9", "http://", f"http://u:{SECRET}@h:port"]
+)
+def test_an_endpoint_that_is_not_an_http_url_is_a_usage_error(endpoint: str) -> None:
+    with pytest.raises(UsageError, match=r"not an http:// or https:// URL") as raised:
+        resolve("s3://photos", {"AWS_ENDPOINT_URL": endpoint, "AWS_CONFIG_FILE": "/none"})
+    assert SECRET not in str(raised.value)
+
+
 def test_a_broken_shared_file_is_named_but_never_quoted(tmp_path: Path) -> None:
     credentials = tmp_path / "credentials"
     credentials.write_text(f"aws_secret_access_key = {SECRET}\n[default]\n")
