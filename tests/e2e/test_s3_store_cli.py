@@ -123,11 +123,13 @@ def test_every_photo_command_takes_an_s3_store(
     assert reads_back(db_url, s3_store, monkeypatch) == len(dump.shots)
 
     # The database remembers its store: LIZARD_STORE or nothing at all names it again.
-    sha256 = hashlib.sha256(dump.shots[0].photo.read_bytes()).hexdigest()
+    photo = dump.shots[0].photo
+    assert photo is not None
+    sha256 = hashlib.sha256(photo.read_bytes()).hexdigest()
     got = tmp_path / "got.jpg"
     out = lizard(db_url, s3_store, tmp_path, "photo", "get", sha256, "-o", str(got))
     assert out.code == 0, out.output
-    assert got.read_bytes() == dump.shots[0].photo.read_bytes()
+    assert got.read_bytes() == photo.read_bytes()
     out = lizard(
         db_url, s3_store, tmp_path, "verify", "--read-data", "--json", LIZARD_STORE=s3_store.url
     )

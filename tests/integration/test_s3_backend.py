@@ -60,7 +60,7 @@ def raw(s3: S3Backend, pack: str) -> bytearray:
     return bytearray(obstore.get(s3.client, f"packs/{pack}").bytes().to_bytes())
 
 
-def replace_object(s3: S3Backend, pack: str, data: bytes) -> None:
+def replace_object(s3: S3Backend, pack: str, data: bytes | bytearray) -> None:
     obstore.put(s3.client, f"packs/{pack}", bytes(data), use_multipart=False)
 
 
