@@ -25,6 +25,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from multiprocessing.util import Finalize
+from pathlib import Path
 
 from lizardctl.core.ingest.batch import BatchProcessor, BatchSettings
 from lizardctl.core.ingest.jobs import Unit
@@ -39,11 +40,17 @@ STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def _fork_is_safe() -> bool:
-    """Forking copies one thread and every open socket: safe only before any exist."""
+    """Forking copies one thread and every open socket: safe only before any exist. The
+    threads counted are the kernel's, native ones too: the S3 client's runtime (tokio)
+    runs threads Python does not know of, and a child forked without them crashes."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return sys.platform == "linux" and threading.active_count() == 1
+        return (
+            sys.platform == "linux"
+            and threading.active_count() == 1
+            and sum(1 for _ in Path("/proc/self/task").iterdir()) == 1
+        )
     return False
 
 
