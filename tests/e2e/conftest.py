@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from lizardctl.__main__ import main
+from tests.dumps import SharedDumps
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,9 @@ def cli(migrated_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
         return invoke(prefix + [str(a) for a in args])
 
     return run
+
+
+@pytest.fixture(scope="session")
+def shared_dumps(tmp_path_factory: pytest.TempPathFactory) -> SharedDumps:
+    """This process's generated dumps, lent to tests that only read them (``tests/dumps.py``)."""
+    return SharedDumps(tmp_path_factory.mktemp("shared-dumps"))

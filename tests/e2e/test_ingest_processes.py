@@ -14,12 +14,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lizardctl.testing.dumpgen import DUPLICATE, INGESTED, DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DUPLICATE, INGESTED, DumpManifest
+from tests.dumps import SharedDumps
 from tests.e2e.conftest import invoke
 from tests.e2e.test_ingest_cli import case_keys, check_store, count, expected_counts, shot_keys, sql
 
@@ -29,15 +31,16 @@ WAIT_S = 120  # a bound against hanging, never an expectation of speed
 
 
 @pytest.fixture
-def big(db_url: str, tmp_path: Path) -> DumpManifest:
-    """3,000 good shots of small photos and two sets of bad ones, cameras registered."""
-    manifest = generate_dump(
-        tmp_path / "gen", cameras=6, shots_per_camera=500, bad_sets=2, photo_bytes=(1500, 2500)
+def big(migrated_db_url: str, shared_dumps: SharedDumps) -> Iterator[DumpManifest]:
+    """3,000 good shots of small photos and two sets of bad ones, cameras registered in the
+    upgraded database (``db_url``'s). The dump is this process's shared one: read only."""
+    manifest = shared_dumps.lend(
+        cameras=6, shots_per_camera=500, bad_sets=2, photo_bytes=(1500, 2500)
     )
-    for args in (["db", "upgrade"], ["camera", "import", str(manifest.cameras_csv)]):
-        out = invoke(["--db", db_url, *args])
-        assert out.code == 0, out.output
-    return manifest
+    out = invoke(["--db", migrated_db_url, "camera", "import", str(manifest.cameras_csv)])
+    assert out.code == 0, out.output
+    yield manifest
+    shared_dumps.check_returned(manifest)
 
 
 def lizardctl(db_url: str, cwd: Path, *args: str | Path) -> subprocess.Popen[str]:
