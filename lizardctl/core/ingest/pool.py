@@ -16,6 +16,7 @@ SQLite file or a PostgreSQL connection, and whatever batch it was in never commi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 import signal
@@ -40,17 +41,31 @@ STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def _fork_is_safe() -> bool:
-    """Forking copies one thread and every open socket: safe only before any exist. The
-    threads counted are the kernel's, native ones too: the S3 client's runtime (tokio)
-    runs threads Python does not know of, and a child forked without them crashes."""
+    """Forking copies one thread and every open socket: safe only before any exist."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
         return (
             sys.platform == "linux"
             and threading.active_count() == 1
-            and sum(1 for _ in Path("/proc/self/task").iterdir()) == 1
+            and not _client_runtime_started()
         )
+    return False
+
+
+def _client_runtime_started() -> bool:
+    """Whether the S3 client's runtime (tokio, named ``tokio-rt-worker``) runs threads in
+    this process. Python counts none of them, and a child forked without them crashes at
+    its first S3 request. A command never has them before it starts its workers; a
+    process that already opened an S3 store (a test process) does."""
+    try:
+        tasks = list(Path("/proc/self/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            if (task / "comm").read_text().startswith("tokio-"):
+                return True
     return False
 
 
