@@ -15,7 +15,6 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TextIO, TypeVar, cast
 
 import typer
@@ -628,17 +627,18 @@ def page_title(page: Page[Any], noun: str, scope: str = "") -> str:
 
 
 StoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--store",
         envvar=STORE_ENV,
-        help="Photo store folder (default: the one this database uses; a new SQLite "
-        "database's is NAME.photos/ beside its file).",
+        metavar="DIR|s3://BUCKET/PREFIX",
+        help="Photo store: a folder or s3://BUCKET[/PREFIX] (default: the one this database "
+        "uses; a new SQLite database's is NAME.photos/ beside its file).",
     ),
 ]
 
 
-async def open_store(db: Database, store: Path | None, *, create: bool = False) -> PhotoStore:
+async def open_store(db: Database, store: str | None, *, create: bool = False) -> PhotoStore:
     """The database's own photo store: ``--store``, else the one it remembers; another
     database's store is refused (exit 2)."""
     from lizardctl.core.services.stores import StoreService  # start-up: imports the ORM

@@ -15,6 +15,7 @@ from lizardctl.commands._runtime import (
     open_store,
     print_table,
     run,
+    say,
     state,
     wants_json,
 )
@@ -127,6 +128,8 @@ def repack(ctx: typer.Context, store: StoreOpt = None, json_: JsonOpt = False) -
     report = run(ctx, work)
     if as_json:
         emit_json(report.to_dict())
+    elif report.packs_only:
+        say(ctx, "nothing to move: this photo store holds packs only (no file per photo)")
     elif not state(ctx).quiet or report.skipped:
         echo(
             f"moved {report.moved:,} photo(s), {report.bytes / 1e6:,.1f} MB, into packs; "

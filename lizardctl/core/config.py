@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lizardctl.core.errors import EmptyDatabaseUrl, UsageError
+from lizardctl.core.store.s3config import is_s3_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -160,12 +161,13 @@ def scrub_secrets(text: str, url: URL | str) -> str:
     return text
 
 
-def default_store_dir(url: URL) -> Path:
-    """A new database's store: ``LIZARD_STORE``, else beside the SQLite file and named after
-    it (``night.db`` -> ``night.photos/``), else ``./photos`` for a server database."""
+def default_store_dir(url: URL) -> Path | str:
+    """A new database's store: ``LIZARD_STORE`` (a folder or an ``s3://`` URL), else beside
+    the SQLite file and named after it (``night.db`` -> ``night.photos/``), else ``./photos``
+    for a server database."""
     env = os.environ.get(STORE_ENV)
     if env:
-        return Path(env)
+        return env if is_s3_url(env) else Path(env)
     db_file = sqlite_path(url)
     if db_file is None:
         return Path.cwd() / "photos"

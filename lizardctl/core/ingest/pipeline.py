@@ -53,7 +53,7 @@ class IngestOptions:
     settle_seconds: float = DEFAULT_SETTLE_S
     include: Sequence[str] = ()
     exclude: Sequence[str] = ()
-    store: Path | None = None
+    store: str | None = None
     delete_source: bool = False
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_photo_bytes: int = DEFAULT_MAX_PHOTO_BYTES

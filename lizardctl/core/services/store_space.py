@@ -116,6 +116,8 @@ class RepackReport:
     named: list[str] = field(default_factory=list)
     """The first skipped photos, with why."""
     elapsed_s: float = 0.0
+    packs_only: bool = False
+    """The store never had the file-per-photo layout (an S3 store): nothing to move."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +127,7 @@ class RepackReport:
             "skipped": self.skipped,
             "skipped_named": self.named,
             "elapsed_s": round(self.elapsed_s, 3),
+            "packs_only": self.packs_only,
         }
 
 
@@ -280,11 +283,13 @@ class StoreSpaceService:
     async def repack(self) -> RepackReport:
         """Move every photo stored as a file into packs, then delete files whose photos a
         pack holds (this run's, and those a killed run left)."""
+        if self.store.files is None:
+            return RepackReport(packs_only=True)
         started = time.perf_counter()
         report = RepackReport()
         store_id = self.store.identity()
-        if store_id is None or self.store.files is None:
-            return report  # nothing stored yet, or a store that never had the first layout
+        if store_id is None:
+            return report  # nothing stored yet
         async with PruneGuard(self.uow_factory) as guard:
             writer = self.store.writer(store_id)
             try:

@@ -114,7 +114,7 @@ class StoreService:
         assert bound is not None
         return bound
 
-    def _default(self, has_photos: bool) -> Path:
+    def _default(self, has_photos: bool) -> Path | str:
         """The default store: named after the SQLite file; a database that has photos but
         no store recorded yet (written before stores had ids) keeps its old ``photos/``."""
         legacy = legacy_store_dir(self.url)

@@ -18,6 +18,7 @@ from lizardctl.core.store.backend import Backend, PackSink
 from lizardctl.core.store.files import FileStore, StoreEntry, StoreError
 from lizardctl.core.store.folder import FolderBackend
 from lizardctl.core.store.packs import DEFAULT_PACK_BYTES, DamagedRecord, PackError, PackWriter
+from lizardctl.core.store.s3config import is_s3_url
 
 __all__ = [
     "FileStore",
@@ -56,7 +57,11 @@ class PhotoStore:
 
     @classmethod
     def at(cls, location: str | Path) -> PhotoStore:
-        """The store at ``location``: a folder path."""
+        """The store at ``location``: ``s3://BUCKET[/PREFIX]`` (packs only), else a folder."""
+        if is_s3_url(location):
+            from lizardctl.core.store.s3 import S3Backend  # the S3 client only when used
+
+            return cls(S3Backend.at(str(location)))
         root = Path(location)
         return cls(FolderBackend(root), FileStore(root))
 
@@ -77,7 +82,7 @@ class PhotoStore:
         return self.backend.exists()
 
     def make(self) -> None:
-        """Create the store (a folder and missing parents), durably."""
+        """Create the store (a folder and missing parents), durably; a bucket must exist."""
         self.backend.make()
 
     def check_writable(self) -> None:

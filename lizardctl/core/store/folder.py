@@ -103,7 +103,7 @@ class FolderBackend:
             end = os.fstat(fd).st_size
             for offset, sha256, size in records:
                 if offset + RECORD.size + size > end:
-                    findings.append(_cut_short(pack, offset, sha256, end))
+                    findings.append(cut_short(pack, offset, sha256, end))
                     continue
                 data = os.pread(fd, RECORD.size + size if read_data else RECORD.size, offset)
                 finding = check_record(pack, offset, sha256, size, data, read_data)
@@ -116,14 +116,15 @@ class FolderBackend:
         return hashed, findings
 
 
-def _cut_short(pack: str, offset: int, sha256: str, end: int) -> PackFinding:
+def cut_short(pack: str, offset: int, sha256: str, end: int) -> PackFinding:
+    """The finding for a record that runs past the pack's end (every backend's)."""
     where = f"pack {pack} at offset {offset}"
     message = f"{where}: the pack ends at {end} bytes, before the record does"
     return (sha256, "damaged-record", message, pack, offset)
 
 
 def check_record(
-    pack: str, offset: int, sha256: str, size: int, data: bytes, read_data: bool
+    pack: str, offset: int, sha256: str, size: int, data: bytes | memoryview, read_data: bool
 ) -> PackFinding | None:
     """What is wrong with a record read whole (or its header alone, without ``read_data``);
     None when it is the photo its row names. Every backend checks records this way."""

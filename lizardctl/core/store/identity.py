@@ -37,6 +37,12 @@ def read_identity(root: Path) -> uuid.UUID | None:
         raise StoreIdentityError(
             f"photo store {root}: cannot read {path}: {exc.strerror or exc}"
         ) from exc
+    return parse_identity(text, root, path)
+
+
+def parse_identity(text: bytes, root: object, where: object) -> uuid.UUID:
+    """The id an identity file's bytes hold (any store kind); ``StoreIdentityError`` when
+    they are not a lizardctl store's identity."""
     try:
         content = json.loads(text)
         if content.get("format") != _FORMAT:
@@ -44,8 +50,18 @@ def read_identity(root: Path) -> uuid.UUID | None:
         return uuid.UUID(content["id"])
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise StoreIdentityError(
-            f"photo store {root}: {path}: not a lizardctl store identity file"
+            f"photo store {root}: {where}: not a lizardctl store identity file"
         ) from exc
+
+
+def identity_content(store_id: uuid.UUID) -> bytes:
+    """What an identity file holds for ``store_id`` (any store kind)."""
+    content = {
+        "format": _FORMAT,
+        "id": str(store_id),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return (json.dumps(content, indent=2) + "\n").encode()
 
 
 def make_folder(root: Path) -> None:
@@ -64,17 +80,12 @@ def create_identity(root: Path, store_id: uuid.UUID | None = None) -> uuid.UUID:
     store has: if another process got there first, theirs stands."""
     root = Path(root)
     store_id = store_id or uuid.uuid4()
-    content = {
-        "format": _FORMAT,
-        "id": str(store_id),
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
     temporary = root / f".{IDENTITY_FILE}.{os.getpid()}.{store_id.hex[:8]}"
     make_folder(root)
     try:
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o444)
         try:
-            os.write(fd, (json.dumps(content, indent=2) + "\n").encode())
+            os.write(fd, identity_content(store_id))
             os.fsync(fd)
         finally:
             os.close(fd)

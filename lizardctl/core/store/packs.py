@@ -100,6 +100,23 @@ def host_label(host: str | None = None) -> str:
     return label.strip("._-")[:64] or "host"
 
 
+def new_pack_name(host: str) -> str:
+    """A fresh pack name, ``UTCTIME-HOST-PID-RANDOM.pack``: no other process or host picks
+    it, so writers that share a store need no shared lock to name their packs."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    return f"{stamp}-{host}-{os.getpid()}-{secrets.token_hex(4)}{PACK_SUFFIX}"
+
+
+def pack_header(store_id: uuid.UUID) -> bytes:
+    """The bytes every pack starts with: the format and the store it belongs to."""
+    return PACK_HEADER.pack(PACK_MAGIC, store_id.bytes)
+
+
+def seal_record(records: int) -> bytes:
+    """The record that ends a sealed pack of ``records`` records."""
+    return RECORD.pack(SEAL_MAGIC, 0, bytes(32), records)
+
+
 def record_header(sha256: str, length: int) -> bytes:
     """The header that precedes a photo of ``length`` bytes whose digest is ``sha256``."""
     digest = bytes.fromhex(sha256)
@@ -228,8 +245,7 @@ class PackWriter:
             if self._synced != self._size:
                 os.fdatasync(self._fd)
                 self._synced = self._size
-            seal = RECORD.pack(SEAL_MAGIC, 0, bytes(32), self._records)
-            _write_all(self._fd, [seal])
+            _write_all(self._fd, [seal_record(self._records)])
             os.fdatasync(self._fd)
             if self._new:
                 fsync_directory(self.root / PACKS_DIR)
@@ -248,13 +264,12 @@ class PackWriter:
             directory.mkdir(parents=True, exist_ok=True)
             fsync_directory(self.root)
             self._root_synced = True
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        name = f"{stamp}-{self.host}-{os.getpid()}-{secrets.token_hex(4)}{PACK_SUFFIX}"
+        name = new_pack_name(self.host)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
         fd = os.open(directory / name, flags, 0o444)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            _write_all(fd, [PACK_HEADER.pack(PACK_MAGIC, self.store_id.bytes)])
+            _write_all(fd, [pack_header(self.store_id)])
         except BaseException:
             os.close(fd)
             with contextlib.suppress(OSError):
@@ -284,17 +299,22 @@ class PackWriter:
 
 
 def read_record(root: Path, pack: str, offset: int, sha256: str, length: int) -> bytes:
-    """The photo of the record at ``offset``, in one ``pread``; ``DamagedRecord`` when the
-    record is not that photo's (cut short, or its header changed). The bytes are not
-    hashed: that is ``verify --read-data``'s work."""
+    """The photo of the record at ``offset``, in one ``pread`` (see ``check_read``)."""
     path = pack_path(root, pack)
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         data = os.pread(fd, RECORD.size + length, offset)
     finally:
         os.close(fd)
+    return check_read(str(path), offset, sha256, length, data)
+
+
+def check_read(where: str, offset: int, sha256: str, length: int, data: bytes) -> bytes:
+    """The photo in ``data``, a record read whole; ``DamagedRecord`` when the record is
+    not that photo's (cut short, or its header changed). The bytes are not hashed: that is
+    ``verify --read-data``'s work."""
     if len(data) != RECORD.size + length or data[: RECORD.size] != record_header(sha256, length):
-        raise DamagedRecord(f"{path}: the record at offset {offset} is not photo {sha256}")
+        raise DamagedRecord(f"{where}: the record at offset {offset} is not photo {sha256}")
     return data[RECORD.size :]
 
 
