@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import threading
 from pathlib import Path
@@ -22,7 +23,7 @@ def start_method(context: object) -> str:
 
 @linux_only
 def test_workers_are_forked_before_any_thread_or_event_loop_exists() -> None:
-    if threading.active_count() != 1:
+    if pool.threads_running() != 1:
         pytest.skip("another thread is running in this test process")
     assert start_method(pool._context()) == "fork"
 
@@ -49,8 +50,27 @@ def test_while_another_thread_runs_workers_come_from_a_forkserver() -> None:
 
 
 @linux_only
+def test_after_an_s3_store_was_used_workers_come_from_a_forkserver() -> None:
+    """obstore's runtime threads are not Python's: ``threading`` counts one thread, yet a
+    child forked beside them hung and crashed its parent (the in-process e2e tests, which
+    use S3 stores and then ingest with a pool, found it). In a fresh process, as here."""
+    code = (
+        "import threading, obstore\n"
+        "from obstore.store import MemoryStore\n"
+        "obstore.put(MemoryStore(), 'photo', b'bytes')\n"
+        "from lizardctl.core.ingest import pool\n"
+        "assert threading.active_count() == 1\n"
+        "print(pool._context().get_start_method())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "forkserver"
+
+
+@linux_only
 def test_forked_workers_are_started_at_once_and_run_batches() -> None:
-    if threading.active_count() != 1:
+    if pool.threads_running() != 1:
         pytest.skip("another thread is running in this test process")
     executor = pool.start_workers(2)
     try:
