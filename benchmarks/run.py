@@ -162,11 +162,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--dump", type=Path, help="reuse a gen_dump.py --out folder")
     parser.add_argument(
         "--store",
-        type=Path,
-        metavar="DIR",
+        metavar="DIR|S3URL",
         help="put each lizardctl pair's photo store in a fresh folder under DIR (a store is "
         "bound to the database that first used it, so every pair needs a new one), removed "
-        "afterwards; default: the work folder (NAME.photos beside a SQLite file)",
+        "afterwards; or under a fresh prefix of s3://BUCKET/PREFIX (AWS_* variables for the "
+        "endpoint and credentials; objects are left); default: the work folder (NAME.photos "
+        "beside a SQLite file)",
     )
     parser.add_argument("--pg", metavar="URL", help="also measure PostgreSQL at this URL")
     parser.add_argument(
@@ -332,14 +333,19 @@ def baseline(dump: Dump, work: Path) -> Row:
 
 
 @contextmanager
-def store_env(parent: Path | None, default: Path | None, *, keep: bool) -> Iterator[dict[str, str]]:
+def store_env(parent: str | None, default: Path | None, *, keep: bool) -> Iterator[dict[str, str]]:
     """``LIZARD_STORE`` for one lizardctl pair: a fresh folder under ``parent`` (removed
-    afterwards unless ``keep``), else ``default``, else nothing (the store beside the db)."""
+    afterwards unless ``keep``) or a fresh prefix under an ``s3://`` ``parent``, else
+    ``default``, else nothing (the store beside the db)."""
     if parent is None:
         yield {} if default is None else {"LIZARD_STORE": str(default)}
         return
-    parent.mkdir(parents=True, exist_ok=True)
-    store = Path(tempfile.mkdtemp(prefix="lizard-bench-store-", dir=parent))
+    if parent.startswith("s3://"):
+        yield {"LIZARD_STORE": f"{parent.rstrip('/')}/lizard-bench-{uuid.uuid4().hex[:12]}"}
+        return
+    folder = Path(parent)
+    folder.mkdir(parents=True, exist_ok=True)
+    store = Path(tempfile.mkdtemp(prefix="lizard-bench-store-", dir=folder))
     try:
         yield {"LIZARD_STORE": str(store)}
     finally:

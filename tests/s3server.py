@@ -136,7 +136,7 @@ def _spawn(
 ) -> tuple[subprocess.Popen[bytes], float]:
     """Start ``weed mini`` in a process group of its own that dies with this process."""
     data = run_dir / "data"
-    data.mkdir(parents=True)
+    data.mkdir(parents=True, exist_ok=True)  # a restart keeps it
     args = [
         str(binary),
         "-logtostderr",  # else glog writes weed.* files into /tmp
@@ -157,7 +157,7 @@ def _spawn(
         "-volume.preStopSeconds=0",
         f"-bucket={SESSION_BUCKET}",
     ]
-    log = (run_dir / "weed.log").open("wb")
+    log = (run_dir / "weed.log").open("ab")
     began = time.monotonic()
     with log:
         process = subprocess.Popen(
@@ -247,6 +247,21 @@ class WeedServer:
                 attempt += 1
             else:
                 return server
+
+    def restart(self) -> None:
+        """Start the server again on the same ports and data, after a ``kill`` or ``stop``:
+        the "server came back" case. Objects written before are there again."""
+        self.stop()
+        binary = weed_binary()
+        assert binary is not None
+        self.process, self.began = _spawn(
+            binary, self.root, self.ports, self.root.parent / "s3.json"
+        )
+        try:
+            self._wait_ready()
+        except WeedStartError:
+            self.stop()
+            raise
 
     def _wait_ready(self) -> None:
         """Poll a signed PUT into the session bucket: the gateway answers before the

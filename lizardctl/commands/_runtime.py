@@ -631,9 +631,10 @@ StoreOpt = Annotated[
     typer.Option(
         "--store",
         envvar=STORE_ENV,
-        metavar="DIR|s3://BUCKET/PREFIX",
-        help="Photo store: a folder or s3://BUCKET[/PREFIX] (default: the one this database "
-        "uses; a new SQLite database's is NAME.photos/ beside its file).",
+        metavar="STORE",
+        help="Photo store: a folder, or s3://BUCKET/PREFIX (the prefix optional; endpoint "
+        "and credentials from the AWS variables or profile files). Default: the one this "
+        "database uses; a new SQLite database's is NAME.photos/ beside its file.",
     ),
 ]
 

@@ -20,6 +20,7 @@ import gc
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
@@ -38,20 +39,18 @@ _processor: BatchProcessor | None = None
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
-def threads_running() -> int:
-    """This process's threads as the kernel counts them: ``threading`` sees only Python's,
-    not those a native library started (obstore's async runtime, once an S3 store was used)."""
-    return sum(1 for _ in Path("/proc/self/task").iterdir())
-
-
 def _fork_is_safe() -> bool:
-    """Forking copies one thread and every open socket: safe only before any exist. A child
-    forked beside obstore's runtime inherits its epoll instance but not its threads: it hangs,
-    and its registrations land in the parent's epoll set, which then crashes (SIGSEGV)."""
+    """Forking copies one thread and every open socket: safe only before any exist. The
+    threads counted are the kernel's, native ones too: the S3 client's runtime (tokio)
+    runs threads Python does not know of, and a child forked without them crashes."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return sys.platform == "linux" and threads_running() == 1
+        return (
+            sys.platform == "linux"
+            and threading.active_count() == 1
+            and sum(1 for _ in Path("/proc/self/task").iterdir()) == 1
+        )
     return False
 
 

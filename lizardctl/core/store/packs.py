@@ -22,6 +22,9 @@ pack by appending a seal record (magic "LZS1", the number of records) and syncin
 never written again once its writer has gone, sealed or not (a restarted writer starts a new
 pack), so every byte past the last record a row references is garbage to reclaim, never a
 photo still to come.
+
+On S3 (``s3.py``) every object is one whole, sealed pack in this same format, uploaded by
+one PUT; the functions here that name, head and seal a pack serve both backends.
 """
 
 from __future__ import annotations

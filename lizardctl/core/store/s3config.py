@@ -63,7 +63,7 @@ class S3Settings:
     bucket: str
     prefix: str
     region: str = DEFAULT_REGION
-    endpoint: str | None = None
+    endpoint: str | None = field(default=None, repr=False)  # its user part may hold a secret
     access_key_id: str | None = field(default=None, repr=False)
     secret_access_key: str | None = field(default=None, repr=False)
     session_token: str | None = field(default=None, repr=False)
@@ -131,6 +131,14 @@ def resolve(url: str, environ: Mapping[str, str] | None = None) -> S3Settings:
         keys = credentials
     else:
         keys = config
+    endpoint = (
+        env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or config.get("endpoint_url")
+    )
+    if endpoint and not _is_http_url(endpoint):
+        raise UsageError(
+            "the S3 endpoint (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3 or the profile's "
+            "endpoint_url) is not an http:// or https:// URL with a host"
+        )
     return S3Settings(
         bucket,
         prefix,
@@ -138,14 +146,22 @@ def resolve(url: str, environ: Mapping[str, str] | None = None) -> S3Settings:
         or env.get("AWS_DEFAULT_REGION")
         or config.get("region")
         or DEFAULT_REGION,
-        endpoint=env.get("AWS_ENDPOINT_URL_S3")
-        or env.get("AWS_ENDPOINT_URL")
-        or config.get("endpoint_url")
-        or None,
+        endpoint=endpoint or None,
         access_key_id=keys.get("aws_access_key_id") or None,
         secret_access_key=keys.get("aws_secret_access_key") or None,
         session_token=keys.get("aws_session_token") or None,
     )
+
+
+def _is_http_url(text: str) -> bool:
+    """What the client can sign requests for; it panics on anything else. Never quoted
+    back: an endpoint's user part may hold a password."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return False
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
 
 
 def _path(env: Mapping[str, str], variable: str, name: str) -> Path:
