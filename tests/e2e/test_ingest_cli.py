@@ -1,8 +1,9 @@
 """``lizardctl ingest`` and what it leaves behind, through the CLI on real temp folders.
 
-Every test runs on a SQLite file and on PostgreSQL. Dumps come from ``generate_dump``,
-whose manifest says what each shot must become, so the counts asserted here are exact.
-Most runs use ``--workers 0`` (in-process, fast); a few use the process pool.
+Every test runs on a SQLite file and on PostgreSQL; those about what lands in the photo
+store also with the store in an S3 bucket (``both_stores``). Dumps come from
+``generate_dump``, whose manifest says what each shot must become, so the counts asserted
+here are exact. Most runs use ``--workers 0`` (in-process, fast); a few use the process pool.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from sqlalchemy.engine import make_url
 
 from lizardctl.core.codecs import decode_metadata
 from lizardctl.core.ingest import pool
+from lizardctl.core.store import PhotoStore
+from lizardctl.core.store.identity import IDENTITY_FILE
 from lizardctl.testing.dumpgen import (
     DUPLICATE,
     INGESTED,
@@ -35,8 +38,16 @@ from lizardctl.testing.dumpgen import (
     GeneratedShot,
     generate_dump,
 )
-from tests.e2e.conftest import Cli, Outcome
-from tests.stored import default_store, pack_records, stored_photos_at
+from tests.e2e.conftest import Cli, Outcome, both_stores
+from tests.s3server import S3Location
+from tests.stored import (
+    StoreAt,
+    default_store,
+    pack_records,
+    packs_in,
+    store_contents,
+    stored_photos_at,
+)
 
 SUMMARY_KEYS = {
     "run_id",
@@ -118,7 +129,7 @@ def case_keys(db_url: str) -> list[tuple[str, str]]:
     return [(p, m) for p, m in sql(db_url, "SELECT photo_sha256, metadata_sha256 FROM cases")]
 
 
-def check_store(store: Path, db_url: str) -> set[str]:
+def check_store(store: StoreAt, db_url: str) -> set[str]:
     """Every photo record in the store's packs is whole (its bytes hash to the digest its
     header names), and every photo row reads back, by its pack and offset, the bytes of its
     digest and size; every case's photo has a row. Returns the digests the packs hold."""
@@ -183,10 +194,10 @@ def clean(cli: Cli, tmp_path: Path) -> DumpManifest:
 
 
 @pytest.fixture
-def store(tmp_path: Path, db_url: str) -> Path:
+def store(tmp_path: Path, db_url: str, s3_location: S3Location | None) -> StoreAt:
     """The default store: named after the SQLite file, beside it, or ./photos for
-    PostgreSQL (the cli runs in tmp_path)."""
-    return default_store(db_url, tmp_path)
+    PostgreSQL (the cli runs in tmp_path); for the s3 kind, the prefix LIZARD_STORE names."""
+    return s3_location.url if s3_location else default_store(db_url, tmp_path)
 
 
 def ingest(cli: Cli, *args: str | Path, workers: int = 0, settle: float = 0) -> Outcome:
@@ -207,9 +218,14 @@ def good(manifest: DumpManifest) -> list[GeneratedShot]:
 # -- the tests -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "pool"])
+@pytest.mark.parametrize(
+    ("workers", "store_kind"),
+    [(0, "folder"), (2, "folder"), pytest.param(2, "s3", marks=pytest.mark.s3)],
+    ids=["in-process", "pool", "pool-s3"],
+    indirect=["store_kind"],
+)
 def test_mixed_dump_counts_rejects_report_and_cases(
-    cli: Cli, db_url: str, realistic: DumpManifest, store: Path, workers: int
+    cli: Cli, db_url: str, realistic: DumpManifest, store: StoreAt, workers: int
 ) -> None:
     mixed = realistic
     out, summary = ingest_json(cli, mixed.dump_dir, workers=workers)
@@ -257,8 +273,9 @@ def test_mixed_dump_counts_rejects_report_and_cases(
     assert stored == {photo for photo, _ in shot_keys(mixed.shots)}
 
 
+@both_stores
 def test_cases_show_gives_the_stored_photo_and_raw_metadata(
-    cli: Cli, db_url: str, mixed: DumpManifest, store: Path
+    cli: Cli, db_url: str, mixed: DumpManifest, store: StoreAt, tmp_path: Path
 ) -> None:
     assert ingest(cli, mixed.dump_dir).code == 1
     sizes = dict(sql(db_url, "SELECT sha256, size FROM photos"))
@@ -271,10 +288,10 @@ def test_cases_show_gives_the_stored_photo_and_raw_metadata(
         shown_suffixes.add(metadata.suffix)
 
         assert detail["photo_path"] is None  # packed: no file of its own
-        assert Path(detail["photo_store"]) == store.resolve()
-        assert (store / "packs" / detail["photo_pack"]).is_file()
+        assert detail["photo_store"] == PhotoStore.at(store).location
+        assert detail["photo_pack"] in packs_in(store)
         assert detail["photo_size"] == sizes[detail["photo_sha256"]]
-        copy = store.parent / "shown.jpg"
+        copy = tmp_path / "shown.jpg"
         assert cli("photo", "get", case["id"], "-o", copy).code == 0
         assert copy.read_bytes() == Path(detail["source_photo"]).read_bytes()
         assert file_sha256(copy) == detail["photo_sha256"]
@@ -295,8 +312,9 @@ def test_cases_show_gives_the_stored_photo_and_raw_metadata(
     assert missing.stderr.count("\n") == 1
 
 
+@both_stores
 def test_clean_dump_then_rerun_ingests_nothing(
-    cli: Cli, db_url: str, clean: DumpManifest, store: Path
+    cli: Cli, db_url: str, clean: DumpManifest, store: StoreAt
 ) -> None:
     total = len(clean.shots)
     out, first = ingest_json(cli, clean.dump_dir, workers=2)
@@ -376,8 +394,9 @@ def test_pending_alone_is_exit_0(cli: Cli, clean: DumpManifest) -> None:
     assert summary["rejected"] == 0
 
 
+@both_stores
 def test_dry_run_writes_nothing(
-    cli: Cli, db_url: str, mixed: DumpManifest, store: Path, tmp_path: Path
+    cli: Cli, db_url: str, mixed: DumpManifest, store: StoreAt, tmp_path: Path
 ) -> None:
     before = {p: p.stat().st_mtime_ns for p in mixed.dump_dir.rglob("*")}
 
@@ -403,7 +422,9 @@ def test_dry_run_writes_nothing(
         assert (no_run.code, no_run.stdout) == (2, ""), command
         assert f"no ingest run {unknown}" in no_run.stderr
     assert cli("report").stderr.strip() == "Error: no ingest run yet"
-    assert not store.exists() or not any(store.rglob("*"))
+    # A dry run binds a store that exists (an S3 prefix always does: its bucket exists),
+    # as it would an existing folder, and writes no photo.
+    assert [name for name in store_contents(store) if name != IDENTITY_FILE] == []
     assert {p: p.stat().st_mtime_ns for p in mixed.dump_dir.rglob("*")} == before
 
 
@@ -438,8 +459,9 @@ def test_quiet_prints_only_when_something_was_rejected(
     assert "lizardctl rejects --run" in loud.stdout
 
 
+@both_stores
 def test_delete_source_removes_only_committed_shots(
-    cli: Cli, db_url: str, mixed: DumpManifest, store: Path
+    cli: Cli, db_url: str, mixed: DumpManifest, store: StoreAt
 ) -> None:
     pending = good(mixed)[0]
     make_young(must(pending.metadata))
@@ -493,7 +515,7 @@ def test_include_and_exclude(cli: Cli, db_url: str, mixed: DumpManifest) -> None
 
 
 def test_identical_photos_are_stored_once(
-    cli: Cli, db_url: str, clean: DumpManifest, store: Path
+    cli: Cli, db_url: str, clean: DumpManifest, store: StoreAt
 ) -> None:
     shot = next(s for s in clean.shots if s.metadata and s.metadata.suffix == ".json")
     assert shot.photo is not None and shot.metadata is not None
@@ -573,7 +595,7 @@ def test_store_failing_mid_run_is_exit_3_and_leaves_no_partial_batch(
     cli: Cli,
     db_url: str,
     clean: DumpManifest,
-    store: Path,
+    store: StoreAt,
     workers: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -7,6 +7,10 @@ is SIGKILLed between each pair of steps (a ``sitecustomize`` on the subprocess's
 ``PYTHONPATH`` wraps the real calls: production code has no test hook), the store fills up
 or turns read-only mid-run, and two hosts write one store at once; each time, a normal
 re-run ingests every shot exactly once and every case's photo reads back whole.
+
+On an S3 store a worker's append builds a sealed pack object and PUTs it, and the PUT's
+answer is the durable step; the crash test kills it there too: before the PUT, after it
+(rows not committed), after the commit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from tests.e2e.conftest import invoke
 from tests.e2e.test_ingest_cli import case_keys, shot_keys, sql
 from tests.e2e.test_ingest_processes import finish, wait_for_group_to_vanish
 from tests.mounts import remount, tmpfs
+from tests.s3server import S3Location
+from tests.stored import StoreAt, pack_bytes, packs_in, scan
 
 pytestmark = pytest.mark.slow
 
@@ -43,14 +49,17 @@ import signal
 
 _STEP = os.environ.get("LIZARD_TEST_CRASH", "")
 if _STEP:
-    from lizardctl.core.db.uow import UnitOfWork
-    from lizardctl.core.store.packs import PackWriter
+    import importlib
 
+    from lizardctl.core.db.uow import UnitOfWork
+
+    _module, _, _class = os.environ["LIZARD_TEST_CRASH_WRITER"].partition(":")
+    _writer = getattr(importlib.import_module(_module), _class)
     _name, _when = _STEP.split(":")
     _nth = int(os.environ["LIZARD_TEST_CRASH_AT"])
     _owner, _method = {
-        "append": (PackWriter, "append"),
-        "sync": (PackWriter, "sync"),
+        "append": (_writer, "append"),
+        "sync": (_writer, "sync"),
         "commit": (UnitOfWork, "commit"),
     }[_name]
     _real = getattr(_owner, _method)
@@ -93,6 +102,15 @@ STEPS = [
     "commit:before",  # rows sent, not committed
     "commit:after",  # committed, the parent never hears of it
 ]
+S3_STEPS = [
+    "append:before",  # before the PUT
+    "append:after",  # the PUT answered, no row
+    "commit:after",  # committed, the parent never hears of it
+]
+WRITERS = {
+    "folder": "lizardctl.core.store.packs:PackWriter",
+    "s3": "lizardctl.core.store.s3:S3PackWriter",
+}
 
 
 @pytest.fixture
@@ -132,7 +150,7 @@ def start(
     )
 
 
-def ingest_args(dump: DumpManifest, store: Path, workers: int = 2) -> list[str | Path]:
+def ingest_args(dump: DumpManifest, store: StoreAt, workers: int = 2) -> list[str | Path]:
     return [
         "ingest",
         dump.dump_dir,
@@ -143,12 +161,12 @@ def ingest_args(dump: DumpManifest, store: Path, workers: int = 2) -> list[str |
         "--batch-size",
         "5",
         "--store",
-        store,
+        str(store),
         "--json",
     ]
 
 
-def check_every_case_reads_back(db_url: str, store: Path) -> int:
+def check_every_case_reads_back(db_url: str, store: StoreAt) -> int:
     """Every case's photo reads back through the store and hashes to its digest; returns
     how many cases there are."""
     rows = sql(
@@ -165,41 +183,55 @@ def check_every_case_reads_back(db_url: str, store: Path) -> int:
     return len(rows)
 
 
-def check_exactly_once(db_url: str, dump: DumpManifest, store: Path) -> None:
+def check_exactly_once(db_url: str, dump: DumpManifest, store: StoreAt) -> None:
     keys = case_keys(db_url)
     assert len(keys) == len(set(keys)), "a shot became two cases"
     assert set(keys) == shot_keys(dump.shots)
     assert check_every_case_reads_back(db_url, store) == len(dump.shots)
 
 
-def rerun(db_url: str, tmp_path: Path, dump: DumpManifest, store: Path) -> dict[str, Any]:
+def rerun(db_url: str, tmp_path: Path, dump: DumpManifest, store: StoreAt) -> dict[str, Any]:
     """A normal run after the failed one: it completes, and the packs it wrote are sealed
     (its workers closed their writers on exit)."""
-    before = set(list_packs(store))
+    before = set(packs_in(store))
     code, summary = finish(start(db_url, tmp_path, *ingest_args(dump, store)))
     assert code == 0, summary
-    new = set(list_packs(store)) - before
+    new = set(packs_in(store)) - before
     assert new, "the re-run wrote no pack"
+    backend = PhotoStore.at(store).backend
     for name in new:
-        assert not is_being_written(store, name)
-        scan = scan_pack(pack_path(store, name))
-        assert scan.sealed and scan.end == scan.size, name
+        assert not backend.being_written(name)
+        scanned = scan(pack_bytes(store, name))
+        assert scanned.sealed and scanned.end == scanned.size, name
     check_exactly_once(db_url, dump, store)
     return summary
 
 
-@pytest.mark.parametrize("step", STEPS)
+@pytest.mark.parametrize(
+    ("store_kind", "step"),
+    [
+        *(("folder", step) for step in STEPS),
+        *(pytest.param("s3", step, marks=pytest.mark.s3) for step in S3_STEPS),
+    ],
+    indirect=["store_kind"],
+)
 def test_a_worker_killed_between_any_two_steps_loses_nothing_and_stores_nothing_twice(
-    db_url: str, tmp_path: Path, dump: DumpManifest, step: str
+    db_url: str,
+    tmp_path: Path,
+    dump: DumpManifest,
+    store_kind: str,
+    s3_location: S3Location | None,
+    step: str,
 ) -> None:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "sitecustomize.py").write_text(CRASH_HOOK)
-    store = tmp_path / "photos"
+    store: StoreAt = s3_location.url if s3_location else tmp_path / "photos"
     crash = {
         "PYTHONPATH": os.pathsep.join([str(hooks), *sys.path]),
         "LIZARD_TEST_CRASH": step,
         "LIZARD_TEST_CRASH_AT": "2",
+        "LIZARD_TEST_CRASH_WRITER": WRITERS[store_kind],
     }
     victim = start(db_url, tmp_path, *ingest_args(dump, store), env=crash)
     stdout, stderr = victim.communicate(timeout=WAIT_S)

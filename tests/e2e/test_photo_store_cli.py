@@ -1,7 +1,7 @@
 """Photos read back from the pack store through the command line (`photo get`, `cases show`,
-`review next`'s cache), and a store that belongs to one database only: two SQLite files in
-one folder keep their photos apart, another database's store is refused, a store once
-used is remembered."""
+`review next`'s cache), from a folder and from an S3 bucket (``both_stores``), and a store
+that belongs to one database only: two SQLite files in one folder keep their photos apart,
+another database's store is refused, a store once used is remembered."""
 
 from __future__ import annotations
 
@@ -21,9 +21,12 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
+from lizardctl.core.store import PhotoLocation
 from lizardctl.testing.dumpgen import generate_dump
-from tests.e2e.conftest import Cli, Outcome, invoke
+from tests.e2e.conftest import Cli, Outcome, both_stores, invoke
+from tests.e2e.layouts import change_byte
 from tests.e2e.test_ingest_cli import sql
+from tests.stored import delete_pack
 
 
 @dataclass
@@ -85,6 +88,7 @@ def _one_error(outcome: Outcome, code: int, *words: str) -> None:
         assert word in lines[0], lines[0]
 
 
+@both_stores
 def test_photo_get_by_case_id_and_sha256_and_their_prefixes(
     ingested: Ingested, tmp_path: Path
 ) -> None:
@@ -151,27 +155,27 @@ def test_photo_get_to_a_pipe_and_never_to_a_terminal(ingested: Ingested, tmp_pat
         os.close(secondary)
 
 
+@both_stores
 def test_damaged_or_missing_pack_is_one_line_and_exit_3(ingested: Ingested) -> None:
     cli = ingested.cli
     case = ingested.cases[0]
     shown = cli("cases", "show", case["id"], "--json").json()
     assert shown["photo_path"] is None  # packed: no file of its own
-    pack = Path(shown["photo_store"]) / "packs" / shown["photo_pack"]
+    store, pack, offset = shown["photo_store"], shown["photo_pack"], shown["photo_offset"]
     assert shown["photo_size"] == len(case["photo"])
     text = cli("cases", "show", case["id"])
-    assert f"{pack} at offset {shown['photo_offset']}" in text.stdout
+    assert f"{store}/packs/{pack} at offset {offset}" in text.stdout
     assert f"lizardctl photo get {case['id']}" in text.stdout
 
-    data = bytearray(pack.read_bytes())
-    data[shown["photo_offset"] + 10] ^= 0xFF  # inside the record's header: the digest
-    pack.chmod(0o644)
-    pack.write_bytes(bytes(data))
+    location = PhotoLocation(case["sha256"], len(case["photo"]), pack, offset)
+    change_byte(store, location, 10)  # inside the record's header: the digest
     _one_error(cli("photo", "get", case["id"], "-o", "x.jpg"), 3, "is damaged", case["sha256"])
     assert not Path("x.jpg").exists()
-    pack.unlink()
+    delete_pack(store, pack)
     _one_error(cli("photo", "get", case["id"], "-o", "x.jpg"), 3, "missing from the store")
 
 
+@both_stores
 def test_review_next_hands_out_a_cached_copy_dropped_on_the_vote(
     ingested: Ingested, tmp_path: Path
 ) -> None:

@@ -1,9 +1,11 @@
 """The reviewers' loop through the command line, on a SQLite file and on PostgreSQL:
-ingest a generated dump, staff two skill levels, drive cases to every outcome, export."""
+ingest a generated dump, staff two skill levels, drive cases to every outcome, export; the
+loop's photos from a folder store and from an S3 one (``both_stores``)."""
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from collections import Counter
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from lizardctl.testing.dumpgen import generate_dump
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, both_stores
 
 LOW_CREW = ("ann", "bob", "cid")
 HIGH_CREW = ("dan", "eve", "fay")
@@ -51,13 +53,16 @@ def backlog(cli: Cli, tmp_path: Path) -> tuple[int, int]:
     return low, high
 
 
+@both_stores
 def test_confirmed_dismissed_escalated_and_exported(
     cli: Cli, backlog: tuple[int, int], tmp_path: Path
 ) -> None:
     low, high = backlog
     lease = cli("review", "next", "--reviewer", "ann", "--json").json()
     assert lease["level"] == low and lease["resumed"] is False
-    assert Path(lease["case"]["photo_path"]).is_file()
+    copy = Path(lease["case"]["photo_path"])  # a readable cache copy, whatever the store
+    assert copy.is_file()
+    assert hashlib.sha256(copy.read_bytes()).hexdigest() == lease["case"]["photo_sha256"]
     assert cli("review", "next", "--reviewer", "ann", "--json").json()["resumed"] is True
 
     confirmed = _one_case(cli, LOW_CREW, (V, V, V))

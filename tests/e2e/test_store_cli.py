@@ -1,4 +1,5 @@
-"""``lizardctl store reclaim`` and ``store repack`` on a really ingested dump, both engines.
+"""``lizardctl store reclaim`` and ``store repack`` on a really ingested dump, both engines;
+reclaim also on an S3 store (``both_stores``), repack being about folders only.
 
 Photos become unused by deleting their cases and rows behind the tool's back (what a
 retention job would do); an old-layout store is made by ingesting, then moving every photo
@@ -24,11 +25,12 @@ from sqlalchemy import delete, insert, select
 
 from lizardctl.core.db.models import Case, IngestRun, Photo
 from lizardctl.core.store import FileStore, PhotoLocation, PhotoStore
-from lizardctl.core.store.packs import list_packs, pack_path
 from lizardctl.testing.dumpgen import generate_dump
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, both_stores
 from tests.e2e.layouts import change_byte, locations, on_db
 from tests.e2e.layouts import unpack as unpack_store
+from tests.s3server import S3Location
+from tests.stored import StoreAt, packs_in
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,8 +39,25 @@ REPO = Path(__file__).resolve().parents[2]
 class Ingested:
     cli: Cli
     db_url: str
-    store: Path
+    store: StoreAt
     tmp: Path
+
+    @property
+    def folder(self) -> Path:
+        """The store's folder, for the first layout's tests (folder stores only)."""
+        assert isinstance(self.store, Path)
+        return self.store
+
+    def packs(self) -> list[str]:
+        return packs_in(self.store)
+
+    def size(self, pack: str) -> int | None:
+        return PhotoStore.at(self.store).backend.size(pack)
+
+    def backend_method(self, name: str) -> str:
+        """``module:Class.name`` of this store's backend, for ``killed(at=...)``."""
+        kind = type(PhotoStore.at(self.store).backend)
+        return f"{kind.__module__}:{kind.__qualname__}.{name}"
 
     def locations(self) -> list[PhotoLocation]:
         return sorted(locations(self.db_url), key=lambda loc: loc.sha256)
@@ -97,34 +116,35 @@ class Ingested:
 
 
 @pytest.fixture
-def ingested(cli: Cli, db_url: str, tmp_path: Path) -> Ingested:
+def ingested(cli: Cli, db_url: str, tmp_path: Path, s3_location: S3Location | None) -> Ingested:
     manifest = generate_dump(tmp_path / "gen", cameras=3, shots_per_camera=4, bad=False)
-    store = tmp_path / "store"
+    store: StoreAt = s3_location.url if s3_location else tmp_path / "store"
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     out = cli("ingest", manifest.dump_dir, "--settle", "0", "--workers", "0", "--store", store)
     assert out.code == 0, out.output
     return Ingested(cli, db_url, store, tmp_path)
 
 
+@both_stores
 def test_dry_run_says_what_it_would_free_and_reclaim_frees_it(ingested: Ingested) -> None:
-    (pack,) = list_packs(ingested.store)
+    (pack,) = ingested.packs()
     ingested.forget(8)  # 4 of 12 photos still live: a third of the pack
-    size = pack_path(ingested.store, pack).stat().st_size
+    size = ingested.size(pack)
     dry = ingested.cli("store", "reclaim", "--dry-run", "--json")
     assert dry.code == 0, dry.output
     plan = dry.json()
     assert (plan["dry_run"], plan["rewritten"], plan["deleted"]) == (True, 1, 0)
     assert [use["pack"] for use in plan["chosen"]] == [pack]
     assert 0 < plan["freed_bytes"] < size
-    assert list_packs(ingested.store) == [pack]  # nothing changed
-    assert pack_path(ingested.store, pack).stat().st_size == size
+    assert ingested.packs() == [pack]  # nothing changed
+    assert ingested.size(pack) == size
     people = ingested.cli("store", "reclaim", "--dry-run")
     assert "would rewrite 1 less than 50% live" in people.stdout, people.output
 
     done = ingested.cli("store", "reclaim", "--json")
     assert done.code == 0, done.output
     assert done.json()["freed_bytes"] == plan["freed_bytes"]
-    (new,) = list_packs(ingested.store)
+    (new,) = ingested.packs()
     assert new != pack
     assert {loc.pack for loc in ingested.locations()} == {new}
     ingested.all_read()
@@ -132,8 +152,9 @@ def test_dry_run_says_what_it_would_free_and_reclaim_frees_it(ingested: Ingested
     assert (again["rewritten"], again["deleted"], again["freed_bytes"]) == (0, 0, 0)
 
 
+@both_stores
 def test_a_live_pack_is_kept_and_an_unused_one_is_deleted(ingested: Ingested) -> None:
-    (pack,) = list_packs(ingested.store)
+    (pack,) = ingested.packs()
     ingested.forget(2)
     kept = ingested.cli("store", "reclaim", "--json").json()
     assert (kept["rewritten"], kept["deleted"]) == (0, 0)
@@ -141,15 +162,15 @@ def test_a_live_pack_is_kept_and_an_unused_one_is_deleted(ingested: Ingested) ->
         ingested.cli("store", "reclaim", "--live-below", "0.95", "--json").json()["rewritten"] == 1
     )
     ingested.forget(10)
-    (rewritten,) = list_packs(ingested.store)
+    (rewritten,) = ingested.packs()
     gone = ingested.cli("store", "reclaim", "--json").json()
     assert (gone["rewritten"], gone["deleted"]) == (0, 1)
-    assert list_packs(ingested.store) == []
+    assert ingested.packs() == []
     assert rewritten != pack
 
 
 def test_reclaim_refuses_while_an_ingest_run_is_alive(ingested: Ingested) -> None:
-    (pack,) = list_packs(ingested.store)
+    (pack,) = ingested.packs()
     ingested.forget(8)
 
     async def start_run(connection: Any) -> None:
@@ -171,29 +192,34 @@ def test_reclaim_refuses_while_an_ingest_run_is_alive(ingested: Ingested) -> Non
     out = ingested.cli("store", "reclaim")
     assert out.code == 3, out.output
     assert "1 ingest run(s) alive" in out.stderr
-    assert list_packs(ingested.store) == [pack]
+    assert ingested.packs() == [pack]
     assert ingested.cli("store", "reclaim", "--dry-run").code == 0
 
 
+@both_stores
 @pytest.mark.parametrize(
-    "at",
+    "step",
     [
-        "lizardctl.core.store.folder:FolderBackend.remove",  # rows moved, old pack still there
-        "lizardctl.core.repositories.photos:PhotoRepository.move",  # copies durable, rows not
+        "remove",  # the backend's delete: rows moved, old pack still there
+        "move",  # the rows' move: copies durable, rows not
     ],
 )
 def test_a_reclaim_killed_between_its_steps_loses_nothing_and_a_rerun_finishes(
-    ingested: Ingested, at: str
+    ingested: Ingested, step: str
 ) -> None:
-    (pack,) = list_packs(ingested.store)
+    (pack,) = ingested.packs()
     ingested.forget(8)
+    at = {
+        "remove": ingested.backend_method("remove"),
+        "move": "lizardctl.core.repositories.photos:PhotoRepository.move",
+    }[step]
     ingested.killed("store", "reclaim", "--store", str(ingested.store), at=at)
-    assert pack in list_packs(ingested.store)
-    assert len(list_packs(ingested.store)) == 2  # the old pack and the copy
+    assert pack in ingested.packs()
+    assert len(ingested.packs()) == 2  # the old pack and the copy
     ingested.all_read()
     rerun = ingested.cli("store", "reclaim", "--json")
     assert rerun.code == 0, rerun.output
-    (left,) = list_packs(ingested.store)
+    (left,) = ingested.packs()
     assert left != pack
     ingested.all_read()
     space = ingested.cli("verify", "--json").json()["space"]
@@ -201,14 +227,14 @@ def test_a_reclaim_killed_between_its_steps_loses_nothing_and_a_rerun_finishes(
 
 
 def unpack(ingested: Ingested) -> list[PhotoLocation]:
-    return sorted(unpack_store(ingested.db_url, ingested.store), key=lambda loc: loc.sha256)
+    return sorted(unpack_store(ingested.db_url, ingested.folder), key=lambda loc: loc.sha256)
 
 
 def test_repack_moves_an_old_store_into_packs_and_keeps_a_damaged_file(
     ingested: Ingested,
 ) -> None:
     locations = unpack(ingested)
-    files = FileStore(ingested.store)
+    files = FileStore(ingested.folder)
     ingested.all_read()  # the old layout reads and verifies as before
     damaged = locations[3]
     files.path_for(damaged.sha256).write_bytes(b"not the photo")
@@ -246,16 +272,17 @@ def test_a_killed_repack_is_finished_by_the_next(ingested: Ingested, at: str) ->
     report = rerun.json()
     assert report["moved"] == (0 if committed else len(locations))
     assert report["leftovers_deleted"] == (len(locations) if committed else 0)
-    assert list(FileStore(ingested.store).iter_hashes()) == []
+    assert list(FileStore(ingested.folder).iter_hashes()) == []
     assert None not in {loc.pack for loc in ingested.locations()}
     ingested.all_read()
     if not committed:  # the killed run's pack holds copies no row points at
         assert ingested.cli("store", "reclaim", "--json").json()["deleted"] == 1
-        assert len(list_packs(ingested.store)) == 1
+        assert len(ingested.packs()) == 1
 
 
+@both_stores
 def test_reclaim_never_copies_a_damaged_record_and_leaves_its_pack(ingested: Ingested) -> None:
-    (pack,) = list_packs(ingested.store)
+    (pack,) = ingested.packs()
     ingested.forget(8)
     live = [loc for loc in ingested.locations() if loc.pack == pack]
     change_byte(ingested.store, live[0], 48 + 1)
@@ -264,5 +291,5 @@ def test_reclaim_never_copies_a_damaged_record_and_leaves_its_pack(ingested: Ing
     report = out.json()
     assert (report["rewritten"], report["freed_bytes"]) == (0, 0)
     assert pack in report["skipped"][0] and live[0].sha256 in report["skipped"][0]
-    assert pack in list_packs(ingested.store)
+    assert pack in ingested.packs()
     assert {loc.pack for loc in ingested.locations()} == {pack}

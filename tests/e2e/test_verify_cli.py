@@ -1,10 +1,11 @@
 """``lizardctl verify`` on a really ingested dump, damaged behind the tool's back.
 
 Every test runs on a SQLite file and on PostgreSQL: twelve cases of the three built-in
-camera types are ingested into a pack, then the pack is cut short, changed or deleted, a
-case's raw metadata is edited in the database; or the store is turned into the first
-layout (a file per photo) and a file is deleted, corrupted, added, or temporary files are
-left behind.
+camera types are ingested into a pack, then the pack is cut short, changed or deleted (in a
+folder, and, for ``both_stores``, as an object re-uploaded changed or deleted in an S3
+bucket), a case's raw metadata is edited in the database; or the store is turned into the
+first layout (a file per photo) and a file is deleted, corrupted, added, or temporary files
+are left behind.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from lizardctl.core.config import parse_db_url
 from lizardctl.core.db.database import Database
 from lizardctl.core.db.models import Case
 from lizardctl.core.store import PhotoLocation
-from lizardctl.core.store.packs import pack_path
 from lizardctl.testing.dumpgen import generate_dump
-from tests.e2e.conftest import Cli, Outcome
+from tests.e2e.conftest import Cli, Outcome, both_stores
 from tests.e2e.layouts import change_byte, locations, on_db, unpack
+from tests.s3server import S3Location
+from tests.stored import StoreAt, delete_pack, pack_bytes, replace_pack
 
 CASES = 12
 TWO_HOURS_AGO = time.time() - 7200
@@ -38,7 +40,7 @@ TWO_HOURS_AGO = time.time() - 7200
 class Ingested:
     cli: Cli
     db_url: str
-    store: Path
+    store: StoreAt
 
     def verify(self, *args: str) -> Outcome:
         return self.cli("verify", "--store", self.store, *args)
@@ -47,16 +49,20 @@ class Ingested:
         """The photos in their pack's order."""
         return locations(self.db_url)
 
+    @property
+    def folder(self) -> Path:
+        """The store's folder, for the tests of the first layout (folder stores only)."""
+        assert isinstance(self.store, Path)
+        return self.store
+
     def photos(self) -> list[Path]:
         """The store's files, once ``unpack`` made it a first-layout one."""
-        return sorted(p for p in self.store.rglob("*") if p.is_file() and p.parent != self.packs)
-
-    @property
-    def packs(self) -> Path:
-        return self.store / "packs"
+        return sorted(
+            p for p in self.folder.rglob("*") if p.is_file() and p.parent != self.folder / "packs"
+        )
 
     def unpack(self) -> None:
-        unpack(self.db_url, self.store)
+        unpack(self.db_url, self.folder)
 
     def case_of(self, photo: str) -> str:
         """The id of the (one) case whose photo this is, read in the database."""
@@ -69,9 +75,9 @@ class Ingested:
 
 
 @pytest.fixture
-def ingested(cli: Cli, db_url: str, tmp_path: Path) -> Ingested:
+def ingested(cli: Cli, db_url: str, tmp_path: Path, s3_location: S3Location | None) -> Ingested:
     manifest = generate_dump(tmp_path / "gen", cameras=3, shots_per_camera=4, bad=False)
-    store = tmp_path / "store"
+    store: StoreAt = s3_location.url if s3_location else tmp_path / "store"
     assert cli("camera", "import", manifest.cameras_csv).code == 0
     out = cli("ingest", manifest.dump_dir, "--settle", "0", "--workers", "0", "--store", store)
     assert out.code == 0, out.output
@@ -100,6 +106,7 @@ def set_raw(db_url: str, case_id: str, raw: dict[str, Any]) -> None:
     asyncio.run(write())
 
 
+@both_stores
 def test_clean_store_and_database_exit_0(ingested: Ingested) -> None:
     out = ingested.verify("--json")
     assert out.code == 0, out.output
@@ -128,11 +135,13 @@ def test_clean_store_and_database_exit_0(ingested: Ingested) -> None:
     assert hashed == sum(loc.size for loc in ingested.packed())
 
 
+@both_stores
 def test_a_pack_cut_short_names_the_case_of_the_cut_record(ingested: Ingested) -> None:
     last = ingested.packed()[-1]
     assert last.pack is not None and last.offset is not None
     case_id = ingested.case_of(last.sha256)
-    os.truncate(pack_path(ingested.store, last.pack), last.offset + 48 + last.size // 2)
+    data = pack_bytes(ingested.store, last.pack)
+    replace_pack(ingested.store, last.pack, data[: last.offset + 48 + last.size // 2])
     found = problems(ingested.verify("--json"))
     assert [(p["kind"], p["case_id"], p["photo"]) for p in found] == [
         ("damaged-record", case_id, last.sha256)
@@ -144,15 +153,17 @@ def test_a_pack_cut_short_names_the_case_of_the_cut_record(ingested: Ingested) -
         assert shown in human.stdout
 
 
+@both_stores
 def test_a_deleted_pack_makes_every_photo_in_it_missing(ingested: Ingested) -> None:
     (pack,) = {loc.pack for loc in ingested.packed()}
     assert pack is not None
-    pack_path(ingested.store, pack).unlink()
+    delete_pack(ingested.store, pack)
     report = ingested.verify("--json").json()
     assert report["problems_by_kind"] == {"missing-photo": CASES}
     assert f"pack {pack} is not in the store" in report["problems"][0]["message"]
 
 
+@both_stores
 def test_corruption_of_same_size_is_found_only_by_read_data(ingested: Ingested) -> None:
     photo = ingested.packed()[3]
     change_byte(ingested.store, photo, 48 + photo.size // 2)
@@ -165,6 +176,7 @@ def test_corruption_of_same_size_is_found_only_by_read_data(ingested: Ingested) 
     assert "content hashes to" in found[0]["message"]
 
 
+@both_stores
 def test_a_changed_record_header_is_found_without_read_data(ingested: Ingested) -> None:
     photo = ingested.packed()[0]
     change_byte(ingested.store, photo, 10)  # inside the sha256 the header names
@@ -215,7 +227,7 @@ def test_unreferenced_photo_is_an_orphan_and_prune_deletes_it(ingested: Ingested
     ingested.unpack()
     data = b"a photo no case uses"
     digest = hashlib.sha256(data).hexdigest()
-    orphan = ingested.store / digest[:2] / digest[2:4] / digest
+    orphan = ingested.folder / digest[:2] / digest[2:4] / digest
     orphan.parent.mkdir(parents=True, exist_ok=True)
     orphan.write_bytes(data)
 
@@ -240,7 +252,7 @@ def test_stale_temporary_files_are_reported_and_pruned_fresh_ones_left(
     ingested: Ingested,
 ) -> None:
     ingested.unpack()
-    leaf = next(p for p in ingested.photos() if p.parent != ingested.store).parent
+    leaf = next(p for p in ingested.photos() if p.parent != ingested.folder).parent
     stale, fresh = leaf / ".tmp-0123456789abcdef", leaf / ".tmp-fedcba9876543210"
     stale.write_bytes(b"half a photo from a killed ingest")
     fresh.write_bytes(b"a photo being written right now")
