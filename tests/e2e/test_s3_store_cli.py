@@ -6,14 +6,18 @@ whose photos were uploaded, and the run after it, with the server back, complete
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
 import sys
 import threading
 import time
 from pathlib import Path
 
+import obstore
 import pytest
+from obstore.store import MemoryStore
 
+from lizardctl.core.ingest import pool
 from lizardctl.core.store import PhotoLocation, PhotoStore
 from lizardctl.testing.dumpgen import DumpManifest, generate_dump
 from tests.e2e.conftest import Outcome, invoke
@@ -254,3 +258,27 @@ def test_the_server_dying_mid_ingest_commits_only_uploaded_photos_and_the_rerun_
     assert len(keys) == len(set(keys)) == len(dump.shots), "a shot lost or stored twice"
     assert set(keys) == shot_keys(dump.shots)
     assert reads_back(db_url, location, monkeypatch) == len(dump.shots)
+
+
+def test_workers_from_a_forkserver_started_before_the_s3_settings_still_reach_the_store(
+    db_url: str,
+    dump: DumpManifest,
+    s3_store: S3Location,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A forkserver keeps the environment it started with: workers it spawns must get the
+    store from the command, not from variables they would not see (CI found them signing
+    in to AWS itself). Here the forkserver starts with no AWS variables at all, and the S3
+    client's threads make the pool use it rather than fork."""
+    for name in s3_store.env:
+        monkeypatch.delenv(name, raising=False)
+    forkserver = multiprocessing.get_context("forkserver")
+    with forkserver.Pool(1) as warm:  # starts the forkserver now, without the variables
+        assert warm.apply(os.getpid) != os.getpid()
+    obstore.put(MemoryStore(), "probe", b"1")  # the S3 client's runtime threads now run
+    assert not pool._fork_is_safe()
+    run = ingest(dump, "--workers", "2", "--store", s3_store.url)
+    out = lizard(db_url, s3_store, tmp_path, *run)
+    assert out.code == 0, out.output
+    assert reads_back(db_url, s3_store, monkeypatch) == len(dump.shots)

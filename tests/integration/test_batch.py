@@ -45,6 +45,7 @@ from lizardctl.core.services.cameras import CameraService
 from lizardctl.core.services.schemas import register_builtins
 from lizardctl.core.services.stores import StoreService
 from lizardctl.core.store import PackWriter
+from lizardctl.core.store.folder import FolderBackend
 from lizardctl.core.vocabulary import Reason
 from tests.stored import pack_records, stored_photos
 from tests.unit.test_identity import encode_binary_padded
@@ -131,7 +132,7 @@ class World:
     async def settings(self, **options: Any) -> BatchSettings:
         return BatchSettings(
             db_url=self.url,
-            store=str(self.store),
+            store=FolderBackend(self.store),
             store_id=self.store_id,
             run_id=options.pop("run_id", None) or await self.run(),
             now=datetime.now(UTC),

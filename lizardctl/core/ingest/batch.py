@@ -34,8 +34,8 @@ from lizardctl.core.ingest.walk import Part, ShotFiles, inside, pair, refusal
 from lizardctl.core.schema.detect import TypeDetector
 from lizardctl.core.schema.stored import compile_row
 from lizardctl.core.storable import storable as _storable
-from lizardctl.core.store import PackError, PhotoStore
-from lizardctl.core.store.backend import PackSink
+from lizardctl.core.store import PackError
+from lizardctl.core.store.backend import Backend, PackSink
 from lizardctl.core.store.packs import DEFAULT_PACK_BYTES
 from lizardctl.core.vocabulary import Reason
 
@@ -63,7 +63,9 @@ class BatchSettings:
     """Everything a worker process needs to judge and persist shots (picklable)."""
 
     db_url: str
-    store: str
+    store: Backend
+    """The store the main process opened and checked, its settings resolved there: a
+    worker started from a forkserver does not see the environment the command saw."""
     run_id: uuid.UUID
     now: datetime
     max_pixels: int
@@ -190,8 +192,7 @@ class BatchProcessor:
         self.schema_ids = schema_ids
         self.packs: PackSink | None = None
         if settings.store_id is not None and not settings.dry_run:
-            store = PhotoStore.at(settings.store)
-            self.packs = store.writer(settings.store_id, limit=settings.pack_bytes)
+            self.packs = settings.store.writer(settings.store_id, settings.pack_bytes)
 
     @classmethod
     async def open(cls, settings: BatchSettings) -> BatchProcessor:

@@ -41,6 +41,7 @@ from lizardctl.core.ingest.signals import Interrupted, StopOnSignal
 from lizardctl.core.ingest.walk import Walker, WalkOptions
 from lizardctl.core.photos import DEFAULT_MAX_PIXELS
 from lizardctl.core.storable import storable
+from lizardctl.core.store.backend import Backend
 from lizardctl.core.vocabulary import RunStatus
 
 
@@ -73,8 +74,7 @@ class Pipeline:
     """
 
     db: Database
-    store: str
-    """The store's location (``PhotoStore.location``): workers open it again."""
+    store: Backend
     store_id: uuid.UUID | None
     worker: str
     admit: Callable[[], Awaitable[None]]
@@ -179,7 +179,7 @@ class Pipeline:
             run_id=run_id,
             dry_run=options.dry_run,
             database=self.db.display_url,
-            store=self.store,
+            store=self.store.location,
             elapsed_s=time.monotonic() - started,
             pending=pending.count,
             pending_future=pending.future,

@@ -81,7 +81,7 @@ class IngestService:
             await refuse_if_pruning(self.db.uow)  # the usual refusal: nothing recorded yet
         pipeline = Pipeline(
             self.db,
-            store.location,
+            store.backend,
             opened.id,
             self.worker,
             admit=partial(refuse_if_pruning, self.db.uow),

@@ -31,7 +31,9 @@ class PackSink(Protocol):
 
 
 class Backend(Protocol):
-    """Where a store's identity and packs live."""
+    """Where a store's identity and packs live. Backends compare equal when they name the
+    same store with the same settings: ingest's workers get the main process's backend
+    with every batch and keep their writer while it is the same."""
 
     @property
     def location(self) -> str:

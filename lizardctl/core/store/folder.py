@@ -33,6 +33,13 @@ class FolderBackend:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
 
+    def __eq__(self, other: object) -> bool:
+        """The same folder: a worker keeps its writer while its batches name one store."""
+        return isinstance(other, FolderBackend) and other.root == self.root
+
+    def __hash__(self) -> int:
+        return hash(self.root)
+
     @property
     def location(self) -> str:
         return str(self.root.resolve())

@@ -109,6 +109,14 @@ class S3Backend:
         self.settings = settings
         self._client, self._pid, self._sizes = None, 0, None
 
+    def __eq__(self, other: object) -> bool:
+        """The same store signed in the same way: a worker keeps its writer while its
+        batches name one store."""
+        return isinstance(other, S3Backend) and other.settings == self.settings
+
+    def __hash__(self) -> int:
+        return hash(self.settings)
+
     @property
     def client(self) -> S3Store:
         """This process's client (a client is not carried across ``fork``)."""
