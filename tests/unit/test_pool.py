@@ -21,16 +21,18 @@ def start_method(context: object) -> str:
     return context.get_start_method()  # type: ignore[attr-defined]
 
 
-def skip_unless_single_threaded() -> None:
-    """An earlier test of this process may have left threads (the S3 client's runtime)."""
-    if threading.active_count() != 1 or pool._client_runtime_started():
-        pytest.skip("another thread is running in this test process")
+def fresh_process(code: str) -> str:
+    """What ``code`` prints in a new interpreter: an earlier test of this process may have
+    left threads (the S3 client's runtime) that would change the answer."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
 
 @linux_only
 def test_workers_are_forked_before_any_thread_or_event_loop_exists() -> None:
-    skip_unless_single_threaded()
-    assert start_method(pool._context()) == "fork"
+    code = "from lizardctl.core.ingest import pool\nprint(pool._context().get_start_method())\n"
+    assert fresh_process(code) == "fork"
 
 
 def test_inside_an_event_loop_workers_come_from_a_forkserver() -> None:
@@ -70,14 +72,16 @@ def test_once_the_s3_client_runs_its_native_threads_workers_come_from_a_forkserv
 
 @linux_only
 def test_forked_workers_are_started_at_once_and_run_batches() -> None:
-    skip_unless_single_threaded()
-    executor = pool.start_workers(2)
-    try:
-        pids = {p.pid for p in executor._processes.values()}  # started before any task ran
-        assert len(pids) == 2
-        assert executor.submit(os.getpid).result(timeout=30) in pids
-    finally:
-        executor.shutdown()
+    code = (
+        "import os\n"
+        "from lizardctl.core.ingest import pool\n"
+        "executor = pool.start_workers(2)\n"
+        "pids = {p.pid for p in executor._processes.values()}\n"  # before any task ran
+        "ran = executor.submit(os.getpid).result(timeout=30)\n"
+        "executor.shutdown()\n"
+        "print(len(pids), ran in pids)\n"
+    )
+    assert fresh_process(code) == "2 True"
 
 
 @linux_only
