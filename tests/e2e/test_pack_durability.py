@@ -29,12 +29,12 @@ from lizardctl.core.store import PhotoLocation, PhotoStore
 from lizardctl.core.store.packs import is_being_written, list_packs, pack_path, scan_pack
 from lizardctl.testing.dumpgen import DumpManifest, generate_dump
 from tests.conftest import IN_CI
-from tests.e2e.conftest import invoke
+from tests.e2e.conftest import both_stores, invoke
 from tests.e2e.test_ingest_cli import case_keys, shot_keys, sql
 from tests.e2e.test_ingest_processes import finish, wait_for_group_to_vanish
 from tests.mounts import remount, tmpfs
 from tests.s3server import S3Location
-from tests.stored import StoreAt, pack_bytes, packs_in, scan
+from tests.stored import StoreAt, pack_bytes, packs_in, scan, store_contents
 
 pytestmark = pytest.mark.slow
 
@@ -330,15 +330,17 @@ def _unshare_problem() -> str | None:
     return None if done.returncode == 0 else f"unshare --uts refused: {done.stderr!r}"
 
 
+@both_stores
 def test_two_hosts_write_one_store_at_once_each_to_packs_of_its_own(
-    db_url: str, tmp_path: Path, dump: DumpManifest
+    db_url: str, tmp_path: Path, dump: DumpManifest, s3_location: S3Location | None
 ) -> None:
+    """Two hosts, one database and one store; on S3 they share no file system at all."""
     problem = _unshare_problem()
     if problem is not None:
         if IN_CI:
             pytest.fail(f"CI=true but {problem}")
         pytest.skip(problem)
-    store = tmp_path / "photos"
+    store: StoreAt = s3_location.url if s3_location else tmp_path / "photos"
     own_a, own_b, both = sorted(dump.dump_dir.iterdir())
     resent = tmp_path / "resent"  # the same shots again, for the two hosts to race over
     shutil.copytree(both, resent)
@@ -357,14 +359,14 @@ def test_two_hosts_write_one_store_at_once_each_to_packs_of_its_own(
     assert sum(s["ingested"] for _, s in summaries) == len(dump.shots)
     assert sum(s["duplicate"] for _, s in summaries) == sum(1 for _ in resent.rglob("*.??g"))
     check_exactly_once(db_url, dump, store)
-    packs = list_packs(store)
+    packs = packs_in(store)
     for host in runs:
         assert any(f"-{host}-" in name for name in packs), f"{host} wrote no pack: {packs}"
     assert all("-lizard-a-" in name or "-lizard-b-" in name for name in packs)
     for name in packs:
-        assert scan_pack(pack_path(store, name)).sealed
+        assert scan(pack_bytes(store, name)).sealed
     # No lock file, no shared state: the identity, and packs no other writer touches.
-    assert sorted(p.name for p in store.iterdir()) == ["lizardctl-store.json", "packs"]
+    assert store_contents(store) == ["lizardctl-store.json", *(f"packs/{n}" for n in packs)]
 
 
 def test_a_run_without_workers_seals_its_pack(
