@@ -15,6 +15,8 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
+import sys
 import time
 import uuid
 from collections import Counter
@@ -28,7 +30,6 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from lizardctl.core.codecs import decode_metadata
-from lizardctl.core.ingest import pool
 from lizardctl.core.store import PhotoStore
 from lizardctl.core.store.identity import IDENTITY_FILE
 from lizardctl.testing.dumpgen import (
@@ -590,32 +591,68 @@ def test_unwritable_store_is_exit_3_and_ingests_nothing(
     assert all(all(exists(s)) for s in mixed.shots)
 
 
+DISK_FULL_HOOK = """
+import errno, hashlib, os
+
+_victim = os.environ.get("LIZARD_TEST_DISK_FULL_AT")
+if _victim:
+    _real_writev = os.writev
+
+    def _writev(fd, buffers):
+        if any(hashlib.sha256(buffer).hexdigest() == _victim for buffer in buffers):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return _real_writev(fd, buffers)
+
+    os.writev = _writev
+"""
+"""Makes the photo whose sha256 is ``LIZARD_TEST_DISK_FULL_AT`` meet a full disk as it is
+appended to a pack, in the process and in the workers it forks."""
+
+
 @pytest.mark.parametrize("workers", [0, 2], ids=["in-process", "pool"])
 def test_store_failing_mid_run_is_exit_3_and_leaves_no_partial_batch(
     cli: Cli,
     db_url: str,
+    tmp_path: Path,
     clean: DumpManifest,
     store: StoreAt,
     workers: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The disk fills up as the victim's photo is appended to a pack (workers are forked,
-    so they fail alike): its batch commits nothing, the run fails, a re-run completes."""
-    if workers and not pool._fork_is_safe():
-        pytest.skip("workers cannot be forked here (an S3 test left the client's threads)")
+    """The disk fills up as the victim's photo is appended to a pack: its batch commits
+    nothing, the run fails, a re-run completes. With workers the run is a process of its
+    own whose ``os.writev`` a ``sitecustomize`` replaces before its workers fork: a patch in
+    this test process would not reach workers spawned by a forkserver, which a test process
+    that has used the S3 client must use."""
     victim = clean.shots[len(clean.shots) // 2]
     photo = must(victim.photo).read_bytes()
     digest = hashlib.sha256(photo).hexdigest()
-    disk_full = [True]
-    real_writev = os.writev
+    if workers:
+        hooks = tmp_path / "hooks"
+        hooks.mkdir()
+        (hooks / "sitecustomize.py").write_text(DISK_FULL_HOOK)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(hooks), *sys.path]),
+            "LIZARD_TEST_DISK_FULL_AT": digest,
+        }
+        args = [clean.dump_dir, "--batch-size", "4", "--workers", str(workers), "--settle", "0"]
+        command = [sys.executable, "-m", "lizardctl", "--db", db_url, "ingest", *map(str, args)]
+        done = subprocess.run(
+            command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+        )
+        out = Outcome(done.returncode, done.stdout, done.stderr)
+    else:
+        real_writev = os.writev
 
-    def writev(fd: int, buffers: list[Any]) -> int:
-        if disk_full[0] and any(buffer == photo for buffer in buffers):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_writev(fd, buffers)
+        def writev(fd: int, buffers: list[Any]) -> int:
+            if any(buffer == photo for buffer in buffers):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_writev(fd, buffers)
 
-    monkeypatch.setattr(os, "writev", writev)
-    out = ingest(cli, clean.dump_dir, "--batch-size", "4", workers=workers)
+        with monkeypatch.context() as patch:
+            patch.setattr(os, "writev", writev)
+            out = ingest(cli, clean.dump_dir, "--batch-size", "4", workers=workers)
     assert out.code == 3, out.output
     assert out.stdout == ""
     assert out.stderr.count("\n") == 1
@@ -628,7 +665,6 @@ def test_store_failing_mid_run_is_exit_3_and_leaves_no_partial_batch(
     check_store(store, db_url)  # every committed case has its whole photo
     assert digest not in pack_records(store)
 
-    disk_full[0] = False
     out, summary = ingest_json(cli, clean.dump_dir, workers=workers)
     assert out.code == 0, out.output
     assert summary["ingested"] == len(clean.shots) - len(committed)
