@@ -113,8 +113,7 @@ WRITERS = {
 }
 
 
-@pytest.fixture
-def dump(db_url: str, tmp_path: Path) -> DumpManifest:
+def small_dump(db_url: str, tmp_path: Path) -> DumpManifest:
     """30 good shots of small photos, cameras registered."""
     manifest = generate_dump(
         tmp_path / "gen",
@@ -128,6 +127,11 @@ def dump(db_url: str, tmp_path: Path) -> DumpManifest:
         out = invoke(["--db", db_url, *args])
         assert out.code == 0, out.output
     return manifest
+
+
+@pytest.fixture
+def dump(db_url: str, tmp_path: Path) -> DumpManifest:
+    return small_dump(db_url, tmp_path)
 
 
 def start(

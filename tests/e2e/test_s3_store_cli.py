@@ -13,17 +13,15 @@ import threading
 import time
 from pathlib import Path
 
-import obstore
 import pytest
-from obstore.store import MemoryStore
 
 from lizardctl.core.ingest import pool
 from lizardctl.core.store import PhotoLocation, PhotoStore
-from lizardctl.testing.dumpgen import DumpManifest, generate_dump
+from lizardctl.testing.dumpgen import DumpManifest
 from tests.e2e.conftest import Outcome, invoke
 from tests.e2e.test_ingest_cli import case_keys, shot_keys, sql
 from tests.e2e.test_ingest_processes import finish
-from tests.e2e.test_pack_durability import start
+from tests.e2e.test_pack_durability import small_dump, start
 from tests.s3server import S3Location, WeedServer
 
 WAIT_S = 120  # a bound against hanging, never an expectation of speed
@@ -65,19 +63,7 @@ def no_profile_files(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def dump(db_url: str, tmp_path: Path) -> DumpManifest:
-    """30 good shots of small photos, cameras registered."""
-    manifest = generate_dump(
-        tmp_path / "gen",
-        cameras=3,
-        shots_per_camera=10,
-        bad=False,
-        photo_bytes=(3000, 5000),
-        folders=3,
-    )
-    for args in (["db", "upgrade"], ["camera", "import", str(manifest.cameras_csv)]):
-        out = invoke(["--db", db_url, *args])
-        assert out.code == 0, out.output
-    return manifest
+    return small_dump(db_url, tmp_path)
 
 
 def lizard(db_url: str, location: S3Location, tmp_path: Path, *args: str, **env: str) -> Outcome:
@@ -269,15 +255,14 @@ def test_workers_from_a_forkserver_started_before_the_s3_settings_still_reach_th
 ) -> None:
     """A forkserver keeps the environment it started with: workers it spawns must get the
     store from the command, not from variables they would not see (CI found them signing
-    in to AWS itself). Here the forkserver starts with no AWS variables at all, and the S3
-    client's threads make the pool use it rather than fork."""
+    in to AWS itself). Here the forkserver starts with no AWS variables at all, and the pool
+    is made to use it, as it does once the S3 client's threads run in the process."""
     for name in s3_store.env:
         monkeypatch.delenv(name, raising=False)
     forkserver = multiprocessing.get_context("forkserver")
     with forkserver.Pool(1) as warm:  # starts the forkserver now, without the variables
         assert warm.apply(os.getpid) != os.getpid()
-    obstore.put(MemoryStore(), "probe", b"1")  # the S3 client's runtime threads now run
-    assert not pool._fork_is_safe()
+    monkeypatch.setattr(pool, "_fork_is_safe", lambda: False)
     run = ingest(dump, "--workers", "2", "--store", s3_store.url)
     out = lizard(db_url, s3_store, tmp_path, *run)
     assert out.code == 0, out.output
